@@ -1,0 +1,148 @@
+//! The one error type of the wire crate.
+//!
+//! Every parser returns a [`WireError`]; the fast path maps it to a drop
+//! counter through [`WireError::reason`], the control thread to the RFC 9568
+//! statistics. The enum is small and `Copy` so returning it costs nothing on
+//! the fast path.
+
+use core::fmt;
+
+/// Why a frame was rejected (or could not be written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireError {
+    /// The buffer holds `got` bytes where `need` are required.
+    Truncated {
+        /// Bytes required.
+        need: usize,
+        /// Bytes available.
+        got: usize,
+    },
+    /// IPv4/IPv6 header inconsistent: wrong IP version, IHL < 5, header longer
+    /// than the datagram, or total length larger than the frame or smaller
+    /// than the header.
+    BadIpHeader,
+    /// IPv4 header checksum wrong.
+    BadIpChecksum,
+    /// IP fragment (MF set, fragment offset non-zero, or an IPv6 Fragment
+    /// header): never parsed as a complete message.
+    Fragment,
+    /// TTL / hop limit other than the one required (255 for VRRP).
+    BadTtl(u8),
+    /// VRRP version not 2 or 3 (or 2 over IPv6).
+    BadVersion(u8),
+    /// Unknown message type (VRRP type other than Advertisement, or an ICMP
+    /// type the parser does not handle).
+    BadType(u8),
+    /// VRRP or ICMP checksum wrong.
+    BadChecksum,
+    /// VRRP length differs from what the address count implies (short, or
+    /// trailing bytes).
+    BadLength,
+    /// VRRP address count not allowed (zero).
+    BadAddrCount(u8),
+    /// VRRP advertisement interval zero.
+    BadInterval(u16),
+    /// VRRPv2 authentication type other than 0 (no authentication).
+    BadAuthType(u8),
+    /// Source address multicast, broadcast, unspecified or loopback.
+    BadSource,
+    /// Destination address not the one expected (224.0.0.18 / ff02::12 in
+    /// multicast mode, a unicast address in unicast mode).
+    BadDestination,
+    /// IP protocol / next header is not VRRP (112).
+    NotVrrp,
+    /// IP protocol is not the one the parser handles (e.g. not ICMP).
+    UnexpectedProtocol(u8),
+    /// ARP hardware/protocol type or address length other than Ethernet/IPv4.
+    BadArp,
+    /// EtherType the parser does not handle.
+    UnknownEtherType(u16),
+}
+
+impl WireError {
+    /// A stable kebab-case name, used as the drop-counter key in `stats`.
+    ///
+    /// The VRRP names follow the RFC 9568 MIB statistics
+    /// (`vrrpv3StatisticsIpTtlErrors` → `ip-ttl-error`, ...).
+    /// `address-list-error` is also the counter the control thread uses when
+    /// a well-formed list differs from the configured one.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WireError::Truncated { .. } => "truncated",
+            WireError::BadIpHeader => "ip-header-error",
+            WireError::BadIpChecksum => "ip-checksum-error",
+            WireError::Fragment => "fragment",
+            WireError::BadTtl(_) => "ip-ttl-error",
+            WireError::BadVersion(_) => "version-error",
+            WireError::BadType(_) => "invalid-type",
+            WireError::BadChecksum => "checksum-error",
+            WireError::BadLength => "packet-length-error",
+            WireError::BadAddrCount(_) => "address-list-error",
+            WireError::BadInterval(_) => "interval-error",
+            WireError::BadAuthType(_) => "auth-type",
+            WireError::BadSource => "source-error",
+            WireError::BadDestination => "destination-error",
+            WireError::NotVrrp => "not-vrrp",
+            WireError::UnexpectedProtocol(_) => "unexpected-protocol",
+            WireError::BadArp => "arp-malformed",
+            WireError::UnknownEtherType(_) => "unknown-ethertype",
+        }
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Truncated { need, got } => {
+                write!(f, "truncated: need {need} bytes, got {got}")
+            }
+            WireError::BadIpHeader => f.write_str("malformed IP header"),
+            WireError::BadIpChecksum => f.write_str("bad IPv4 header checksum"),
+            WireError::Fragment => f.write_str("IP fragment"),
+            WireError::BadTtl(ttl) => write!(f, "bad TTL/hop limit {ttl}"),
+            WireError::BadVersion(v) => write!(f, "bad version {v}"),
+            WireError::BadType(t) => write!(f, "bad message type {t}"),
+            WireError::BadChecksum => f.write_str("bad checksum"),
+            WireError::BadLength => f.write_str("length does not match the address count"),
+            WireError::BadAddrCount(n) => write!(f, "bad address count {n}"),
+            WireError::BadInterval(i) => write!(f, "bad advertisement interval {i}"),
+            WireError::BadAuthType(t) => write!(f, "unsupported VRRPv2 auth type {t}"),
+            WireError::BadSource => f.write_str("invalid source address"),
+            WireError::BadDestination => f.write_str("unexpected destination address"),
+            WireError::NotVrrp => f.write_str("IP protocol is not VRRP"),
+            WireError::UnexpectedProtocol(p) => write!(f, "unexpected IP protocol {p}"),
+            WireError::BadArp => f.write_str("malformed ARP packet"),
+            WireError::UnknownEtherType(t) => write!(f, "unknown EtherType {t:#06x}"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_kebab_case_and_display_is_informative() {
+        let e = WireError::Truncated { need: 20, got: 3 };
+        assert_eq!(e.reason(), "truncated");
+        assert_eq!(e.to_string(), "truncated: need 20 bytes, got 3");
+        assert_eq!(WireError::BadTtl(254).reason(), "ip-ttl-error");
+        assert_eq!(WireError::BadTtl(254).to_string(), "bad TTL/hop limit 254");
+        assert_eq!(
+            WireError::UnknownEtherType(0x88cc).to_string(),
+            "unknown EtherType 0x88cc"
+        );
+        for r in [
+            WireError::BadLength.reason(),
+            WireError::BadAuthType(1).reason(),
+            WireError::BadArp.reason(),
+        ] {
+            assert!(
+                r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{r}"
+            );
+        }
+    }
+}

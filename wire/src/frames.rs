@@ -1,0 +1,287 @@
+//! Whole-frame builders: Ethernet + IPv4/IPv6 + VRRP advertisements, ARP
+//! (gratuitous, request, reply) and the in-place ICMP echo responder.
+//!
+//! Each builder writes into a caller-provided buffer and returns the frame
+//! length, padded with zeros to the 60-byte Ethernet minimum (RFC 894). The
+//! control thread uses them to hand ready frames to the fast path; the fast
+//! path's responders use them per packet, so none of them allocates.
+//!
+//! ```text
+//! +----------------+---------------------+-----------------------+---------+
+//! | Ethernet (14)  | IPv4 (20) / IPv6 (40)| VRRP / ICMP  ...      | padding |
+//! +----------------+---------------------+-----------------------+---------+
+//! | Ethernet (14)  | ARP (28)                                    | pad(18) |
+//! +----------------+---------------------------------------------+---------+
+//! ```
+//!
+//! Panic contract: never panics; a buffer shorter than the frame is
+//! [`WireError::Truncated`] and is left untouched.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::arp::{self, ArpOperation, ArpPacket, ArpRepr};
+use crate::bytes;
+use crate::error::WireError;
+use crate::ethernet::{self, EtherType, EthernetAddress, EthernetFrame};
+use crate::icmpv4::{self, Icmpv4Packet};
+use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
+use crate::vrrp::{ChecksumKind, VrrpPacket, VrrpRepr, VRRP_TTL};
+
+pub use crate::vrrp::{
+    IPPROTO_VRRP, VRRP_V4_MCAST, VRRP_V4_MCAST_MAC, VRRP_V6_MCAST, VRRP_V6_MCAST_MAC,
+};
+
+/// TOS / traffic class of advertisements: DSCP CS6 (network control), as
+/// keepalived sets it.
+pub const VRRP_TOS: u8 = 0xc0;
+
+/// TTL of ICMP echo replies built in place (the Linux default).
+pub const ECHO_REPLY_TTL: u8 = 64;
+
+/// The frame of `used` bytes padded to the Ethernet minimum, zeroed, or
+/// `Truncated` if `buf` cannot hold it. Returns the slice and its length.
+fn frame_slot(buf: &mut [u8], used: usize) -> Result<(&mut [u8], usize), WireError> {
+    let len = used.max(ethernet::MIN_FRAME_LEN);
+    let got = buf.len();
+    let frame = buf
+        .get_mut(..len)
+        .ok_or(WireError::Truncated { need: len, got })?;
+    frame.fill(0);
+    Ok((frame, len))
+}
+
+fn write_ethernet(
+    frame: &mut [u8],
+    dst: EthernetAddress,
+    src: EthernetAddress,
+    ethertype: EtherType,
+) {
+    let mut eth = EthernetFrame::new_unchecked(frame);
+    eth.set_dst_addr(dst);
+    eth.set_src_addr(src);
+    eth.set_ethertype(ethertype);
+}
+
+/// Builds an IPv4 VRRP advertisement: Ethernet from `vmac` to `dst_mac`
+/// ([`VRRP_V4_MCAST_MAC`] or a unicast peer's MAC), IPv4 from `src_ip` to
+/// `dst_ip` ([`VRRP_V4_MCAST`] or the peer) with TTL 255, TOS 0xc0, protocol
+/// 112, DF clear and ident 0, then `repr` with its checksum computed as
+/// `checksum` (v3 only; v2 is always message-only).
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is too small.
+pub fn advert_v4(
+    buf: &mut [u8],
+    vmac: EthernetAddress,
+    src_ip: Ipv4Addr,
+    dst_ip: Ipv4Addr,
+    dst_mac: EthernetAddress,
+    repr: &VrrpRepr<'_>,
+    checksum: ChecksumKind,
+) -> Result<usize, WireError> {
+    let vrrp_len = repr.buffer_len();
+    let (frame, len) = frame_slot(buf, ethernet::HEADER_LEN + ipv4::HEADER_LEN + vrrp_len)?;
+    write_ethernet(frame, dst_mac, vmac, EtherType::IPV4);
+    let ip = Ipv4Repr {
+        src: src_ip,
+        dst: dst_ip,
+        protocol: IPPROTO_VRRP,
+        ttl: VRRP_TTL,
+        tos: VRRP_TOS,
+        ident: 0,
+        dont_frag: false,
+        payload_len: vrrp_len,
+    };
+    let ip_buf = bytes::slice_mut(frame, ethernet::HEADER_LEN..len);
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut *ip_buf));
+    let vrrp_buf = bytes::slice_mut(ip_buf, ipv4::HEADER_LEN..ipv4::HEADER_LEN + vrrp_len);
+    repr.emit(
+        &mut VrrpPacket::new_unchecked(vrrp_buf),
+        checksum,
+        IpAddr::V4(src_ip),
+        IpAddr::V4(dst_ip),
+    );
+    Ok(len)
+}
+
+/// Builds an IPv6 VRRPv3 advertisement: Ethernet from `vmac` to `dst_mac`
+/// ([`VRRP_V6_MCAST_MAC`] or a unicast peer's MAC), IPv6 from `src_ip` (the
+/// link-local address) to `dst_ip` ([`VRRP_V6_MCAST`] or the peer) with hop
+/// limit 255 and traffic class 0xc0, then `repr` with the IPv6 pseudo-header
+/// checksum.
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is too small.
+pub fn advert_v6(
+    buf: &mut [u8],
+    vmac: EthernetAddress,
+    src_ip: Ipv6Addr,
+    dst_ip: Ipv6Addr,
+    dst_mac: EthernetAddress,
+    repr: &VrrpRepr<'_>,
+) -> Result<usize, WireError> {
+    let vrrp_len = repr.buffer_len();
+    let (frame, len) = frame_slot(buf, ethernet::HEADER_LEN + ipv6::HEADER_LEN + vrrp_len)?;
+    write_ethernet(frame, dst_mac, vmac, EtherType::IPV6);
+    let ip = Ipv6Repr {
+        src: src_ip,
+        dst: dst_ip,
+        next_header: IPPROTO_VRRP,
+        hop_limit: VRRP_TTL,
+        traffic_class: VRRP_TOS,
+        payload_len: vrrp_len,
+    };
+    let ip_buf = bytes::slice_mut(frame, ethernet::HEADER_LEN..len);
+    ip.emit(&mut Ipv6Packet::new_unchecked(&mut *ip_buf));
+    let vrrp_buf = bytes::slice_mut(ip_buf, ipv6::HEADER_LEN..ipv6::HEADER_LEN + vrrp_len);
+    repr.emit(
+        &mut VrrpPacket::new_unchecked(vrrp_buf),
+        ChecksumKind::PseudoHeader,
+        IpAddr::V6(src_ip),
+        IpAddr::V6(dst_ip),
+    );
+    Ok(len)
+}
+
+fn arp_frame(
+    buf: &mut [u8],
+    eth_dst: EthernetAddress,
+    eth_src: EthernetAddress,
+    repr: &ArpRepr,
+) -> Result<usize, WireError> {
+    let (frame, len) = frame_slot(buf, ethernet::HEADER_LEN + arp::PACKET_LEN)?;
+    write_ethernet(frame, eth_dst, eth_src, EtherType::ARP);
+    repr.emit(&mut ArpPacket::new_unchecked(bytes::slice_mut(
+        frame,
+        ethernet::HEADER_LEN..len,
+    )));
+    Ok(len)
+}
+
+/// Builds a gratuitous ARP request announcing `vip` at `vmac` (RFC 5227
+/// §3 form: broadcast, sender = target = `vip`, target MAC zero), as a new
+/// master sends (RFC 9568 §6.4.1).
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is shorter than 60 bytes.
+pub fn garp_v4(buf: &mut [u8], vmac: EthernetAddress, vip: Ipv4Addr) -> Result<usize, WireError> {
+    let repr = ArpRepr {
+        operation: ArpOperation::Request,
+        source_hw: vmac,
+        source_ip: vip,
+        target_hw: EthernetAddress::ZERO,
+        target_ip: vip,
+    };
+    arp_frame(buf, EthernetAddress::BROADCAST, vmac, &repr)
+}
+
+/// Builds the ARP reply to `request` (received in a frame from
+/// `request_src_mac`): `our_ip` is at `our_mac`, sent unicast to the
+/// requester.
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is shorter than 60 bytes.
+pub fn arp_reply(
+    buf: &mut [u8],
+    request: &ArpRepr,
+    request_src_mac: EthernetAddress,
+    our_mac: EthernetAddress,
+    our_ip: Ipv4Addr,
+) -> Result<usize, WireError> {
+    let repr = ArpRepr {
+        operation: ArpOperation::Reply,
+        source_hw: our_mac,
+        source_ip: our_ip,
+        target_hw: request.source_hw,
+        target_ip: request.source_ip,
+    };
+    arp_frame(buf, request_src_mac, our_mac, &repr)
+}
+
+/// Builds a broadcast ARP request for `target_ip` from `our_mac`/`our_ip`
+/// (next-hop resolution).
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is shorter than 60 bytes.
+pub fn arp_request(
+    buf: &mut [u8],
+    our_mac: EthernetAddress,
+    our_ip: Ipv4Addr,
+    target_ip: Ipv4Addr,
+) -> Result<usize, WireError> {
+    let repr = ArpRepr {
+        operation: ArpOperation::Request,
+        source_hw: our_mac,
+        source_ip: our_ip,
+        target_hw: EthernetAddress::ZERO,
+        target_ip,
+    };
+    arp_frame(buf, EthernetAddress::BROADCAST, our_mac, &repr)
+}
+
+/// Turns an Ethernet/IPv4/ICMP Echo Request into its Echo Reply in place:
+/// MACs and IP addresses swapped, TTL 64, ICMP type 0, both checksums fixed
+/// (the ICMP one incrementally, RFC 1624). IP options are kept as received.
+/// The caller has already decided the destination is one of ours.
+///
+/// Checks, in order: Ethernet header ([`WireError::Truncated`]); EtherType
+/// IPv4 ([`WireError::UnknownEtherType`]); IPv4 lengths, version, header
+/// checksum and not a fragment (as [`Ipv4Repr::parse`]); protocol ICMP
+/// ([`WireError::UnexpectedProtocol`]); source usable as a destination
+/// ([`WireError::BadSource`]); ICMP length and checksum; type 8 code 0
+/// ([`WireError::BadType`]). On error the frame is unchanged.
+///
+/// Returns the reply's length: Ethernet + IP Total Length, padded to 60 bytes
+/// when the frame holds them (padding zeroed).
+///
+/// # Errors
+/// As listed above.
+pub fn icmp_echo_reply_in_place(frame: &mut [u8]) -> Result<usize, WireError> {
+    let eth = EthernetFrame::new_checked(&*frame)?;
+    if eth.ethertype() != EtherType::IPV4 {
+        return Err(WireError::UnknownEtherType(eth.ethertype().0));
+    }
+    let ip = Ipv4Packet::new_unchecked(eth.payload());
+    let ip_repr = Ipv4Repr::parse(&ip)?;
+    if ip_repr.protocol != ipv4::IPPROTO_ICMP {
+        return Err(WireError::UnexpectedProtocol(ip_repr.protocol));
+    }
+    if ip_repr.src.is_multicast() || ip_repr.src.is_broadcast() || ip_repr.src.is_unspecified() {
+        return Err(WireError::BadSource);
+    }
+    let icmp = Icmpv4Packet::new_checked(ip.payload())?;
+    if !icmp.verify_checksum() {
+        return Err(WireError::BadChecksum);
+    }
+    if icmp.msg_type() != icmpv4::TYPE_ECHO_REQUEST || icmp.msg_code() != 0 {
+        return Err(WireError::BadType(icmp.msg_type()));
+    }
+    let (eth_src, eth_dst) = (eth.src_addr(), eth.dst_addr());
+    let used = ethernet::HEADER_LEN + usize::from(ip.total_len());
+
+    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+    eth.set_dst_addr(eth_src);
+    eth.set_src_addr(eth_dst);
+    let mut ip = Ipv4Packet::new_unchecked(eth.payload_mut());
+    ip.set_src_addr(ip_repr.dst);
+    ip.set_dst_addr(ip_repr.src);
+    ip.set_ttl(ECHO_REPLY_TTL);
+    ip.fill_checksum();
+    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+    let c = crate::checksum::incremental_update(
+        icmp.checksum(),
+        u16::from_be_bytes([icmpv4::TYPE_ECHO_REQUEST, 0]),
+        u16::from_be_bytes([icmpv4::TYPE_ECHO_REPLY, 0]),
+    );
+    icmp.set_msg_type(icmpv4::TYPE_ECHO_REPLY);
+    icmp.set_checksum(c);
+
+    let padded = used.max(ethernet::MIN_FRAME_LEN);
+    if frame.len() >= padded {
+        bytes::slice_mut(frame, used..padded).fill(0);
+        Ok(padded)
+    } else {
+        Ok(used)
+    }
+}
