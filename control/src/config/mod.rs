@@ -1,0 +1,424 @@
+//! The configuration file (SPEC §2): types, loading and validation.
+//!
+//! Parsing goes through `toml_edit`, which keeps the byte span of every key
+//! and value, so each problem is reported as `FILE:LINE:COL: message` and all
+//! problems in a file are reported together rather than one per run.
+//!
+//! Nothing here panics on any input: the parser is property-tested against
+//! arbitrary text and mutations of the example file.
+
+mod duration;
+mod parse;
+mod plan;
+
+use std::fmt;
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use duration::{format_duration, parse_duration, DurationError};
+
+/// Default path of the control socket.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
+
+/// A configuration file larger than this is refused before parsing.
+pub const MAX_FILE_LEN: u64 = 4 * 1024 * 1024;
+
+/// A validated configuration, with every default resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `[global]`.
+    pub global: Global,
+    /// `[dataplane]`.
+    pub dataplane: Dataplane,
+    /// `[[port]]`, in file order.
+    pub ports: Vec<PortConfig>,
+    /// `[[vrrp]]`, in file order.
+    pub vrrp: Vec<VrrpConfig>,
+    /// `[[sync_group]]`, in file order.
+    pub sync_groups: Vec<SyncGroupConfig>,
+    /// `[[route]]`: static routes, in file order.
+    pub routes: Vec<RouteConfig>,
+    /// `[routes] kernel`: mirror the kernel's main routing table.
+    pub kernel_routes: bool,
+}
+
+/// `[global]`: process-wide settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// Path of the control socket.
+    pub control_socket: PathBuf,
+    /// Group given access to the control socket.
+    pub socket_group: Option<String>,
+    /// Address of the Prometheus text endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Program run with `INSTANCE STATE PRIORITY` on each transition.
+    pub notify: Option<PathBuf>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            socket_group: None,
+            metrics_listen: None,
+            notify: None,
+        }
+    }
+}
+
+/// `[dataplane]`: how the fast path runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataplane {
+    /// Packet I/O backend.
+    pub backend: Backend,
+    /// One pinned polling worker per core listed.
+    pub cores: Vec<usize>,
+    /// What a worker does when its rings are empty.
+    pub idle: Idle,
+    /// How the XDP program is attached.
+    pub xdp_mode: XdpMode,
+    /// Whether AF_XDP sockets use zero-copy mode.
+    pub zero_copy: ZeroCopy,
+    /// Frames handled per ring pass (1..=256).
+    pub batch: u32,
+}
+
+impl Default for Dataplane {
+    fn default() -> Self {
+        Dataplane {
+            backend: Backend::AfXdp,
+            cores: vec![0],
+            idle: Idle::Adaptive,
+            xdp_mode: XdpMode::Auto,
+            zero_copy: ZeroCopy::Auto,
+            batch: 64,
+        }
+    }
+}
+
+/// Packet I/O backend of the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// AF_XDP sockets fed by an XDP program (`"af_xdp"`).
+    AfXdp,
+    /// AF_PACKET sockets, for drivers or kernels without AF_XDP (`"af_packet"`).
+    AfPacket,
+}
+
+/// What a worker does when it finds no work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Spin without pause (`"busy"`).
+    Busy,
+    /// Spin, then back off (`"adaptive"`).
+    Adaptive,
+    /// Sleep until the rings signal (`"wait"`).
+    Wait,
+}
+
+/// XDP attach mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native if the driver supports it, else generic (`"auto"`).
+    Auto,
+    /// Driver mode only (`"native"`).
+    Native,
+    /// SKB mode (`"generic"`).
+    Generic,
+}
+
+/// AF_XDP zero-copy setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroCopy {
+    /// Zero-copy where the driver supports it (`"auto"`).
+    Auto,
+    /// Zero-copy or fail (`"on"`).
+    On,
+    /// Always copy (`"off"`).
+    Off,
+}
+
+/// `[[port]]`: an interface served by the fast path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortConfig {
+    /// Linux interface name.
+    pub name: String,
+    /// Which RX queues to serve.
+    pub queues: Queues,
+}
+
+/// RX queues of a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Queues {
+    /// Every queue the interface has (`"all"`).
+    All,
+    /// These queue ids.
+    List(Vec<u32>),
+}
+
+/// Checksum variant sent in VRRPv3 IPv4 advertisements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumMode {
+    /// RFC 9568: no pseudo-header (`"rfc9568"`).
+    Rfc9568,
+    /// RFC 5798 as keepalived and FRR send it, with the pseudo-header (`"pseudo-header"`).
+    PseudoHeader,
+}
+
+/// `[[vrrp]]`: one virtual router.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpConfig {
+    /// Unique instance name.
+    pub name: String,
+    /// Name of the `[[port]]` it runs on.
+    pub port: String,
+    /// Virtual router id (1..=255).
+    pub vrid: u8,
+    /// Protocol version: 3 (RFC 5798/9568) or 2 (RFC 3768, IPv4 only).
+    pub version: u8,
+    /// Priority (1..=255; 255 = address owner).
+    pub priority: u8,
+    /// Advertisement interval.
+    pub advert_interval: Duration,
+    /// Whether a higher priority backup preempts a lower priority master.
+    pub preempt: bool,
+    /// How long to wait before preempting.
+    pub preempt_delay: Duration,
+    /// Accept packets addressed to the virtual addresses.
+    pub accept: bool,
+    /// Checksum variant sent (v3, IPv4).
+    pub checksum: ChecksumMode,
+    /// Virtual addresses, all of one family.
+    pub addresses: Vec<IfAddr>,
+    /// Advertise by unicast to these peers instead of multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// Gratuitous ARP / unsolicited NA on becoming master.
+    pub garp: GarpConfig,
+    /// Ports whose link state adjusts the priority.
+    pub track: Vec<TrackConfig>,
+}
+
+impl VrrpConfig {
+    /// Whether the virtual addresses are IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.addresses.first().is_some_and(|a| a.addr.is_ipv6())
+    }
+
+    /// The virtual MAC: 00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID for IPv6.
+    pub fn vmac(&self) -> [u8; 6] {
+        let family = if self.is_ipv6() { 0x02 } else { 0x01 };
+        [0x00, 0x00, 0x5e, 0x00, family, self.vrid]
+    }
+
+    /// Skew_Time for this priority and interval (RFC 5798 §6.1; RFC 3768 §6.1 for v2).
+    pub fn skew_time(&self) -> Duration {
+        let weight = 256 - u32::from(self.priority);
+        if self.version == 2 {
+            // RFC 3768: (256 - Priority) / 256 seconds, independent of the interval.
+            Duration::from_secs(u64::from(weight)) / 256
+        } else {
+            self.advert_interval * weight / 256
+        }
+    }
+
+    /// Master_Down_Interval: three intervals plus Skew_Time.
+    pub fn master_down_interval(&self) -> Duration {
+        self.advert_interval * 3 + self.skew_time()
+    }
+}
+
+/// An interface address, `"192.0.2.1/24"`; a bare address is a host address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IfAddr {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length (≤ 32 for IPv4, ≤ 128 for IPv6).
+    pub prefix_len: u8,
+}
+
+impl fmt::Display for IfAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// `garp = { count, interval, refresh }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GarpConfig {
+    /// Gratuitous ARPs / unsolicited NAs sent on becoming master.
+    pub count: u32,
+    /// Gap between them.
+    pub interval: Duration,
+    /// Periodic repeat while master; zero turns it off.
+    pub refresh: Duration,
+}
+
+impl Default for GarpConfig {
+    fn default() -> Self {
+        GarpConfig {
+            count: 3,
+            interval: Duration::from_millis(50),
+            refresh: Duration::ZERO,
+        }
+    }
+}
+
+/// `track = [{ port, weight }]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackConfig {
+    /// Name of the tracked `[[port]]`.
+    pub port: String,
+    /// Added to the priority while the port is down (-254..=254).
+    pub weight: i32,
+}
+
+/// `[[sync_group]]`: instances that change state together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroupConfig {
+    /// Group name.
+    pub name: String,
+    /// Names of the member `[[vrrp]]` instances.
+    pub members: Vec<String>,
+}
+
+/// `[[route]]`: a static route of the fast path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Destination network (host bits zero).
+    pub to: IfAddr,
+    /// Next hop.
+    pub via: IpAddr,
+    /// Egress `[[port]]`.
+    pub port: String,
+}
+
+/// One problem found in a configuration file, at a 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    /// What is wrong, in one line.
+    pub message: String,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_FILE_LEN`].
+    #[error("{}: file is larger than {max} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max: u64,
+    },
+    /// The text has errors; one line per error.
+    #[error("{}", render(origin, diagnostics))]
+    Invalid {
+        /// File name used in messages.
+        origin: String,
+        /// Every problem found, in file order.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render(origin: &str, diagnostics: &[Diagnostic]) -> String {
+    diagnostics
+        .iter()
+        .map(|d| format!("{origin}:{}:{}: {}", d.line, d.col, d.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// Every located problem (empty for I/O errors).
+    pub fn errors(&self) -> &[Diagnostic] {
+        match self {
+            ConfigError::Invalid { diagnostics, .. } => diagnostics,
+            ConfigError::Io { .. } | ConfigError::TooLarge { .. } => &[],
+        }
+    }
+}
+
+/// Reads and validates the configuration file at `path`.
+///
+/// # Errors
+///
+/// [`ConfigError::Io`] if it cannot be read, [`ConfigError::TooLarge`] beyond
+/// [`MAX_FILE_LEN`], [`ConfigError::Invalid`] with every problem otherwise.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+            max: MAX_FILE_LEN,
+        });
+    }
+    let origin = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(&text, &origin),
+        Err(e) => {
+            let bytes = e.as_bytes();
+            let at = e.utf8_error().valid_up_to();
+            let (line, col) = parse::line_col(bytes, at);
+            Err(ConfigError::Invalid {
+                origin,
+                diagnostics: vec![Diagnostic {
+                    line,
+                    col,
+                    message: "invalid UTF-8".to_string(),
+                }],
+            })
+        }
+    }
+}
+
+/// Validates configuration `text`; `origin` names it in messages.
+///
+/// # Errors
+///
+/// [`ConfigError::Invalid`] listing every problem found.
+pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+    parse::parse(text).map_err(|diagnostics| ConfigError::Invalid {
+        origin: origin.to_string(),
+        diagnostics,
+    })
+}
+
+impl Config {
+    /// The resolved plan `xvrrp check` prints: ports, workers, each instance
+    /// with its defaults filled in and its derived timers, sync groups, routes.
+    pub fn plan(&self) -> String {
+        plan::render(self)
+    }
+
+    /// The port named `name`.
+    pub fn port(&self, name: &str) -> Option<&PortConfig> {
+        self.ports.iter().find(|p| p.name == name)
+    }
+
+    /// The instance named `name`.
+    pub fn instance(&self, name: &str) -> Option<&VrrpConfig> {
+        self.vrrp.iter().find(|v| v.name == name)
+    }
+}

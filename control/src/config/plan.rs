@@ -1,0 +1,188 @@
+//! The resolved plan `xvrrp check` prints: what the daemon would do with a
+//! configuration, every default filled in and every derived timer computed.
+
+use std::fmt::Write;
+
+use super::{
+    format_duration, Backend, ChecksumMode, Config, Idle, Queues, VrrpConfig, XdpMode, ZeroCopy,
+};
+
+pub(super) fn render(c: &Config) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail; the results are discarded on purpose.
+    let _ = write_plan(&mut out, c);
+    out
+}
+
+fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
+    let g = &c.global;
+    writeln!(out, "control socket: {}", g.control_socket.display())?;
+    match &g.socket_group {
+        Some(group) => writeln!(out, "  mode 0660, group {group}")?,
+        None => writeln!(out, "  mode 0660, group unchanged")?,
+    }
+    match g.metrics_listen {
+        Some(a) => writeln!(out, "metrics: http://{a}/metrics")?,
+        None => writeln!(out, "metrics: off")?,
+    }
+    match &g.notify {
+        Some(p) => writeln!(out, "notify: {} INSTANCE STATE PRIORITY", p.display())?,
+        None => writeln!(out, "notify: off")?,
+    }
+
+    let d = &c.dataplane;
+    let backend = match d.backend {
+        Backend::AfXdp => "af_xdp",
+        Backend::AfPacket => "af_packet",
+    };
+    let idle = match d.idle {
+        Idle::Busy => "busy",
+        Idle::Adaptive => "adaptive",
+        Idle::Wait => "wait",
+    };
+    let xdp = match d.xdp_mode {
+        XdpMode::Auto => "auto",
+        XdpMode::Native => "native",
+        XdpMode::Generic => "generic",
+    };
+    let zc = match d.zero_copy {
+        ZeroCopy::Auto => "auto",
+        ZeroCopy::On => "on",
+        ZeroCopy::Off => "off",
+    };
+    let cores: Vec<String> = d.cores.iter().map(ToString::to_string).collect();
+    writeln!(
+        out,
+        "dataplane: {backend}, {} worker{} on core{} {}, idle {idle}, xdp {xdp}, zero-copy {zc}, batch {}",
+        d.cores.len(),
+        if d.cores.len() == 1 { "" } else { "s" },
+        if d.cores.len() == 1 { "" } else { "s" },
+        cores.join(","),
+        d.batch
+    )?;
+
+    writeln!(out, "ports:")?;
+    if c.ports.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for p in &c.ports {
+        let queues = match &p.queues {
+            Queues::All => "all".to_string(),
+            Queues::List(ids) => ids
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        };
+        writeln!(out, "  {}: queues {queues}", p.name)?;
+    }
+
+    writeln!(out, "instances:")?;
+    if c.vrrp.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for v in &c.vrrp {
+        write_instance(out, v)?;
+    }
+
+    writeln!(out, "sync groups:")?;
+    if c.sync_groups.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    for sg in &c.sync_groups {
+        writeln!(out, "  {}: {}", sg.name, sg.members.join(", "))?;
+    }
+
+    writeln!(out, "routes:")?;
+    writeln!(out, "  connected subnets of each port's own addresses")?;
+    for r in &c.routes {
+        writeln!(out, "  {} via {} port {}", r.to, r.via, r.port)?;
+    }
+    writeln!(
+        out,
+        "  kernel main table: {}",
+        if c.kernel_routes {
+            "mirrored"
+        } else {
+            "not mirrored"
+        }
+    )?;
+    Ok(())
+}
+
+fn write_instance(out: &mut String, v: &VrrpConfig) -> std::fmt::Result {
+    let family = if v.is_ipv6() { "IPv6" } else { "IPv4" };
+    let mac = v
+        .vmac()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    writeln!(
+        out,
+        "  {}: port {}, vrid {}, VRRPv{} {family}, vmac {mac}",
+        v.name, v.port, v.vrid, v.version
+    )?;
+    let role = if v.priority == 255 {
+        " (address owner)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "    priority {}{role}, advert every {}, skew {}, master down after {}",
+        v.priority,
+        format_duration(v.advert_interval),
+        format_duration(v.skew_time()),
+        format_duration(v.master_down_interval())
+    )?;
+    let preempt = if v.preempt {
+        format!("on, delay {}", format_duration(v.preempt_delay))
+    } else {
+        "off".to_string()
+    };
+    let checksum = match (v.version, v.is_ipv6(), v.checksum) {
+        (2, _, _) => "VRRPv2",
+        (_, true, _) => "IPv6 pseudo-header",
+        (_, false, ChecksumMode::Rfc9568) => "rfc9568",
+        (_, false, ChecksumMode::PseudoHeader) => "pseudo-header",
+    };
+    writeln!(
+        out,
+        "    preempt {preempt}, accept {}, checksum {checksum}",
+        if v.accept { "on" } else { "off" }
+    )?;
+    let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
+    writeln!(out, "    addresses {}", addrs.join(", "))?;
+    if v.unicast_peers.is_empty() {
+        let group = if v.is_ipv6() {
+            "ff02::12"
+        } else {
+            "224.0.0.18"
+        };
+        writeln!(out, "    advertise to {group}")?;
+    } else {
+        let peers: Vec<String> = v.unicast_peers.iter().map(ToString::to_string).collect();
+        writeln!(out, "    advertise by unicast to {}", peers.join(", "))?;
+    }
+    let refresh = if v.garp.refresh.is_zero() {
+        "off".to_string()
+    } else {
+        format!("every {}", format_duration(v.garp.refresh))
+    };
+    let announce = if v.is_ipv6() {
+        "unsolicited NA"
+    } else {
+        "gratuitous ARP"
+    };
+    writeln!(
+        out,
+        "    {announce}: {} every {}, refresh {refresh}",
+        v.garp.count,
+        format_duration(v.garp.interval)
+    )?;
+    for t in &v.track {
+        writeln!(out, "    track {}: weight {:+}", t.port, t.weight)?;
+    }
+    Ok(())
+}
