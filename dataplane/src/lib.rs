@@ -1,1 +1,301 @@
-//! Fast path.
+//! xvrrp's fast path: an XDP filter per port that redirects the appliance's
+//! business to AF_XDP sockets, and one polling worker per configured core
+//! that answers ARP and ICMP echo for the virtual addresses, forwards frames
+//! sent to the virtual MACs, and punts VRRP advertisements to the control
+//! thread through lock-free queues.
+
+pub mod error;
+pub mod iface;
+pub mod lpm;
+pub mod neigh;
+pub mod process;
+pub mod shared;
+pub mod stats;
+pub mod worker;
+pub mod xdp;
+pub mod xsk;
+
+use std::{
+    net::Ipv4Addr,
+    sync::{atomic::Ordering, Arc},
+    thread::JoinHandle,
+};
+
+pub use error::DataplaneError;
+use iface::InterfaceInfo;
+use lpm::{Route, RouteTable};
+use process::{InstanceView, PortView, Tables};
+use shared::{Shared, TxFrame};
+use stats::Counters;
+pub use worker::Idle;
+use worker::Worker;
+pub use xdp::AttachMode;
+use xdp::PortFilter;
+use xsk::WorkerXsk;
+use xvrrp_wire::{ethernet::EthernetAddress, vrrp::Version};
+
+/// A port to serve.
+#[derive(Debug, Clone)]
+pub struct PortSpec {
+    /// Interface name.
+    pub name: String,
+    /// Queues to bind; `None` for all of them.
+    pub queues: Option<Vec<u32>>,
+}
+
+/// A virtual router instance, as the fast path needs it.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    /// Port index.
+    pub port: usize,
+    /// VRID.
+    pub vrid: u8,
+    /// Version.
+    pub version: Version,
+    /// Virtual IPv4 addresses with prefix lengths.
+    pub vips: Vec<(Ipv4Addr, u8)>,
+    /// Answer ICMP echo for the virtual addresses.
+    pub accept: bool,
+}
+
+/// Everything needed to start the fast path.
+#[derive(Debug, Clone)]
+pub struct DataplaneConfig {
+    /// Ports.
+    pub ports: Vec<PortSpec>,
+    /// Instances (index = ownership flag index).
+    pub instances: Vec<InstanceSpec>,
+    /// Static routes (connected routes are added from the ports' addresses).
+    pub routes: Vec<Route>,
+    /// One worker per core listed.
+    pub cores: Vec<usize>,
+    /// Idle policy.
+    pub idle: Idle,
+    /// Frames per batch.
+    pub batch: usize,
+    /// XDP attach mode.
+    pub attach: AttachMode,
+    /// Force zero-copy on/off; `None` lets the kernel choose.
+    pub zero_copy: Option<bool>,
+}
+
+/// The running fast path. Dropping it without [`Dataplane::stop`] also
+/// stops the workers and detaches the programs.
+pub struct Dataplane {
+    shared: Arc<Shared>,
+    tables: Arc<Tables>,
+    infos: Vec<InterfaceInfo>,
+    tx_worker: Vec<Option<usize>>,
+    workers: Vec<JoinHandle<()>>,
+    filters: Vec<PortFilter>,
+}
+
+impl std::fmt::Debug for Dataplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataplane").field("ports", &self.infos).finish()
+    }
+}
+
+impl Dataplane {
+    /// Attaches the filters, binds the sockets and starts the workers.
+    ///
+    /// # Errors
+    /// A missing interface, a port without an IPv4 address, or any load,
+    /// attach or bind failure; whatever was attached is detached again.
+    pub fn start(cfg: &DataplaneConfig) -> Result<Self, DataplaneError> {
+        let infos = cfg
+            .ports
+            .iter()
+            .map(|p| iface::interface_info(&p.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for inst in &cfg.instances {
+            let info = infos
+                .get(inst.port)
+                .ok_or_else(|| DataplaneError::Unsupported(format!("instance refers to port #{}", inst.port)))?;
+            if info.addrs_v4.is_empty() {
+                return Err(DataplaneError::NoAddress { ifname: info.name.clone() });
+            }
+        }
+        let tables = Arc::new(build_tables(cfg, &infos));
+        let nworkers = cfg.cores.len().max(1);
+        let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.instances.len())?);
+
+        let mut filters = Vec::with_capacity(infos.len());
+        for (idx, info) in infos.iter().enumerate() {
+            let mut filter = PortFilter::attach(&info.name, cfg.attach)?;
+            for inst in cfg.instances.iter().filter(|i| i.port == idx) {
+                filter.add_vmac(EthernetAddress::vrrp_v4(inst.vrid))?;
+                for (vip, _) in &inst.vips {
+                    filter.add_vip4(*vip)?;
+                }
+            }
+            tracing::info!(port = %info.name, mode = filter.mode(), "XDP filter attached");
+            filters.push(filter);
+        }
+
+        let mut xsks = (0..nworkers)
+            .map(|w| WorkerXsk::new(w, cfg.batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx_worker = vec![None; infos.len()];
+        for (idx, (info, spec)) in infos.iter().zip(&cfg.ports).enumerate() {
+            let queues: Vec<u32> = match &spec.queues {
+                Some(q) => q.clone(),
+                None => (0..info.rx_queues).collect(),
+            };
+            for (n, queue) in queues.iter().enumerate() {
+                let w = n % nworkers;
+                let xsk = xsks
+                    .get_mut(w)
+                    .ok_or_else(|| DataplaneError::Unsupported("worker index out of range".into()))?;
+                let fd = xsk.bind(idx, &info.name, *queue, cfg.zero_copy)?;
+                if let Some(f) = filters.get_mut(idx) {
+                    f.set_socket(*queue, &RawFd(fd))?;
+                }
+                if let Some(slot) = tx_worker.get_mut(idx) {
+                    slot.get_or_insert(w);
+                }
+            }
+        }
+
+        let mut workers = Vec::with_capacity(nworkers);
+        for (w, xsk) in xsks.into_iter().enumerate() {
+            if xsk.is_empty() {
+                tracing::warn!(worker = w, "no queue left for this worker; it is not started");
+                continue;
+            }
+            let worker = Worker {
+                index: w,
+                core: cfg.cores.get(w).copied(),
+                idle: cfg.idle,
+                xsk,
+                tables: Arc::clone(&tables),
+                shared: Arc::clone(&shared),
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("xvrrp-worker{w}"))
+                .spawn(move || worker.run())
+                .map_err(|e| DataplaneError::Io {
+                    what: "spawning a worker thread".into(),
+                    source: e,
+                })?;
+            workers.push(handle);
+        }
+        Ok(Self {
+            shared,
+            tables,
+            infos,
+            tx_worker,
+            workers,
+            filters,
+        })
+    }
+
+    /// State shared with the workers (advert queue, ownership, counters).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The fast path's tables.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Kernel facts of port `idx`.
+    pub fn port_info(&self, idx: usize) -> Option<&InterfaceInfo> {
+        self.infos.get(idx)
+    }
+
+    /// Queues `frame` for transmission on `port`; false if it could not be
+    /// queued (no worker serves the port, queue full, frame too large).
+    pub fn send(&self, port: usize, frame: &[u8]) -> bool {
+        let Some(w) = self.tx_worker.get(port).copied().flatten() else { return false };
+        let Some(queue) = self.shared.tx.get(w) else { return false };
+        let Some(tx) = TxFrame::new(port, frame) else { return false };
+        let ok = queue.push(tx).is_ok();
+        if let Some(wake) = self.shared.worker_wakeup.get(w) {
+            wake.wake();
+        }
+        ok
+    }
+
+    /// Gives or takes the ownership of `instance` (answer/forward or not).
+    pub fn set_master(&self, instance: usize, master: bool) {
+        if let Some(flag) = self.shared.master.get(instance) {
+            flag.store(master, Ordering::Release);
+        }
+    }
+
+    /// Counters of each worker.
+    pub fn stats(&self) -> Vec<Counters> {
+        self.shared.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Stops the workers and detaches the programs.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for w in &self.shared.worker_wakeup {
+            w.wake();
+        }
+        for h in self.workers.drain(..) {
+            // A worker that panicked has already aborted the process
+            // (panic = "abort"), so join only waits.
+            let _ = h.join();
+        }
+        self.filters.clear();
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct RawFd(i32);
+
+impl std::os::fd::AsRawFd for RawFd {
+    fn as_raw_fd(&self) -> i32 {
+        self.0
+    }
+}
+
+fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
+    let ports: Vec<PortView> = infos
+        .iter()
+        .map(|i| PortView {
+            name: i.name.clone(),
+            mac: i.mac,
+            addrs: i.addrs_v4.clone(),
+        })
+        .collect();
+    let instances = cfg
+        .instances
+        .iter()
+        .map(|i| InstanceView {
+            port: i.port,
+            vrid: i.vrid,
+            version: i.version,
+            vmac: EthernetAddress::vrrp_v4(i.vrid),
+            vips: i.vips.clone(),
+            accept: i.accept,
+        })
+        .collect();
+    let connected = infos.iter().enumerate().flat_map(|(port, i)| {
+        i.addrs_v4.iter().map(move |(a, l)| Route {
+            net: *a,
+            len: *l,
+            via: None,
+            port,
+        })
+    });
+    let routes = RouteTable::new(connected.chain(cfg.routes.iter().copied()));
+    Tables {
+        ports,
+        instances,
+        routes,
+    }
+}

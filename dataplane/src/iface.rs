@@ -1,0 +1,112 @@
+//! What the kernel knows of a port: index, MAC, IPv4 addresses, queues.
+
+use std::{ffi::CStr, net::Ipv4Addr};
+
+use xvrrp_wire::ethernet::EthernetAddress;
+
+use crate::error::DataplaneError;
+
+/// A port's kernel facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// Name.
+    pub name: String,
+    /// ifindex.
+    pub index: u32,
+    /// MAC address.
+    pub mac: EthernetAddress,
+    /// IPv4 addresses with prefix lengths, in kernel order (primary first).
+    pub addrs_v4: Vec<(Ipv4Addr, u8)>,
+    /// Number of RX queues.
+    pub rx_queues: u32,
+}
+
+/// Reads `name`'s facts from the current network namespace.
+///
+/// # Errors
+/// `NoInterface` if it does not exist; I/O errors from getifaddrs.
+pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
+    let cname = std::ffi::CString::new(name).map_err(|_| DataplaneError::NoInterface { ifname: name.into() })?;
+    // SAFETY: cname is a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if index == 0 {
+        return Err(DataplaneError::NoInterface { ifname: name.into() });
+    }
+    let mut mac = None;
+    let mut addrs_v4 = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(DataplaneError::Io {
+            what: "listing interface addresses".into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getifaddrs returned and not yet freed.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_name.is_null() || ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let ifname = unsafe { CStr::from_ptr(ifa.ifa_name) };
+        if ifname.to_bytes() != name.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        if family == libc::AF_PACKET {
+            // SAFETY: AF_PACKET addresses are sockaddr_ll.
+            let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
+            if ll.sll_halen == 6 {
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&ll.sll_addr[..6]);
+                mac = Some(EthernetAddress(m));
+            }
+        } else if family == libc::AF_INET {
+            // SAFETY: AF_INET addresses are sockaddr_in.
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            let prefix = if ifa.ifa_netmask.is_null() {
+                32
+            } else {
+                // SAFETY: the netmask of an AF_INET address is a sockaddr_in.
+                let nm = unsafe { &*(ifa.ifa_netmask as *const libc::sockaddr_in) };
+                u8::try_from(u32::from_be(nm.sin_addr.s_addr).count_ones()).unwrap_or(32)
+            };
+            addrs_v4.push((addr, prefix));
+        }
+    }
+    // SAFETY: head came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    let mac = mac.ok_or_else(|| DataplaneError::Unsupported(format!("{name} has no Ethernet address")))?;
+    Ok(InterfaceInfo {
+        name: name.into(),
+        index,
+        mac,
+        addrs_v4,
+        rx_queues: rx_queue_count(name),
+    })
+}
+
+/// RX queues of `name`, from sysfs (1 if unknown).
+fn rx_queue_count(name: &str) -> u32 {
+    std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|dir| {
+            let n = dir
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count();
+            u32::try_from(n).unwrap_or(1).max(1)
+        })
+        .unwrap_or(1)
+}
+
+/// Is the link up (operationally)?
+pub fn link_up(name: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/operstate"))
+        .map(|s| matches!(s.trim(), "up" | "unknown"))
+        .unwrap_or(false)
+}

@@ -1,0 +1,212 @@
+//! The fast path's IPv4 neighbour table: a fixed-size, open-addressed hash
+//! owned by one worker. It learns from ARP and from the source of frames it
+//! forwards, and remembers when it last asked for a missing entry so that a
+//! burst towards an unresolved host sends one ARP request, not one per packet.
+
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use xvrrp_wire::ethernet::EthernetAddress;
+
+const SLOTS: usize = 1024;
+const PROBE: usize = 8;
+
+/// How long a learned entry is trusted.
+pub const REACHABLE_TIME: Duration = Duration::from_secs(60);
+/// Minimum time between two ARP requests for the same address.
+pub const RETRY_TIME: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Empty,
+    Incomplete { ip: u32, port: u16, asked: Instant },
+    Reachable { ip: u32, port: u16, mac: EthernetAddress, seen: Instant },
+}
+
+impl Slot {
+    fn key(&self) -> Option<(u32, u16)> {
+        match *self {
+            Slot::Empty => None,
+            Slot::Incomplete { ip, port, .. } | Slot::Reachable { ip, port, .. } => Some((ip, port)),
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Known MAC.
+    Hit(EthernetAddress),
+    /// Unknown: the caller should send an ARP request now.
+    Ask,
+    /// Unknown, and a request went out recently: just drop.
+    Pending,
+}
+
+/// One entry, for `xvrrp neighbors`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Address.
+    pub ip: Ipv4Addr,
+    /// Port index.
+    pub port: usize,
+    /// MAC if resolved.
+    pub mac: Option<EthernetAddress>,
+}
+
+/// The table.
+#[derive(Debug)]
+pub struct NeighbourTable {
+    slots: Box<[Slot; SLOTS]>,
+}
+
+impl Default for NeighbourTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn hash(ip: u32, port: u16) -> usize {
+    // Fibonacci hashing: the top bits of the product spread well.
+    let h = (u64::from(ip) ^ (u64::from(port) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (h >> 54) as usize % SLOTS
+}
+
+impl NeighbourTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self {
+            slots: Box::new([Slot::Empty; SLOTS]),
+        }
+    }
+
+    fn find(&self, ip: u32, port: u16) -> Option<usize> {
+        let start = hash(ip, port);
+        (0..PROBE)
+            .map(|i| (start + i) % SLOTS)
+            .find(|&i| self.slots.get(i).and_then(Slot::key) == Some((ip, port)))
+    }
+
+    /// A slot for a new entry: an empty one, else the oldest in the probe run.
+    fn victim(&self, ip: u32, port: u16) -> usize {
+        let start = hash(ip, port);
+        let mut best = start;
+        let mut best_age: Option<Instant> = None;
+        for i in 0..PROBE {
+            let idx = (start + i) % SLOTS;
+            let when = match self.slots.get(idx) {
+                Some(Slot::Empty) | None => return idx,
+                Some(Slot::Incomplete { asked, .. }) => *asked,
+                Some(Slot::Reachable { seen, .. }) => *seen,
+            };
+            if best_age.is_none_or(|b| when < b) {
+                best = idx;
+                best_age = Some(when);
+            }
+        }
+        best
+    }
+
+    fn set(&mut self, idx: usize, slot: Slot) {
+        if let Some(s) = self.slots.get_mut(idx) {
+            *s = slot;
+        }
+    }
+
+    /// Records that `ip` on `port` is at `mac`.
+    pub fn learn(&mut self, now: Instant, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
+        let (ip, port) = (u32::from(ip), port_key(port));
+        let idx = self.find(ip, port).unwrap_or_else(|| self.victim(ip, port));
+        self.set(idx, Slot::Reachable { ip, port, mac, seen: now });
+    }
+
+    /// Looks `ip` up on `port`; on a miss, records that a request is due.
+    pub fn lookup(&mut self, now: Instant, port: usize, ip: Ipv4Addr) -> Lookup {
+        let (ipk, portk) = (u32::from(ip), port_key(port));
+        match self.find(ipk, portk) {
+            Some(idx) => match self.slots.get(idx).copied() {
+                Some(Slot::Reachable { mac, seen, .. }) if now.saturating_duration_since(seen) < REACHABLE_TIME => {
+                    Lookup::Hit(mac)
+                }
+                Some(Slot::Incomplete { asked, .. }) if now.saturating_duration_since(asked) < RETRY_TIME => {
+                    Lookup::Pending
+                }
+                _ => {
+                    self.set(idx, Slot::Incomplete { ip: ipk, port: portk, asked: now });
+                    Lookup::Ask
+                }
+            },
+            None => {
+                let idx = self.victim(ipk, portk);
+                self.set(idx, Slot::Incomplete { ip: ipk, port: portk, asked: now });
+                Lookup::Ask
+            }
+        }
+    }
+
+    /// Every entry, for display.
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.slots.iter().filter_map(|s| match *s {
+            Slot::Empty => None,
+            Slot::Incomplete { ip, port, .. } => Some(Entry {
+                ip: Ipv4Addr::from(ip),
+                port: usize::from(port),
+                mac: None,
+            }),
+            Slot::Reachable { ip, port, mac, .. } => Some(Entry {
+                ip: Ipv4Addr::from(ip),
+                port: usize::from(port),
+                mac: Some(mac),
+            }),
+        })
+    }
+}
+
+fn port_key(port: usize) -> u16 {
+    u16::try_from(port).unwrap_or(u16::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+mod tests {
+    use super::*;
+
+    const MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+
+    #[test]
+    fn miss_asks_once_then_waits_then_asks_again() {
+        let mut t = NeighbourTable::new();
+        let t0 = Instant::now();
+        let ip = Ipv4Addr::new(203, 0, 113, 100);
+        assert_eq!(t.lookup(t0, 1, ip), Lookup::Ask);
+        assert_eq!(t.lookup(t0 + Duration::from_millis(10), 1, ip), Lookup::Pending);
+        assert_eq!(t.lookup(t0 + RETRY_TIME, 1, ip), Lookup::Ask);
+        t.learn(t0 + RETRY_TIME, 1, ip, MAC);
+        assert_eq!(t.lookup(t0 + RETRY_TIME, 1, ip), Lookup::Hit(MAC));
+        // same address on another port is another neighbour
+        assert_eq!(t.lookup(t0, 0, ip), Lookup::Ask);
+    }
+
+    #[test]
+    fn entries_expire() {
+        let mut t = NeighbourTable::new();
+        let t0 = Instant::now();
+        let ip = Ipv4Addr::new(192, 0, 2, 100);
+        t.learn(t0, 0, ip, MAC);
+        assert_eq!(t.lookup(t0 + REACHABLE_TIME, 0, ip), Lookup::Ask);
+    }
+
+    #[test]
+    fn full_table_evicts_instead_of_failing() {
+        let mut t = NeighbourTable::new();
+        let t0 = Instant::now();
+        for i in 0..(SLOTS as u32 * 2) {
+            t.learn(t0 + Duration::from_micros(u64::from(i)), 0, Ipv4Addr::from(0x0a00_0000 + i), MAC);
+        }
+        let last = Ipv4Addr::from(0x0a00_0000 + SLOTS as u32 * 2 - 1);
+        assert_eq!(t.lookup(t0 + Duration::from_secs(1), 0, last), Lookup::Hit(MAC));
+        assert!(t.entries().count() <= SLOTS);
+    }
+}

@@ -1,0 +1,187 @@
+//! What the control thread and the workers share, all lock-free:
+//! advertisements punted by workers (an `ArrayQueue`, stamped with their
+//! arrival time), frames the control thread wants sent (one `ArrayQueue` per
+//! worker), the ownership flag of each virtual router (atomics), counters,
+//! and the wake-ups that let either side sleep.
+
+use std::{
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    sync::atomic::{AtomicBool, Ordering},
+    time::Instant,
+};
+
+use crossbeam::queue::ArrayQueue;
+use xvrrp_wire::ethernet::EthernetAddress;
+
+use crate::{error::DataplaneError, stats::WorkerStats};
+
+/// Largest IP packet a worker hands to the control thread. A VRRPv3/IPv6
+/// advert with 60 addresses fits; anything bigger is dropped as too large.
+pub const PUNT_MAX: usize = 1024;
+/// Largest frame the control thread can ask a worker to send.
+pub const FRAME_MAX: usize = 1514;
+/// Depth of the advertisement queue towards the control thread.
+pub const PUNT_QUEUE: usize = 1024;
+/// Depth of each worker's transmit queue from the control thread.
+pub const TX_QUEUE: usize = 256;
+
+/// A received VRRP advertisement, already validated by the worker.
+#[derive(Clone)]
+pub struct RxAdvert {
+    /// Port index it arrived on.
+    pub port: usize,
+    /// When the worker read it from the ring.
+    pub arrival: Instant,
+    /// Ethernet source.
+    pub src_mac: EthernetAddress,
+    len: usize,
+    bytes: [u8; PUNT_MAX],
+}
+
+impl RxAdvert {
+    /// Copies `ip_packet` (the IP header onwards); `None` if it is too large.
+    pub fn new(port: usize, arrival: Instant, src_mac: EthernetAddress, ip_packet: &[u8]) -> Option<Self> {
+        let mut bytes = [0u8; PUNT_MAX];
+        bytes.get_mut(..ip_packet.len())?.copy_from_slice(ip_packet);
+        Some(Self {
+            port,
+            arrival,
+            src_mac,
+            len: ip_packet.len(),
+            bytes,
+        })
+    }
+
+    /// The IP packet.
+    pub fn ip_packet(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// A frame to transmit, built by the control thread.
+#[derive(Clone)]
+pub struct TxFrame {
+    /// Port index to send on.
+    pub port: usize,
+    len: usize,
+    bytes: [u8; FRAME_MAX],
+}
+
+impl TxFrame {
+    /// Copies `frame`; `None` if it is larger than [`FRAME_MAX`].
+    pub fn new(port: usize, frame: &[u8]) -> Option<Self> {
+        let mut bytes = [0u8; FRAME_MAX];
+        bytes.get_mut(..frame.len())?.copy_from_slice(frame);
+        Some(Self {
+            port,
+            len: frame.len(),
+            bytes,
+        })
+    }
+
+    /// The frame bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// An eventfd a sleeping thread waits on and another thread pokes.
+#[derive(Debug)]
+pub struct Wakeup {
+    fd: OwnedFd,
+    sleeping: AtomicBool,
+}
+
+impl Wakeup {
+    /// A new non-blocking eventfd.
+    ///
+    /// # Errors
+    /// eventfd creation failure.
+    pub fn new() -> Result<Self, DataplaneError> {
+        // SAFETY: eventfd has no memory-safety preconditions.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(DataplaneError::Io {
+                what: "creating an eventfd".into(),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Self {
+            fd,
+            sleeping: AtomicBool::new(false),
+        })
+    }
+
+    /// The descriptor to poll for POLLIN.
+    pub fn raw_fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// Called by the waiting side before it sleeps; the caller must re-check
+    /// its queues after this and before sleeping.
+    pub fn prepare_sleep(&self) {
+        self.sleeping.store(true, Ordering::SeqCst);
+    }
+
+    /// Called by the waiting side when it wakes: clears the flag and drains
+    /// the counter.
+    pub fn woke(&self) {
+        self.sleeping.store(false, Ordering::SeqCst);
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into an 8-byte buffer from our own fd.
+        unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    }
+
+    /// Wakes the other side if it sleeps (one syscall per sleep, not per item).
+    pub fn wake(&self) {
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes from a u64 to our own eventfd.
+            unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        }
+    }
+}
+
+/// State shared by the control thread and the workers.
+pub struct Shared {
+    /// Validated advertisements, worker → control.
+    pub adverts: ArrayQueue<RxAdvert>,
+    /// Frames to send, control → worker `i`.
+    pub tx: Vec<ArrayQueue<TxFrame>>,
+    /// Per virtual router instance: is this appliance master (answer and forward)?
+    pub master: Vec<AtomicBool>,
+    /// Set to stop the workers.
+    pub stop: AtomicBool,
+    /// Published counters, one per worker.
+    pub stats: Vec<WorkerStats>,
+    /// Wakes the control thread when adverts arrive.
+    pub control_wakeup: Wakeup,
+    /// Wakes worker `i` when frames are queued for it.
+    pub worker_wakeup: Vec<Wakeup>,
+}
+
+impl Shared {
+    /// Shared state for `workers` workers, `ports` ports and `instances` instances.
+    ///
+    /// # Errors
+    /// eventfd creation failure.
+    pub fn new(workers: usize, ports: usize, instances: usize) -> Result<Self, DataplaneError> {
+        Ok(Self {
+            adverts: ArrayQueue::new(PUNT_QUEUE),
+            tx: (0..workers).map(|_| ArrayQueue::new(TX_QUEUE)).collect(),
+            master: (0..instances).map(|_| AtomicBool::new(false)).collect(),
+            stop: AtomicBool::new(false),
+            stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),
+            control_wakeup: Wakeup::new()?,
+            worker_wakeup: (0..workers).map(|_| Wakeup::new()).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Is this appliance master of `instance`?
+    #[inline]
+    pub fn is_master(&self, instance: usize) -> bool {
+        self.master.get(instance).is_some_and(|m| m.load(Ordering::Acquire))
+    }
+}

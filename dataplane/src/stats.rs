@@ -1,0 +1,288 @@
+//! Fast-path counters. Each worker counts into plain integers it owns and
+//! publishes them once per batch into its own atomics; readers sum workers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a frame was dropped in the fast path. The names are the counter keys
+/// shown by `xvrrp stats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum DropReason {
+    /// Too short or inconsistent Ethernet/IP framing.
+    Malformed = 0,
+    /// Malformed ARP (bad hardware/protocol type or lengths, short).
+    ArpMalformed,
+    /// VRRP: TTL/hop limit not 255.
+    IpTtlError,
+    /// VRRP: unknown version.
+    VersionError,
+    /// VRRP: type other than advertisement.
+    InvalidType,
+    /// VRRP: checksum matches no accepted variant.
+    ChecksumError,
+    /// VRRP: length inconsistent with the address count, or truncated.
+    PacketLengthError,
+    /// VRRP: interval zero.
+    IntervalError,
+    /// VRRPv2: authentication type other than 0.
+    AuthType,
+    /// VRRP: source address multicast, broadcast or unspecified.
+    SourceError,
+    /// VRRP: wrong destination for the mode.
+    DestinationError,
+    /// VRRP: IP header malformed (IHL, lengths, header checksum).
+    IpHeaderError,
+    /// VRRP: fragment.
+    Fragment,
+    /// VRRP: address count 0.
+    AddressCountError,
+    /// VRRP: no instance configured with this VRID on the port.
+    VridError,
+    /// Advertisement larger than the punt buffer.
+    TooLarge,
+    /// The control thread's advertisement queue was full.
+    PuntQueueFull,
+    /// Frame to a virtual MAC (or ARP for a virtual address) while backup.
+    NotMaster,
+    /// Traffic to a virtual address that is not answered (accept off, or not ICMP echo).
+    ToVirtualAddress,
+    /// No route to the destination.
+    NoRoute,
+    /// Next hop's MAC unknown yet (an ARP request was sent instead).
+    NoNeighbour,
+    /// TTL reached zero while forwarding.
+    TtlExceeded,
+    /// The egress port has no socket in this worker.
+    NoEgress,
+    /// Not IPv4 / ARP (not handled yet by the fast path).
+    Unhandled,
+    /// Transmit ring full.
+    TxRingFull,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 25] = [
+        DropReason::Malformed,
+        DropReason::ArpMalformed,
+        DropReason::IpTtlError,
+        DropReason::VersionError,
+        DropReason::InvalidType,
+        DropReason::ChecksumError,
+        DropReason::PacketLengthError,
+        DropReason::IntervalError,
+        DropReason::AuthType,
+        DropReason::SourceError,
+        DropReason::DestinationError,
+        DropReason::IpHeaderError,
+        DropReason::Fragment,
+        DropReason::AddressCountError,
+        DropReason::VridError,
+        DropReason::TooLarge,
+        DropReason::PuntQueueFull,
+        DropReason::NotMaster,
+        DropReason::ToVirtualAddress,
+        DropReason::NoRoute,
+        DropReason::NoNeighbour,
+        DropReason::TtlExceeded,
+        DropReason::NoEgress,
+        DropReason::Unhandled,
+        DropReason::TxRingFull,
+    ];
+
+    /// Number of reasons.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Stable counter name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::ArpMalformed => "arp-malformed",
+            DropReason::IpTtlError => "ip-ttl-error",
+            DropReason::VersionError => "version-error",
+            DropReason::InvalidType => "invalid-type",
+            DropReason::ChecksumError => "checksum-error",
+            DropReason::PacketLengthError => "packet-length-error",
+            DropReason::IntervalError => "interval-error",
+            DropReason::AuthType => "auth-type",
+            DropReason::SourceError => "source-error",
+            DropReason::DestinationError => "destination-error",
+            DropReason::IpHeaderError => "ip-header-error",
+            DropReason::Fragment => "fragment",
+            DropReason::AddressCountError => "address-count-error",
+            DropReason::VridError => "vrid-error",
+            DropReason::TooLarge => "too-large",
+            DropReason::PuntQueueFull => "punt-queue-full",
+            DropReason::NotMaster => "not-master",
+            DropReason::ToVirtualAddress => "to-virtual-address",
+            DropReason::NoRoute => "no-route",
+            DropReason::NoNeighbour => "no-neighbour",
+            DropReason::TtlExceeded => "ttl-exceeded",
+            DropReason::NoEgress => "no-egress",
+            DropReason::Unhandled => "unhandled",
+            DropReason::TxRingFull => "tx-ring-full",
+        }
+    }
+}
+
+/// Per-port counters of one worker (plain, owned by the worker).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortCounters {
+    /// Frames received from the port's sockets.
+    pub rx: u64,
+    /// Frames transmitted on the port.
+    pub tx: u64,
+    /// Frames forwarded out of this port.
+    pub forwarded: u64,
+    /// Advertisements handed to the control thread.
+    pub punted: u64,
+    /// ARP replies sent for virtual addresses.
+    pub arp_replies: u64,
+    /// ARP requests sent to resolve next hops.
+    pub arp_requests: u64,
+    /// ICMP echo replies sent from virtual addresses.
+    pub icmp_replies: u64,
+    /// Frames sent on behalf of the control thread (adverts, GARPs).
+    pub control_tx: u64,
+}
+
+const PORT_FIELDS: usize = 8;
+
+impl PortCounters {
+    fn to_array(self) -> [u64; PORT_FIELDS] {
+        [
+            self.rx,
+            self.tx,
+            self.forwarded,
+            self.punted,
+            self.arp_replies,
+            self.arp_requests,
+            self.icmp_replies,
+            self.control_tx,
+        ]
+    }
+
+    fn from_array(a: [u64; PORT_FIELDS]) -> Self {
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx] = a;
+        Self {
+            rx,
+            tx,
+            forwarded,
+            punted,
+            arp_replies,
+            arp_requests,
+            icmp_replies,
+            control_tx,
+        }
+    }
+
+    /// Field names and values, for display.
+    pub fn fields(&self) -> [(&'static str, u64); PORT_FIELDS] {
+        [
+            ("rx", self.rx),
+            ("tx", self.tx),
+            ("forwarded", self.forwarded),
+            ("punted", self.punted),
+            ("arp_replies", self.arp_replies),
+            ("arp_requests", self.arp_requests),
+            ("icmp_replies", self.icmp_replies),
+            ("control_tx", self.control_tx),
+        ]
+    }
+}
+
+/// A worker's counters as plain integers, kept by the worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters {
+    /// Per port (indexed like the dataplane's ports).
+    pub ports: Vec<PortCounters>,
+    /// Drops by reason, per port.
+    pub drops: Vec<[u64; DropReason::COUNT]>,
+    /// Loop iterations that found nothing to do before sleeping.
+    pub idle_sleeps: u64,
+    sink: PortCounters,
+}
+
+impl Counters {
+    /// Zeroed counters for `nports` ports.
+    pub fn new(nports: usize) -> Self {
+        Self {
+            ports: vec![PortCounters::default(); nports],
+            drops: vec![[0; DropReason::COUNT]; nports],
+            idle_sleeps: 0,
+            sink: PortCounters::default(),
+        }
+    }
+
+    /// Counts one drop on `port`.
+    #[inline]
+    pub fn drop(&mut self, port: usize, reason: DropReason) {
+        if let Some(d) = self.drops.get_mut(port) {
+            if let Some(c) = d.get_mut(reason as usize) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// The counters of `port`; an out-of-range index counts into a sink so
+    /// the hot path has no panic.
+    #[inline]
+    pub fn port(&mut self, port: usize) -> &mut PortCounters {
+        match self.ports.get_mut(port) {
+            Some(p) => p,
+            None => &mut self.sink,
+        }
+    }
+}
+
+/// The published copy of one worker's counters.
+#[derive(Debug)]
+pub struct WorkerStats {
+    ports: Vec<[AtomicU64; PORT_FIELDS]>,
+    drops: Vec<[AtomicU64; DropReason::COUNT]>,
+    idle_sleeps: AtomicU64,
+}
+
+impl WorkerStats {
+    /// Zeroed counters for `nports` ports.
+    pub fn new(nports: usize) -> Self {
+        Self {
+            ports: (0..nports).map(|_| std::array::from_fn(|_| AtomicU64::new(0))).collect(),
+            drops: (0..nports).map(|_| std::array::from_fn(|_| AtomicU64::new(0))).collect(),
+            idle_sleeps: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes the worker's counters (single writer: plain stores).
+    pub fn publish(&self, c: &Counters) {
+        for (dst, src) in self.ports.iter().zip(&c.ports) {
+            for (d, s) in dst.iter().zip(src.to_array()) {
+                d.store(s, Ordering::Relaxed);
+            }
+        }
+        for (dst, src) in self.drops.iter().zip(&c.drops) {
+            for (d, s) in dst.iter().zip(src) {
+                d.store(*s, Ordering::Relaxed);
+            }
+        }
+        self.idle_sleeps.store(c.idle_sleeps, Ordering::Relaxed);
+    }
+
+    /// Reads a snapshot.
+    pub fn snapshot(&self) -> Counters {
+        Counters {
+            ports: self
+                .ports
+                .iter()
+                .map(|p| PortCounters::from_array(std::array::from_fn(|i| p[i].load(Ordering::Relaxed))))
+                .collect(),
+            drops: self
+                .drops
+                .iter()
+                .map(|d| std::array::from_fn(|i| d[i].load(Ordering::Relaxed)))
+                .collect(),
+            idle_sleeps: self.idle_sleeps.load(Ordering::Relaxed),
+            sink: PortCounters::default(),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The polling packet loop of one worker, pinned to one core.
+//!
+//! Each iteration: read the clock once, send what the control thread queued,
+//! then for each socket recycle completed frames, top up the fill ring and
+//! handle a bounded batch of received frames; flush transmissions once,
+//! publish counters, and wake the control thread if adverts were punted.
+//! When there is nothing to do the loop spins (`busy`), spins then sleeps in
+//! poll(2) (`adaptive`), or sleeps at once (`wait`).
+
+use std::{sync::atomic::Ordering, sync::Arc, time::Instant};
+
+use crate::{
+    neigh::NeighbourTable,
+    process::{Processor, Tables},
+    shared::Shared,
+    stats::{Counters, DropReason},
+    xsk::WorkerXsk,
+};
+
+/// What a worker does when idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Spin forever (dedicated cores).
+    Busy,
+    /// Spin for a while, then sleep until a frame or a wake-up arrives.
+    Adaptive,
+    /// Sleep as soon as there is nothing to do.
+    Wait,
+}
+
+/// Empty iterations before an adaptive worker sleeps.
+const SPIN_BEFORE_SLEEP: u32 = 2000;
+/// Upper bound on one sleep; a safety net, wake-ups normally come first.
+const SLEEP_MS: i32 = 100;
+
+/// Everything a worker owns.
+pub struct Worker {
+    /// Worker index (also its transmit queue and counters index).
+    pub index: usize,
+    /// Core to pin to.
+    pub core: Option<usize>,
+    /// Idle policy.
+    pub idle: Idle,
+    /// Sockets and frames.
+    pub xsk: WorkerXsk,
+    /// Static tables.
+    pub tables: Arc<Tables>,
+    /// Shared with control.
+    pub shared: Arc<Shared>,
+}
+
+impl Worker {
+    /// Runs until `shared.stop` is set.
+    pub fn run(mut self) {
+        if let Some(core) = self.core {
+            // Pinning can fail in a restricted cpuset; the loop still works.
+            let _ = core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+        let mut neigh = NeighbourTable::new();
+        let mut counters = Counters::new(self.tables.ports.len());
+        let mut pollfds: Vec<libc::pollfd> = self
+            .xsk
+            .fds()
+            .chain(std::iter::once(self.wakeup_fd()))
+            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .collect();
+        let mut empty_loops: u32 = 0;
+        let shared = Arc::clone(&self.shared);
+        let stats = shared.stats.get(self.index);
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut work = self.send_control_frames(&mut counters);
+            let mut punted = false;
+            for s in 0..self.xsk.len() {
+                self.xsk.recycle(s);
+                let mut proc = Processor {
+                    tables: &self.tables,
+                    shared: &self.shared,
+                    neigh: &mut neigh,
+                    counters: &mut counters,
+                    punted: false,
+                };
+                work += self.xsk.receive(s, |port, buf, len| proc.handle(now, port, buf, len));
+                punted |= proc.punted;
+            }
+            self.xsk.flush(|port, sent, dropped| {
+                counters.port(port).tx += sent as u64;
+                for _ in 0..dropped {
+                    counters.drop(port, DropReason::TxRingFull);
+                }
+            });
+            if punted {
+                self.shared.control_wakeup.wake();
+            }
+            if work > 0 {
+                empty_loops = 0;
+                if let Some(s) = stats {
+                    s.publish(&counters);
+                }
+                continue;
+            }
+            empty_loops = empty_loops.saturating_add(1);
+            let sleep = match self.idle {
+                Idle::Busy => false,
+                Idle::Adaptive => empty_loops >= SPIN_BEFORE_SLEEP,
+                Idle::Wait => true,
+            };
+            if !sleep {
+                std::hint::spin_loop();
+                continue;
+            }
+            counters.idle_sleeps += 1;
+            if let Some(s) = stats {
+                s.publish(&counters);
+            }
+            self.sleep(&mut pollfds);
+            empty_loops = 0;
+        }
+        if let Some(s) = stats {
+            s.publish(&counters);
+        }
+    }
+
+    fn wakeup_fd(&self) -> i32 {
+        self.shared.worker_wakeup.get(self.index).map_or(-1, |w| w.raw_fd())
+    }
+
+    /// Moves the control thread's frames into the TX path.
+    fn send_control_frames(&mut self, counters: &mut Counters) -> usize {
+        let Some(queue) = self.shared.tx.get(self.index) else { return 0 };
+        let mut n = 0;
+        while let Some(frame) = queue.pop() {
+            if self.xsk.queue_copy(frame.port, frame.bytes()) {
+                counters.port(frame.port).control_tx += 1;
+            } else {
+                counters.drop(frame.port, DropReason::TxRingFull);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    fn sleep(&mut self, pollfds: &mut [libc::pollfd]) {
+        let Some(wakeup) = self.shared.worker_wakeup.get(self.index) else { return };
+        wakeup.prepare_sleep();
+        // Re-check after announcing the sleep so a frame queued in between
+        // is not left waiting for the timeout.
+        let queued = self.shared.tx.get(self.index).is_some_and(|q| !q.is_empty());
+        if !queued && !self.shared.stop.load(Ordering::Relaxed) {
+            for p in pollfds.iter_mut() {
+                p.revents = 0;
+            }
+            let nfds = libc::nfds_t::try_from(pollfds.len()).unwrap_or(0);
+            // SAFETY: pollfds is a valid, exclusively borrowed array of nfds entries.
+            unsafe { libc::poll(pollfds.as_mut_ptr(), nfds, SLEEP_MS) };
+        }
+        wakeup.woke();
+    }
+}

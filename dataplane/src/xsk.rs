@@ -1,0 +1,273 @@
+//! AF_XDP sockets of one worker, over one UMEM shared by all of the worker's
+//! (port, queue) pairs so that a frame received on one port can be sent on
+//! another without a copy. All of the crate's unsafe code lives here.
+//!
+//! Frame ownership: every frame descriptor is, at any time, in exactly one
+//! place: the free list, a fill ring, an RX ring, a pending-TX list, a TX
+//! ring or a completion ring. That invariant is what makes the `unsafe`
+//! ring calls below sound: we only hand the kernel frames we own and only
+//! touch frames the kernel gave back.
+
+use std::{io::Write, num::NonZeroU32};
+
+use xsk_rs::{
+    config::{BindFlags, LibxdpFlags, QueueSize, SocketConfig, UmemConfig},
+    CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem,
+};
+
+use crate::error::DataplaneError;
+
+/// Frames in a worker's UMEM (2 KiB each).
+pub const UMEM_FRAMES: u32 = 4096;
+/// Size of each ring.
+pub const RING_SIZE: u32 = 2048;
+
+fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(e)
+}
+
+/// One bound socket.
+pub struct XskSocket {
+    /// Port index.
+    pub port: usize,
+    /// Queue id on the port.
+    pub queue: u32,
+    tx: TxQueue,
+    rx: RxQueue,
+    fq: FillQueue,
+    cq: CompQueue,
+    pending: Vec<FrameDesc>,
+}
+
+/// A worker's UMEM, free frames, and sockets.
+pub struct WorkerXsk {
+    umem: Umem,
+    free: Vec<FrameDesc>,
+    scratch: Vec<FrameDesc>,
+    sockets: Vec<XskSocket>,
+}
+
+impl WorkerXsk {
+    /// Creates the UMEM for worker `worker`.
+    ///
+    /// # Errors
+    /// UMEM creation failure.
+    pub fn new(worker: usize, batch: usize) -> Result<Self, DataplaneError> {
+        let umem_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Umem { worker, source: e };
+        let ring = QueueSize::new(RING_SIZE).map_err(|e| umem_err(boxed(e)))?;
+        let config = UmemConfig::builder()
+            .fill_queue_size(ring)
+            .comp_queue_size(ring)
+            .build()
+            .map_err(|e| umem_err(boxed(e)))?;
+        let frames = NonZeroU32::new(UMEM_FRAMES).ok_or_else(|| DataplaneError::Unsupported("zero UMEM frames".into()))?;
+        let (umem, descs) = Umem::new(config, frames, false).map_err(|e| umem_err(boxed(e)))?;
+        let scratch = descs.iter().take(batch.max(1)).copied().collect();
+        Ok(Self {
+            umem,
+            free: descs,
+            scratch,
+            sockets: Vec::new(),
+        })
+    }
+
+    /// Binds a socket to `ifname`/`queue` (serving `port`) and fills its
+    /// fill ring. Returns the socket's fd for the program's XSKMAP.
+    ///
+    /// # Errors
+    /// Bind failure.
+    pub fn bind(&mut self, port: usize, ifname: &str, queue: u32, zero_copy: Option<bool>) -> Result<i32, DataplaneError> {
+        let bind_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Bind {
+            ifname: ifname.to_string(),
+            queue,
+            source: e,
+        };
+        let ring = QueueSize::new(RING_SIZE).map_err(|e| bind_err(boxed(e)))?;
+        let mut flags = BindFlags::XDP_USE_NEED_WAKEUP;
+        match zero_copy {
+            Some(true) => flags |= BindFlags::XDP_ZEROCOPY,
+            Some(false) => flags |= BindFlags::XDP_COPY,
+            None => {}
+        }
+        let config = SocketConfig::builder()
+            .rx_queue_size(ring)
+            .tx_queue_size(ring)
+            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+            .bind_flags(flags)
+            .build();
+        let iface = ifname.parse().map_err(|e| bind_err(boxed(e)))?;
+        // SAFETY: LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD is set, which is
+        // what xsk-rs requires when a UMEM is shared between sockets.
+        let (tx, rx, rings) = unsafe { Socket::new(config, &self.umem, &iface, queue) }.map_err(|e| bind_err(boxed(e)))?;
+        let (mut fq, cq) = rings.ok_or_else(|| {
+            DataplaneError::Unsupported(format!("{ifname} queue {queue} is bound twice by one worker"))
+        })?;
+        // Give the kernel half the free frames per socket at most, keeping
+        // the rest for the other sockets and for transmit.
+        let give = (self.free.len() / 2).min(RING_SIZE as usize);
+        let start = self.free.len() - give;
+        // SAFETY: these frames come from our free list, so we own them and
+        // they are in no ring.
+        let given = unsafe { fq.produce(&self.free[start..]) };
+        self.free.truncate(self.free.len() - given);
+        let fd = {
+            use std::os::fd::AsRawFd;
+            rx.fd().as_raw_fd()
+        };
+        let cap = (RING_SIZE as usize) + self.scratch.len();
+        self.sockets.push(XskSocket {
+            port,
+            queue,
+            tx,
+            rx,
+            fq,
+            cq,
+            pending: Vec::with_capacity(cap),
+        });
+        Ok(fd)
+    }
+
+    /// The sockets' raw fds (for poll(2) when idle).
+    pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
+        use std::os::fd::AsRawFd;
+        self.sockets.iter().map(|s| s.rx.fd().as_raw_fd())
+    }
+
+    /// Number of sockets.
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// True with no socket.
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    /// Port served by socket `s`.
+    pub fn port_of(&self, s: usize) -> Option<usize> {
+        self.sockets.get(s).map(|x| x.port)
+    }
+
+    /// Reclaims completed TX frames and tops up socket `s`'s fill ring.
+    pub fn recycle(&mut self, s: usize) {
+        let Some(sock) = self.sockets.get_mut(s) else { return };
+        loop {
+            // SAFETY: descriptors in the completion ring are frames we handed
+            // to TX; consuming gives ownership back to us.
+            let n = unsafe { sock.cq.consume(&mut self.scratch) };
+            self.free.extend_from_slice(self.scratch.get(..n).unwrap_or(&[]));
+            if n < self.scratch.len() {
+                break;
+            }
+        }
+        let want = sock.fq.nb_free(RING_SIZE) as usize;
+        // Keep a reserve for transmit so control frames are never starved.
+        let reserve = RING_SIZE as usize / 4;
+        let give = want.min(self.free.len().saturating_sub(reserve));
+        if give > 0 {
+            let start = self.free.len() - give;
+            // SAFETY: frames from our free list; we own them.
+            let n = unsafe { sock.fq.produce(&self.free[start..]) };
+            self.free.truncate(self.free.len() - n);
+            if sock.fq.needs_wakeup() {
+                // A failed wakeup only delays RX until the next one.
+                let _ = sock.fq.wakeup(sock.rx.fd_mut(), 0);
+            }
+        }
+    }
+
+    /// Receives up to a batch on socket `s` and calls `f(port, frame_buf,
+    /// len) -> Action` on each; `frame_buf` is the whole frame buffer and
+    /// `len` the received length. The action says what became of the frame.
+    pub fn receive<F>(&mut self, s: usize, mut f: F) -> usize
+    where
+        F: FnMut(usize, &mut [u8], usize) -> Action,
+    {
+        let Some(sock) = self.sockets.get_mut(s) else { return 0 };
+        // SAFETY: scratch descriptors are overwritten with frames the kernel
+        // hands us; from here we own them.
+        let n = unsafe { sock.rx.consume(&mut self.scratch) };
+        let port = sock.port;
+        for i in 0..n {
+            let Some(desc) = self.scratch.get_mut(i) else { break };
+            let len = desc.lengths().data();
+            // SAFETY: we own this frame (just consumed from RX) and no other
+            // reference to its memory exists.
+            let mut data = unsafe { self.umem.data_mut(desc) };
+            let mut cursor = data.cursor();
+            let cap = cursor.buf_len();
+            cursor.set_pos(cap);
+            let action = f(port, data.contents_mut(), len);
+            let (target, new_len) = match action {
+                Action::Free => (None, 0),
+                Action::Send { port, len } => (Some(port), len),
+            };
+            data.cursor().set_pos(new_len);
+            let desc = *desc;
+            match target.and_then(|p| self.sockets.iter().position(|x| x.port == p)) {
+                Some(t) => match self.sockets.get_mut(t) {
+                    Some(out) if out.pending.len() < out.pending.capacity() => out.pending.push(desc),
+                    _ => self.free.push(desc),
+                },
+                None => self.free.push(desc),
+            }
+        }
+        n
+    }
+
+    /// Queues a copy of `frame` for transmission on `port`; false if no
+    /// frame or socket is available.
+    pub fn queue_copy(&mut self, port: usize, frame: &[u8]) -> bool {
+        let Some(sock) = self.sockets.iter_mut().find(|x| x.port == port) else { return false };
+        if sock.pending.len() >= sock.pending.capacity() {
+            return false;
+        }
+        let Some(mut desc) = self.free.pop() else { return false };
+        // SAFETY: the frame came from our free list; we own it.
+        let mut data = unsafe { self.umem.data_mut(&mut desc) };
+        let mut cursor = data.cursor();
+        cursor.set_pos(0);
+        if cursor.write_all(frame).is_err() {
+            self.free.push(desc);
+            return false;
+        }
+        sock.pending.push(desc);
+        true
+    }
+
+    /// Pushes every pending frame to the TX rings and kicks the kernel.
+    /// Returns (sent, dropped because the ring was full), per call.
+    pub fn flush(&mut self, mut sent: impl FnMut(usize, usize, usize)) {
+        for sock in &mut self.sockets {
+            if sock.pending.is_empty() {
+                continue;
+            }
+            // SAFETY: pending frames are ours; producing hands them to the
+            // kernel until they come back through the completion ring.
+            let n = unsafe { sock.tx.produce(&sock.pending) };
+            let dropped = sock.pending.len() - n;
+            self.free.extend_from_slice(sock.pending.get(n..).unwrap_or(&[]));
+            sock.pending.clear();
+            if n > 0 && sock.tx.needs_wakeup() {
+                // Errors here are transient (ENOBUFS/EAGAIN are already
+                // swallowed); the next flush kicks again.
+                let _ = sock.tx.wakeup();
+            }
+            sent(sock.port, n, dropped);
+        }
+    }
+}
+
+/// What the packet handler decided for a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Return the frame to the free list.
+    Free,
+    /// Transmit `len` bytes of the (possibly rewritten) frame on `port`.
+    Send {
+        /// Egress port.
+        port: usize,
+        /// Frame length.
+        len: usize,
+    },
+}
