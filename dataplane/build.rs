@@ -25,7 +25,9 @@ fn main() {
         .status();
     match status {
         Ok(s) if s.success() => {}
-        Ok(s) => panic!("clang failed to compile {src} ({s}); is libbpf-dev installed? run `make deps`"),
+        Ok(s) => {
+            panic!("clang failed to compile {src} ({s}); is libbpf-dev installed? run `make deps`")
+        }
         Err(e) => panic!("cannot run clang to compile {src}: {e}; run `make deps`"),
     }
 }

@@ -13,7 +13,9 @@ pub enum DataplaneError {
         ifname: String,
     },
     /// The port has no IPv4 address to source advertisements from.
-    #[error("interface {ifname} has no IPv4 address (an instance needs the port's primary address)")]
+    #[error(
+        "interface {ifname} has no IPv4 address (an instance needs the port's primary address)"
+    )]
     NoAddress {
         /// Port name from the config.
         ifname: String,

@@ -26,11 +26,15 @@ pub struct InterfaceInfo {
 /// # Errors
 /// `NoInterface` if it does not exist; I/O errors from getifaddrs.
 pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
-    let cname = std::ffi::CString::new(name).map_err(|_| DataplaneError::NoInterface { ifname: name.into() })?;
+    let cname = std::ffi::CString::new(name).map_err(|_| DataplaneError::NoInterface {
+        ifname: name.into(),
+    })?;
     // SAFETY: cname is a valid NUL-terminated string.
     let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
     if index == 0 {
-        return Err(DataplaneError::NoInterface { ifname: name.into() });
+        return Err(DataplaneError::NoInterface {
+            ifname: name.into(),
+        });
     }
     let mut mac = None;
     let mut addrs_v4 = Vec::new();
@@ -81,7 +85,8 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
     }
     // SAFETY: head came from getifaddrs and is freed once.
     unsafe { libc::freeifaddrs(head) };
-    let mac = mac.ok_or_else(|| DataplaneError::Unsupported(format!("{name} has no Ethernet address")))?;
+    let mac =
+        mac.ok_or_else(|| DataplaneError::Unsupported(format!("{name} has no Ethernet address")))?;
     Ok(InterfaceInfo {
         name: name.into(),
         index,

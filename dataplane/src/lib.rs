@@ -92,7 +92,9 @@ pub struct Dataplane {
 
 impl std::fmt::Debug for Dataplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Dataplane").field("ports", &self.infos).finish()
+        f.debug_struct("Dataplane")
+            .field("ports", &self.infos)
+            .finish()
     }
 }
 
@@ -109,11 +111,13 @@ impl Dataplane {
             .map(|p| iface::interface_info(&p.name))
             .collect::<Result<Vec<_>, _>>()?;
         for inst in &cfg.instances {
-            let info = infos
-                .get(inst.port)
-                .ok_or_else(|| DataplaneError::Unsupported(format!("instance refers to port #{}", inst.port)))?;
+            let info = infos.get(inst.port).ok_or_else(|| {
+                DataplaneError::Unsupported(format!("instance refers to port #{}", inst.port))
+            })?;
             if info.addrs_v4.is_empty() {
-                return Err(DataplaneError::NoAddress { ifname: info.name.clone() });
+                return Err(DataplaneError::NoAddress {
+                    ifname: info.name.clone(),
+                });
             }
         }
         let tables = Arc::new(build_tables(cfg, &infos));
@@ -144,9 +148,9 @@ impl Dataplane {
             };
             for (n, queue) in queues.iter().enumerate() {
                 let w = n % nworkers;
-                let xsk = xsks
-                    .get_mut(w)
-                    .ok_or_else(|| DataplaneError::Unsupported("worker index out of range".into()))?;
+                let xsk = xsks.get_mut(w).ok_or_else(|| {
+                    DataplaneError::Unsupported("worker index out of range".into())
+                })?;
                 let fd = xsk.bind(idx, &info.name, *queue, cfg.zero_copy)?;
                 if let Some(f) = filters.get_mut(idx) {
                     f.set_socket(*queue, &RawFd(fd))?;
@@ -160,7 +164,10 @@ impl Dataplane {
         let mut workers = Vec::with_capacity(nworkers);
         for (w, xsk) in xsks.into_iter().enumerate() {
             if xsk.is_empty() {
-                tracing::warn!(worker = w, "no queue left for this worker; it is not started");
+                tracing::warn!(
+                    worker = w,
+                    "no queue left for this worker; it is not started"
+                );
                 continue;
             }
             let worker = Worker {
@@ -208,9 +215,15 @@ impl Dataplane {
     /// Queues `frame` for transmission on `port`; false if it could not be
     /// queued (no worker serves the port, queue full, frame too large).
     pub fn send(&self, port: usize, frame: &[u8]) -> bool {
-        let Some(w) = self.tx_worker.get(port).copied().flatten() else { return false };
-        let Some(queue) = self.shared.tx.get(w) else { return false };
-        let Some(tx) = TxFrame::new(port, frame) else { return false };
+        let Some(w) = self.tx_worker.get(port).copied().flatten() else {
+            return false;
+        };
+        let Some(queue) = self.shared.tx.get(w) else {
+            return false;
+        };
+        let Some(tx) = TxFrame::new(port, frame) else {
+            return false;
+        };
         let ok = queue.push(tx).is_ok();
         if let Some(wake) = self.shared.worker_wakeup.get(w) {
             wake.wake();

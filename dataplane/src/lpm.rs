@@ -101,10 +101,34 @@ mod tests {
             r([198, 51, 100, 0], 25, Some([192, 0, 2, 50]), 0),
         ]);
         let hop = |a: [u8; 4]| t.lookup(Ipv4Addr::from(a)).unwrap();
-        assert_eq!(hop([192, 0, 2, 100]), NextHop { port: 0, addr: Ipv4Addr::new(192, 0, 2, 100) });
-        assert_eq!(hop([203, 0, 113, 100]), NextHop { port: 1, addr: Ipv4Addr::new(203, 0, 113, 100) });
-        assert_eq!(hop([198, 51, 100, 7]), NextHop { port: 0, addr: Ipv4Addr::new(192, 0, 2, 50) });
-        assert_eq!(hop([198, 51, 100, 200]), NextHop { port: 1, addr: Ipv4Addr::new(203, 0, 113, 254) });
+        assert_eq!(
+            hop([192, 0, 2, 100]),
+            NextHop {
+                port: 0,
+                addr: Ipv4Addr::new(192, 0, 2, 100)
+            }
+        );
+        assert_eq!(
+            hop([203, 0, 113, 100]),
+            NextHop {
+                port: 1,
+                addr: Ipv4Addr::new(203, 0, 113, 100)
+            }
+        );
+        assert_eq!(
+            hop([198, 51, 100, 7]),
+            NextHop {
+                port: 0,
+                addr: Ipv4Addr::new(192, 0, 2, 50)
+            }
+        );
+        assert_eq!(
+            hop([198, 51, 100, 200]),
+            NextHop {
+                port: 1,
+                addr: Ipv4Addr::new(203, 0, 113, 254)
+            }
+        );
     }
 
     #[test]

@@ -21,15 +21,26 @@ pub const RETRY_TIME: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy)]
 enum Slot {
     Empty,
-    Incomplete { ip: u32, port: u16, asked: Instant },
-    Reachable { ip: u32, port: u16, mac: EthernetAddress, seen: Instant },
+    Incomplete {
+        ip: u32,
+        port: u16,
+        asked: Instant,
+    },
+    Reachable {
+        ip: u32,
+        port: u16,
+        mac: EthernetAddress,
+        seen: Instant,
+    },
 }
 
 impl Slot {
     fn key(&self) -> Option<(u32, u16)> {
         match *self {
             Slot::Empty => None,
-            Slot::Incomplete { ip, port, .. } | Slot::Reachable { ip, port, .. } => Some((ip, port)),
+            Slot::Incomplete { ip, port, .. } | Slot::Reachable { ip, port, .. } => {
+                Some((ip, port))
+            }
         }
     }
 }
@@ -119,7 +130,15 @@ impl NeighbourTable {
     pub fn learn(&mut self, now: Instant, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
         let (ip, port) = (u32::from(ip), port_key(port));
         let idx = self.find(ip, port).unwrap_or_else(|| self.victim(ip, port));
-        self.set(idx, Slot::Reachable { ip, port, mac, seen: now });
+        self.set(
+            idx,
+            Slot::Reachable {
+                ip,
+                port,
+                mac,
+                seen: now,
+            },
+        );
     }
 
     /// Looks `ip` up on `port`; on a miss, records that a request is due.
@@ -127,20 +146,38 @@ impl NeighbourTable {
         let (ipk, portk) = (u32::from(ip), port_key(port));
         match self.find(ipk, portk) {
             Some(idx) => match self.slots.get(idx).copied() {
-                Some(Slot::Reachable { mac, seen, .. }) if now.saturating_duration_since(seen) < REACHABLE_TIME => {
+                Some(Slot::Reachable { mac, seen, .. })
+                    if now.saturating_duration_since(seen) < REACHABLE_TIME =>
+                {
                     Lookup::Hit(mac)
                 }
-                Some(Slot::Incomplete { asked, .. }) if now.saturating_duration_since(asked) < RETRY_TIME => {
+                Some(Slot::Incomplete { asked, .. })
+                    if now.saturating_duration_since(asked) < RETRY_TIME =>
+                {
                     Lookup::Pending
                 }
                 _ => {
-                    self.set(idx, Slot::Incomplete { ip: ipk, port: portk, asked: now });
+                    self.set(
+                        idx,
+                        Slot::Incomplete {
+                            ip: ipk,
+                            port: portk,
+                            asked: now,
+                        },
+                    );
                     Lookup::Ask
                 }
             },
             None => {
                 let idx = self.victim(ipk, portk);
-                self.set(idx, Slot::Incomplete { ip: ipk, port: portk, asked: now });
+                self.set(
+                    idx,
+                    Slot::Incomplete {
+                        ip: ipk,
+                        port: portk,
+                        asked: now,
+                    },
+                );
                 Lookup::Ask
             }
         }
@@ -181,7 +218,10 @@ mod tests {
         let t0 = Instant::now();
         let ip = Ipv4Addr::new(203, 0, 113, 100);
         assert_eq!(t.lookup(t0, 1, ip), Lookup::Ask);
-        assert_eq!(t.lookup(t0 + Duration::from_millis(10), 1, ip), Lookup::Pending);
+        assert_eq!(
+            t.lookup(t0 + Duration::from_millis(10), 1, ip),
+            Lookup::Pending
+        );
         assert_eq!(t.lookup(t0 + RETRY_TIME, 1, ip), Lookup::Ask);
         t.learn(t0 + RETRY_TIME, 1, ip, MAC);
         assert_eq!(t.lookup(t0 + RETRY_TIME, 1, ip), Lookup::Hit(MAC));
@@ -203,10 +243,18 @@ mod tests {
         let mut t = NeighbourTable::new();
         let t0 = Instant::now();
         for i in 0..(SLOTS as u32 * 2) {
-            t.learn(t0 + Duration::from_micros(u64::from(i)), 0, Ipv4Addr::from(0x0a00_0000 + i), MAC);
+            t.learn(
+                t0 + Duration::from_micros(u64::from(i)),
+                0,
+                Ipv4Addr::from(0x0a00_0000 + i),
+                MAC,
+            );
         }
         let last = Ipv4Addr::from(0x0a00_0000 + SLOTS as u32 * 2 - 1);
-        assert_eq!(t.lookup(t0 + Duration::from_secs(1), 0, last), Lookup::Hit(MAC));
+        assert_eq!(
+            t.lookup(t0 + Duration::from_secs(1), 0, last),
+            Lookup::Hit(MAC)
+        );
         assert!(t.entries().count() <= SLOTS);
     }
 }

@@ -82,7 +82,11 @@ impl Tables {
             .find(|(_, i)| i.port == port && i.vips.iter().any(|(v, _)| *v == ip))
     }
 
-    fn instance_for_vmac(&self, port: usize, mac: EthernetAddress) -> Option<(usize, &InstanceView)> {
+    fn instance_for_vmac(
+        &self,
+        port: usize,
+        mac: EthernetAddress,
+    ) -> Option<(usize, &InstanceView)> {
         self.instances
             .iter()
             .enumerate()
@@ -102,7 +106,12 @@ impl Tables {
     /// The MAC and source address to use on `port` towards `target`: the
     /// virtual ones of an instance we are master of there (so replies come
     /// back to the fast path), else the port's own.
-    fn egress_identity(&self, shared: &Shared, port: usize, target: Ipv4Addr) -> Option<(EthernetAddress, Ipv4Addr)> {
+    fn egress_identity(
+        &self,
+        shared: &Shared,
+        port: usize,
+        target: Ipv4Addr,
+    ) -> Option<(EthernetAddress, Ipv4Addr)> {
         let vip = self.instances.iter().enumerate().find_map(|(idx, i)| {
             if i.port != port || !shared.is_master(idx) {
                 return None;
@@ -280,9 +289,14 @@ impl Processor<'_> {
     }
 
     fn is_echo_request(&self, buf: &[u8], len: usize) -> bool {
-        let Some(payload) = buf.get(HEADER_LEN..len) else { return false };
-        let Ok(ip) = Ipv4Packet::new_checked(payload) else { return false };
-        Icmpv4Packet::new_checked(ip.payload()).is_ok_and(|icmp| icmp.msg_type() == TYPE_ECHO_REQUEST && icmp.verify_checksum())
+        let Some(payload) = buf.get(HEADER_LEN..len) else {
+            return false;
+        };
+        let Ok(ip) = Ipv4Packet::new_checked(payload) else {
+            return false;
+        };
+        Icmpv4Packet::new_checked(ip.payload())
+            .is_ok_and(|icmp| icmp.msg_type() == TYPE_ECHO_REQUEST && icmp.verify_checksum())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -312,13 +326,17 @@ impl Processor<'_> {
             Lookup::Ask => {
                 // Reuse this frame for the ARP request that resolves the hop.
                 self.counters.drop(port, DropReason::NoNeighbour);
-                let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr) else {
+                let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr)
+                else {
                     return Action::Free;
                 };
                 return match frames::arp_request(buf, mac, ip, hop.addr) {
                     Ok(n) => {
                         self.counters.port(hop.port).arp_requests += 1;
-                        Action::Send { port: hop.port, len: n }
+                        Action::Send {
+                            port: hop.port,
+                            len: n,
+                        }
                     }
                     Err(_) => Action::Free,
                 };
@@ -347,10 +365,19 @@ impl Processor<'_> {
             Err(_) => return self.drop(port, DropReason::Malformed),
         }
         self.counters.port(hop.port).forwarded += 1;
-        Action::Send { port: hop.port, len }
+        Action::Send {
+            port: hop.port,
+            len,
+        }
     }
 
-    fn punt(&mut self, now: Instant, port: usize, src_mac: EthernetAddress, payload: &[u8]) -> Action {
+    fn punt(
+        &mut self,
+        now: Instant,
+        port: usize,
+        src_mac: EthernetAddress,
+        payload: &[u8],
+    ) -> Action {
         let Ok(ip) = Ipv4Packet::new_checked(payload) else {
             return self.drop(port, DropReason::Malformed);
         };
@@ -380,5 +407,371 @@ impl Processor<'_> {
         self.counters.port(port).punted += 1;
         self.punted = true;
         Action::Free
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::lpm::Route;
+    use proptest::prelude::*;
+    use xvrrp_wire::{
+        icmpv4::Icmpv4Repr,
+        ipv4::Ipv4Repr,
+        vrrp::{AddrList, ChecksumKind, VrrpRepr},
+    };
+
+    const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+    const SERVER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 0x64]);
+    const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+    const WAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 2]);
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+    const LAN_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const WAN_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+
+    fn tables(accept: bool) -> Tables {
+        let ports = vec![
+            PortView {
+                name: "lan0".into(),
+                mac: LAN_MAC,
+                addrs: vec![(Ipv4Addr::new(192, 0, 2, 2), 24)],
+            },
+            PortView {
+                name: "wan0".into(),
+                mac: WAN_MAC,
+                addrs: vec![(Ipv4Addr::new(203, 0, 113, 2), 24)],
+            },
+        ];
+        let instances = vec![
+            InstanceView {
+                port: 0,
+                vrid: 1,
+                version: Version::V3,
+                vmac: EthernetAddress::vrrp_v4(1),
+                vips: vec![(LAN_VIP, 24)],
+                accept,
+            },
+            InstanceView {
+                port: 1,
+                vrid: 2,
+                version: Version::V3,
+                vmac: EthernetAddress::vrrp_v4(2),
+                vips: vec![(WAN_VIP, 24)],
+                accept,
+            },
+        ];
+        let routes = RouteTable::new([
+            Route {
+                net: Ipv4Addr::new(192, 0, 2, 0),
+                len: 24,
+                via: None,
+                port: 0,
+            },
+            Route {
+                net: Ipv4Addr::new(203, 0, 113, 0),
+                len: 24,
+                via: None,
+                port: 1,
+            },
+        ]);
+        Tables {
+            ports,
+            instances,
+            routes,
+        }
+    }
+
+    struct Rig {
+        tables: Tables,
+        shared: Shared,
+        neigh: NeighbourTable,
+        counters: Counters,
+        now: Instant,
+    }
+
+    impl Rig {
+        fn new(accept: bool, master: bool) -> Self {
+            let shared = Shared::new(1, 2, 2).unwrap();
+            for m in &shared.master {
+                m.store(master, std::sync::atomic::Ordering::Relaxed);
+            }
+            Self {
+                tables: tables(accept),
+                shared,
+                neigh: NeighbourTable::new(),
+                counters: Counters::new(2),
+                now: Instant::now(),
+            }
+        }
+
+        fn handle(&mut self, port: usize, frame: &[u8]) -> (Action, Vec<u8>) {
+            let mut buf = [0u8; 2048];
+            buf[..frame.len()].copy_from_slice(frame);
+            let mut p = Processor {
+                tables: &self.tables,
+                shared: &self.shared,
+                neigh: &mut self.neigh,
+                counters: &mut self.counters,
+                punted: false,
+            };
+            let action = p.handle(self.now, port, &mut buf, frame.len());
+            let out = match action {
+                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Free => Vec::new(),
+            };
+            (action, out)
+        }
+
+        fn drops(&self, port: usize, reason: DropReason) -> u64 {
+            self.counters.drops[port][reason as usize]
+        }
+    }
+
+    fn arp_request_for(target: Ipv4Addr, sender: Ipv4Addr) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = frames::arp_request(&mut buf, CLIENT_MAC, sender, target).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn ipv4_frame(
+        dst_mac: EthernetAddress,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        protocol: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let mut f = vec![0u8; HEADER_LEN + 20 + payload.len()];
+        {
+            let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+            eth.set_dst_addr(dst_mac);
+            eth.set_src_addr(CLIENT_MAC);
+            eth.set_ethertype(EtherType::IPV4);
+        }
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            ttl,
+            tos: 0,
+            ident: 7,
+            dont_frag: true,
+            payload_len: payload.len(),
+        };
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut f[HEADER_LEN..]));
+        f[HEADER_LEN + 20..].copy_from_slice(payload);
+        f
+    }
+
+    fn echo_request() -> Vec<u8> {
+        let data = [0xab; 16];
+        let repr = Icmpv4Repr::EchoRequest {
+            ident: 1,
+            seq_no: 2,
+            data: &data,
+        };
+        let mut icmp = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut icmp[..]));
+        icmp
+    }
+
+    fn advert(vrid: u8, priority: u8) -> Vec<u8> {
+        let vips = [LAN_VIP];
+        let repr = VrrpRepr {
+            version: Version::V3,
+            vrid,
+            priority,
+            max_advert_int: 1,
+            addresses: AddrList::V4(&vips),
+        };
+        let mut buf = [0u8; 128];
+        let n = frames::advert_v4(
+            &mut buf,
+            EthernetAddress::vrrp_v4(vrid),
+            Ipv4Addr::new(192, 0, 2, 3),
+            frames::VRRP_V4_MCAST,
+            frames::VRRP_V4_MCAST_MAC,
+            &repr,
+            ChecksumKind::Rfc9568,
+        )
+        .unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn master_answers_arp_for_vip_from_vmac() {
+        let mut rig = Rig::new(true, true);
+        let (action, reply) = rig.handle(0, &arp_request_for(LAN_VIP, CLIENT));
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 0,
+                len: reply.len()
+            }
+        );
+        let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
+        assert_eq!(eth.dst_addr(), CLIENT_MAC);
+        assert_eq!(eth.src_addr(), EthernetAddress::vrrp_v4(1));
+        let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
+        assert_eq!(arp.operation, ArpOperation::Reply);
+        assert_eq!(arp.source_hw, EthernetAddress::vrrp_v4(1));
+        assert_eq!(arp.source_ip, LAN_VIP);
+        assert_eq!(arp.target_ip, CLIENT);
+        assert_eq!(rig.counters.ports[0].arp_replies, 1);
+    }
+
+    #[test]
+    fn backup_answers_nothing_and_counts() {
+        let mut rig = Rig::new(true, false);
+        assert_eq!(
+            rig.handle(0, &arp_request_for(LAN_VIP, CLIENT)).0,
+            Action::Free
+        );
+        assert_eq!(rig.drops(0, DropReason::NotMaster), 1);
+        let f = ipv4_frame(EthernetAddress::vrrp_v4(1), CLIENT, SERVER, 64, 17, &[0; 8]);
+        assert_eq!(rig.handle(0, &f).0, Action::Free);
+        assert_eq!(rig.drops(0, DropReason::NotMaster), 2);
+    }
+
+    #[test]
+    fn gratuitous_arp_from_a_peer_is_not_answered() {
+        let mut rig = Rig::new(true, true);
+        assert_eq!(
+            rig.handle(0, &arp_request_for(LAN_VIP, LAN_VIP)).0,
+            Action::Free
+        );
+        assert_eq!(rig.counters.ports[0].arp_replies, 0);
+    }
+
+    #[test]
+    fn echo_to_vip_answered_only_with_accept() {
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            LAN_VIP,
+            64,
+            IPPROTO_ICMP,
+            &echo_request(),
+        );
+        let mut rig = Rig::new(true, true);
+        let (action, reply) = rig.handle(0, &f);
+        assert!(matches!(action, Action::Send { port: 0, .. }));
+        let ip = Ipv4Packet::new_checked(&reply[HEADER_LEN..]).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (LAN_VIP, CLIENT));
+        assert!(ip.verify_checksum());
+        let mut rig = Rig::new(false, true);
+        assert_eq!(rig.handle(0, &f).0, Action::Free);
+        assert_eq!(rig.drops(0, DropReason::ToVirtualAddress), 1);
+    }
+
+    #[test]
+    fn forward_resolves_then_rewrites_and_decrements_ttl() {
+        let mut rig = Rig::new(true, true);
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            SERVER,
+            64,
+            17,
+            &[1; 12],
+        );
+        // First packet: the next hop is unknown, so the frame becomes an ARP
+        // request on the WAN from the WAN virtual MAC and address.
+        let (action, out) = rig.handle(0, &f);
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 1,
+                len: out.len()
+            }
+        );
+        let eth = EthernetFrame::new_checked(&out[..]).unwrap();
+        assert_eq!(eth.src_addr(), EthernetAddress::vrrp_v4(2));
+        let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
+        assert_eq!((arp.source_ip, arp.target_ip), (WAN_VIP, SERVER));
+        // The server answers to the WAN virtual MAC: learned.
+        let mut reply = [0u8; 64];
+        let n = frames::arp_reply(&mut reply, &arp, SERVER_MAC, SERVER_MAC, SERVER).unwrap();
+        assert_eq!(rig.handle(1, &reply[..n]).0, Action::Free);
+        // Now the packet is forwarded.
+        let (action, out) = rig.handle(0, &f);
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 1,
+                len: f.len()
+            }
+        );
+        let eth = EthernetFrame::new_checked(&out[..]).unwrap();
+        assert_eq!(
+            (eth.dst_addr(), eth.src_addr()),
+            (SERVER_MAC, EthernetAddress::vrrp_v4(2))
+        );
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(ip.ttl(), 63);
+        assert!(ip.verify_checksum());
+        assert_eq!(rig.counters.ports[1].forwarded, 1);
+    }
+
+    #[test]
+    fn ttl_one_is_not_forwarded() {
+        let mut rig = Rig::new(true, true);
+        let f = ipv4_frame(EthernetAddress::vrrp_v4(1), CLIENT, SERVER, 1, 17, &[1; 12]);
+        assert_eq!(rig.handle(0, &f).0, Action::Free);
+        assert_eq!(rig.drops(0, DropReason::TtlExceeded), 1);
+    }
+
+    #[test]
+    fn good_advert_is_punted_bad_ones_counted() {
+        let mut rig = Rig::new(true, false);
+        assert_eq!(rig.handle(0, &advert(1, 100)).0, Action::Free);
+        assert_eq!(rig.shared.adverts.len(), 1);
+        assert_eq!(rig.counters.ports[0].punted, 1);
+
+        let mut bad = advert(1, 100);
+        bad[HEADER_LEN + 20 + 6] ^= 0x01; // checksum bit flip
+        rig.handle(0, &bad);
+        assert_eq!(rig.drops(0, DropReason::ChecksumError), 1);
+
+        let mut ttl = advert(1, 100);
+        ttl[HEADER_LEN + 8] = 254;
+        let mut ip = Ipv4Packet::new_unchecked(&mut ttl[HEADER_LEN..]);
+        ip.fill_checksum();
+        rig.handle(0, &ttl);
+        assert_eq!(rig.drops(0, DropReason::IpTtlError), 1);
+
+        rig.handle(0, &advert(9, 100));
+        assert_eq!(rig.drops(0, DropReason::VridError), 1);
+
+        let short = advert(1, 100);
+        rig.handle(0, &short[..HEADER_LEN + 20 + 4]);
+        assert_eq!(
+            rig.shared.adverts.len(),
+            1,
+            "only the good advert reached control"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), port in 0usize..3) {
+            let mut rig = Rig::new(true, true);
+            let _ = rig.handle(port, &bytes);
+        }
+
+        #[test]
+        fn mutated_frames_never_panic(idx in 0usize..60, val in any::<u8>(), which in 0usize..3) {
+            let mut f = match which {
+                0 => arp_request_for(LAN_VIP, CLIENT),
+                1 => advert(1, 100),
+                _ => ipv4_frame(EthernetAddress::vrrp_v4(1), CLIENT, LAN_VIP, 64, IPPROTO_ICMP, &echo_request()),
+            };
+            let i = idx % f.len();
+            f[i] = val;
+            let mut rig = Rig::new(true, true);
+            let _ = rig.handle(0, &f);
+        }
     }
 }

@@ -40,7 +40,12 @@ pub struct RxAdvert {
 
 impl RxAdvert {
     /// Copies `ip_packet` (the IP header onwards); `None` if it is too large.
-    pub fn new(port: usize, arrival: Instant, src_mac: EthernetAddress, ip_packet: &[u8]) -> Option<Self> {
+    pub fn new(
+        port: usize,
+        arrival: Instant,
+        src_mac: EthernetAddress,
+        ip_packet: &[u8],
+    ) -> Option<Self> {
         let mut bytes = [0u8; PUNT_MAX];
         bytes.get_mut(..ip_packet.len())?.copy_from_slice(ip_packet);
         Some(Self {
@@ -175,13 +180,17 @@ impl Shared {
             stop: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),
             control_wakeup: Wakeup::new()?,
-            worker_wakeup: (0..workers).map(|_| Wakeup::new()).collect::<Result<_, _>>()?,
+            worker_wakeup: (0..workers)
+                .map(|_| Wakeup::new())
+                .collect::<Result<_, _>>()?,
         })
     }
 
     /// Is this appliance master of `instance`?
     #[inline]
     pub fn is_master(&self, instance: usize) -> bool {
-        self.master.get(instance).is_some_and(|m| m.load(Ordering::Acquire))
+        self.master
+            .get(instance)
+            .is_some_and(|m| m.load(Ordering::Acquire))
     }
 }

@@ -247,8 +247,12 @@ impl WorkerStats {
     /// Zeroed counters for `nports` ports.
     pub fn new(nports: usize) -> Self {
         Self {
-            ports: (0..nports).map(|_| std::array::from_fn(|_| AtomicU64::new(0))).collect(),
-            drops: (0..nports).map(|_| std::array::from_fn(|_| AtomicU64::new(0))).collect(),
+            ports: (0..nports)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
+            drops: (0..nports)
+                .map(|_| std::array::from_fn(|_| AtomicU64::new(0)))
+                .collect(),
             idle_sleeps: AtomicU64::new(0),
         }
     }
@@ -274,7 +278,9 @@ impl WorkerStats {
             ports: self
                 .ports
                 .iter()
-                .map(|p| PortCounters::from_array(std::array::from_fn(|i| p[i].load(Ordering::Relaxed))))
+                .map(|p| {
+                    PortCounters::from_array(std::array::from_fn(|i| p[i].load(Ordering::Relaxed)))
+                })
                 .collect(),
             drops: self
                 .drops

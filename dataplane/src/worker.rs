@@ -62,7 +62,11 @@ impl Worker {
             .xsk
             .fds()
             .chain(std::iter::once(self.wakeup_fd()))
-            .map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 })
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         let mut empty_loops: u32 = 0;
         let shared = Arc::clone(&self.shared);
@@ -80,7 +84,9 @@ impl Worker {
                     counters: &mut counters,
                     punted: false,
                 };
-                work += self.xsk.receive(s, |port, buf, len| proc.handle(now, port, buf, len));
+                work += self
+                    .xsk
+                    .receive(s, |port, buf, len| proc.handle(now, port, buf, len));
                 punted |= proc.punted;
             }
             self.xsk.flush(|port, sent, dropped| {
@@ -122,12 +128,17 @@ impl Worker {
     }
 
     fn wakeup_fd(&self) -> i32 {
-        self.shared.worker_wakeup.get(self.index).map_or(-1, |w| w.raw_fd())
+        self.shared
+            .worker_wakeup
+            .get(self.index)
+            .map_or(-1, |w| w.raw_fd())
     }
 
     /// Moves the control thread's frames into the TX path.
     fn send_control_frames(&mut self, counters: &mut Counters) -> usize {
-        let Some(queue) = self.shared.tx.get(self.index) else { return 0 };
+        let Some(queue) = self.shared.tx.get(self.index) else {
+            return 0;
+        };
         let mut n = 0;
         while let Some(frame) = queue.pop() {
             if self.xsk.queue_copy(frame.port, frame.bytes()) {
@@ -141,11 +152,17 @@ impl Worker {
     }
 
     fn sleep(&mut self, pollfds: &mut [libc::pollfd]) {
-        let Some(wakeup) = self.shared.worker_wakeup.get(self.index) else { return };
+        let Some(wakeup) = self.shared.worker_wakeup.get(self.index) else {
+            return;
+        };
         wakeup.prepare_sleep();
         // Re-check after announcing the sleep so a frame queued in between
         // is not left waiting for the timeout.
-        let queued = self.shared.tx.get(self.index).is_some_and(|q| !q.is_empty());
+        let queued = self
+            .shared
+            .tx
+            .get(self.index)
+            .is_some_and(|q| !q.is_empty());
         if !queued && !self.shared.stop.load(Ordering::Relaxed) {
             for p in pollfds.iter_mut() {
                 p.revents = 0;

@@ -44,7 +44,9 @@ impl std::fmt::Debug for PortFilter {
     }
 }
 
-fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> Box<dyn std::error::Error + Send + Sync> {
+fn boxed<E: std::error::Error + Send + Sync + 'static>(
+    e: E,
+) -> Box<dyn std::error::Error + Send + Sync> {
     Box::new(e)
 }
 
@@ -152,11 +154,12 @@ impl PortFilter {
             .ebpf
             .map_mut("xsks")
             .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks the xsks map".into()))?;
-        let mut xsks: XskMap<&mut MapData> = XskMap::try_from(map).map_err(|e| DataplaneError::Map {
-            ifname: self.ifname.clone(),
-            map: "xsks",
-            source: boxed(e),
-        })?;
+        let mut xsks: XskMap<&mut MapData> =
+            XskMap::try_from(map).map_err(|e| DataplaneError::Map {
+                ifname: self.ifname.clone(),
+                map: "xsks",
+                source: boxed(e),
+            })?;
         let res = xsks.set(queue, fd.as_raw_fd(), 0);
         res.map_err(self.map_err("xsks"))
     }
@@ -167,10 +170,9 @@ impl PortFilter {
     /// Map update failure.
     pub fn add_vmac(&mut self, mac: EthernetAddress) -> Result<(), DataplaneError> {
         let res = {
-            let map = self
-                .ebpf
-                .map_mut("vmacs")
-                .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks the vmacs map".into()))?;
+            let map = self.ebpf.map_mut("vmacs").ok_or_else(|| {
+                DataplaneError::Unsupported("XDP object lacks the vmacs map".into())
+            })?;
             let mut vmacs: HashMap<&mut MapData, [u8; 6], u8> =
                 HashMap::try_from(map).map_err(|e| DataplaneError::Map {
                     ifname: self.ifname.clone(),
@@ -188,10 +190,9 @@ impl PortFilter {
     /// Map update failure.
     pub fn add_vip4(&mut self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
         let res = {
-            let map = self
-                .ebpf
-                .map_mut("vips4")
-                .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks the vips4 map".into()))?;
+            let map = self.ebpf.map_mut("vips4").ok_or_else(|| {
+                DataplaneError::Unsupported("XDP object lacks the vips4 map".into())
+            })?;
             let mut vips: HashMap<&mut MapData, u32, u8> =
                 HashMap::try_from(map).map_err(|e| DataplaneError::Map {
                     ifname: self.ifname.clone(),
@@ -204,4 +205,3 @@ impl PortFilter {
         res.map_err(self.map_err("vips4"))
     }
 }
-

@@ -22,7 +22,9 @@ pub const UMEM_FRAMES: u32 = 4096;
 /// Size of each ring.
 pub const RING_SIZE: u32 = 2048;
 
-fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> Box<dyn std::error::Error + Send + Sync> {
+fn boxed<E: std::error::Error + Send + Sync + 'static>(
+    e: E,
+) -> Box<dyn std::error::Error + Send + Sync> {
     Box::new(e)
 }
 
@@ -53,14 +55,18 @@ impl WorkerXsk {
     /// # Errors
     /// UMEM creation failure.
     pub fn new(worker: usize, batch: usize) -> Result<Self, DataplaneError> {
-        let umem_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Umem { worker, source: e };
+        let umem_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Umem {
+            worker,
+            source: e,
+        };
         let ring = QueueSize::new(RING_SIZE).map_err(|e| umem_err(boxed(e)))?;
         let config = UmemConfig::builder()
             .fill_queue_size(ring)
             .comp_queue_size(ring)
             .build()
             .map_err(|e| umem_err(boxed(e)))?;
-        let frames = NonZeroU32::new(UMEM_FRAMES).ok_or_else(|| DataplaneError::Unsupported("zero UMEM frames".into()))?;
+        let frames = NonZeroU32::new(UMEM_FRAMES)
+            .ok_or_else(|| DataplaneError::Unsupported("zero UMEM frames".into()))?;
         let (umem, descs) = Umem::new(config, frames, false).map_err(|e| umem_err(boxed(e)))?;
         let scratch = descs.iter().take(batch.max(1)).copied().collect();
         Ok(Self {
@@ -76,7 +82,13 @@ impl WorkerXsk {
     ///
     /// # Errors
     /// Bind failure.
-    pub fn bind(&mut self, port: usize, ifname: &str, queue: u32, zero_copy: Option<bool>) -> Result<i32, DataplaneError> {
+    pub fn bind(
+        &mut self,
+        port: usize,
+        ifname: &str,
+        queue: u32,
+        zero_copy: Option<bool>,
+    ) -> Result<i32, DataplaneError> {
         let bind_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Bind {
             ifname: ifname.to_string(),
             queue,
@@ -98,9 +110,12 @@ impl WorkerXsk {
         let iface = ifname.parse().map_err(|e| bind_err(boxed(e)))?;
         // SAFETY: LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD is set, which is
         // what xsk-rs requires when a UMEM is shared between sockets.
-        let (tx, rx, rings) = unsafe { Socket::new(config, &self.umem, &iface, queue) }.map_err(|e| bind_err(boxed(e)))?;
+        let (tx, rx, rings) = unsafe { Socket::new(config, &self.umem, &iface, queue) }
+            .map_err(|e| bind_err(boxed(e)))?;
         let (mut fq, cq) = rings.ok_or_else(|| {
-            DataplaneError::Unsupported(format!("{ifname} queue {queue} is bound twice by one worker"))
+            DataplaneError::Unsupported(format!(
+                "{ifname} queue {queue} is bound twice by one worker"
+            ))
         })?;
         // Give the kernel half the free frames per socket at most, keeping
         // the rest for the other sockets and for transmit.
@@ -150,12 +165,15 @@ impl WorkerXsk {
 
     /// Reclaims completed TX frames and tops up socket `s`'s fill ring.
     pub fn recycle(&mut self, s: usize) {
-        let Some(sock) = self.sockets.get_mut(s) else { return };
+        let Some(sock) = self.sockets.get_mut(s) else {
+            return;
+        };
         loop {
             // SAFETY: descriptors in the completion ring are frames we handed
             // to TX; consuming gives ownership back to us.
             let n = unsafe { sock.cq.consume(&mut self.scratch) };
-            self.free.extend_from_slice(self.scratch.get(..n).unwrap_or(&[]));
+            self.free
+                .extend_from_slice(self.scratch.get(..n).unwrap_or(&[]));
             if n < self.scratch.len() {
                 break;
             }
@@ -183,13 +201,17 @@ impl WorkerXsk {
     where
         F: FnMut(usize, &mut [u8], usize) -> Action,
     {
-        let Some(sock) = self.sockets.get_mut(s) else { return 0 };
+        let Some(sock) = self.sockets.get_mut(s) else {
+            return 0;
+        };
         // SAFETY: scratch descriptors are overwritten with frames the kernel
         // hands us; from here we own them.
         let n = unsafe { sock.rx.consume(&mut self.scratch) };
         let port = sock.port;
         for i in 0..n {
-            let Some(desc) = self.scratch.get_mut(i) else { break };
+            let Some(desc) = self.scratch.get_mut(i) else {
+                break;
+            };
             let len = desc.lengths().data();
             // SAFETY: we own this frame (just consumed from RX) and no other
             // reference to its memory exists.
@@ -206,7 +228,9 @@ impl WorkerXsk {
             let desc = *desc;
             match target.and_then(|p| self.sockets.iter().position(|x| x.port == p)) {
                 Some(t) => match self.sockets.get_mut(t) {
-                    Some(out) if out.pending.len() < out.pending.capacity() => out.pending.push(desc),
+                    Some(out) if out.pending.len() < out.pending.capacity() => {
+                        out.pending.push(desc)
+                    }
                     _ => self.free.push(desc),
                 },
                 None => self.free.push(desc),
@@ -218,11 +242,15 @@ impl WorkerXsk {
     /// Queues a copy of `frame` for transmission on `port`; false if no
     /// frame or socket is available.
     pub fn queue_copy(&mut self, port: usize, frame: &[u8]) -> bool {
-        let Some(sock) = self.sockets.iter_mut().find(|x| x.port == port) else { return false };
+        let Some(sock) = self.sockets.iter_mut().find(|x| x.port == port) else {
+            return false;
+        };
         if sock.pending.len() >= sock.pending.capacity() {
             return false;
         }
-        let Some(mut desc) = self.free.pop() else { return false };
+        let Some(mut desc) = self.free.pop() else {
+            return false;
+        };
         // SAFETY: the frame came from our free list; we own it.
         let mut data = unsafe { self.umem.data_mut(&mut desc) };
         let mut cursor = data.cursor();
@@ -246,7 +274,8 @@ impl WorkerXsk {
             // kernel until they come back through the completion ring.
             let n = unsafe { sock.tx.produce(&sock.pending) };
             let dropped = sock.pending.len() - n;
-            self.free.extend_from_slice(sock.pending.get(n..).unwrap_or(&[]));
+            self.free
+                .extend_from_slice(sock.pending.get(n..).unwrap_or(&[]));
             sock.pending.clear();
             if n > 0 && sock.tx.needs_wakeup() {
                 // Errors here are transient (ENOBUFS/EAGAIN are already
