@@ -84,7 +84,8 @@ pub struct Instance {
     outputs: VecDeque<Output>,
     transitions: u64,
     since: Option<Instant>,
-    /// End of the post-Startup window in which preemption is off.
+    /// End of the post-Startup window in which preemption is off (`None`:
+    /// not started yet, or a delay beyond the clock's range).
     preempt_after: Option<Instant>,
     /// When the last rate-limited immediate advert went out.
     last_response: Option<Instant>,
@@ -135,7 +136,8 @@ impl Instance {
         if self.state != State::Initialize {
             return;
         }
-        self.preempt_after = Some(now + self.cfg.preempt_delay);
+        // A delay too long to represent means preemption never resumes.
+        self.preempt_after = now.checked_add(self.cfg.preempt_delay);
         if self.effective_priority == OWNER_PRIORITY {
             // RFC 9568 §6.4.1: the owner sends an advert, announces the
             // addresses, arms Adver_Timer and becomes Master at once.
@@ -466,7 +468,7 @@ impl Instance {
         }
         // RFC 9568 §6.1 Preempt_Mode: the owner always preempts.
         let wanted = self.cfg.preempt || self.effective_priority == OWNER_PRIORITY;
-        wanted && self.preempt_after.is_none_or(|after| now >= after)
+        wanted && self.preempt_after.is_some_and(|after| now >= after)
     }
 
     /// Sends an immediate advert unless one went out less than an
@@ -770,6 +772,18 @@ mod tests {
         drain(&mut m);
         m.handle_force(t0 + 3 * SEC, State::Master);
         assert_eq!(m.poll_output(), None);
+    }
+
+    #[test]
+    fn unrepresentable_preempt_delay_disables_preemption_without_panicking() {
+        let t0 = Instant::now();
+        let mut c = config(200, true);
+        c.preempt_delay = Duration::MAX;
+        let mut i = Instance::new(c);
+        i.handle_startup(t0);
+        let armed = t0 + 5 * SEC + i.master_down_interval();
+        i.handle_advert(t0 + 5 * SEC, &adv(1, 100, 100));
+        assert_eq!(i.poll_timeout(), Some(armed));
     }
 
     #[test]
