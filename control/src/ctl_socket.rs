@@ -1,0 +1,1311 @@
+//! The control socket (SPEC §4): a Unix stream socket carrying one JSON
+//! object per line in each direction.
+//!
+//! [`CtlServer`] plugs into the control thread's `mio::Poll`: it never blocks,
+//! bounds what each client can make it hold (line length, output buffer,
+//! number of clients), and answers malformed requests with an error reply
+//! while keeping the connection open. [`request`] and [`subscribe`] are the
+//! blocking client side the CLI uses.
+
+use std::ffi::CString;
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Interest, Registry, Token};
+use serde_json::{Map, Value};
+
+/// Longest request line accepted, newline excluded.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Most clients connected at once; more are refused.
+pub const MAX_CLIENTS: usize = 64;
+/// Most reply bytes queued for one client; a client that lets more pile up is dropped.
+pub const MAX_OUTPUT: usize = 1024 * 1024;
+/// Longest reply line the client side accepts.
+pub const MAX_REPLY: usize = 16 * 1024 * 1024;
+/// Client-side timeout the CLI uses.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SOCKET_MODE: u32 = 0o660;
+const DIR_MODE: u32 = 0o750;
+const READ_CHUNK: usize = 8192;
+
+/// Error code of a reply to a malformed request.
+pub const BAD_REQUEST: &str = "bad-request";
+/// Error code sent to a client refused because too many are connected.
+pub const BUSY: &str = "busy";
+
+// ---------------------------------------------------------------------------
+// Requests and responses
+
+/// A decoded request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `{"cmd":"hello"}`: daemon version.
+    Hello,
+    /// `{"cmd":"status"}`: every virtual router.
+    Status,
+    /// `{"cmd":"stats"}`: counters by port, worker and instance.
+    Stats,
+    /// `{"cmd":"priority","name":N,"priority":P}`: change a priority at run time.
+    Priority {
+        /// Instance name.
+        name: String,
+        /// New priority (1..=255).
+        priority: u8,
+    },
+    /// `{"cmd":"drain","name":N}` or `{"cmd":"drain","all":true}`: planned handover.
+    Drain {
+        /// Instance name; `None` drains all.
+        name: Option<String>,
+    },
+    /// `{"cmd":"resume","name":N}` or `{"cmd":"resume","all":true}`: undo drain.
+    Resume {
+        /// Instance name; `None` resumes all.
+        name: Option<String>,
+    },
+    /// `{"cmd":"reload"}`: re-read the configuration.
+    Reload,
+    /// `{"cmd":"routes"}`: the fast path's forwarding table.
+    Routes,
+    /// `{"cmd":"neighbors"}`: the fast path's neighbour table.
+    Neighbors,
+    /// `{"cmd":"capture","port":P,"count":N}`: copy fast-path frames.
+    Capture {
+        /// Port name.
+        port: String,
+        /// Frames to copy; `None` until the client hangs up.
+        count: Option<u64>,
+    },
+    /// `{"cmd":"subscribe"}`: one line per state transition until hang-up.
+    Subscribe,
+}
+
+const COMMANDS: &[&str] = &[
+    "hello",
+    "status",
+    "stats",
+    "priority",
+    "drain",
+    "resume",
+    "reload",
+    "routes",
+    "neighbors",
+    "capture",
+    "subscribe",
+];
+
+impl Request {
+    /// The wire form, as [`parse_request`] reads it.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        let cmd = match self {
+            Request::Hello => "hello",
+            Request::Status => "status",
+            Request::Stats => "stats",
+            Request::Priority { name, priority } => {
+                m.insert("name".into(), name.clone().into());
+                m.insert("priority".into(), (*priority).into());
+                "priority"
+            }
+            Request::Drain { name } | Request::Resume { name } => {
+                match name {
+                    Some(n) => m.insert("name".into(), n.clone().into()),
+                    None => m.insert("all".into(), true.into()),
+                };
+                if matches!(self, Request::Drain { .. }) {
+                    "drain"
+                } else {
+                    "resume"
+                }
+            }
+            Request::Reload => "reload",
+            Request::Routes => "routes",
+            Request::Neighbors => "neighbors",
+            Request::Capture { port, count } => {
+                m.insert("port".into(), port.clone().into());
+                if let Some(c) = count {
+                    m.insert("count".into(), (*c).into());
+                }
+                "capture"
+            }
+            Request::Subscribe => "subscribe",
+        };
+        m.insert("cmd".into(), cmd.into());
+        Value::Object(m)
+    }
+}
+
+/// Why a request line was refused; sent back as a `bad-request` error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The line exceeds [`MAX_LINE`].
+    #[error("request line is longer than {max} bytes")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// The line is blank.
+    #[error("empty request; send a JSON object like {{\"cmd\":\"status\"}}")]
+    Empty,
+    /// The line contains a NUL byte.
+    #[error("request contains a NUL byte")]
+    Nul,
+    /// The line is not UTF-8.
+    #[error("request is not valid UTF-8")]
+    Utf8,
+    /// The line is not JSON.
+    #[error("request is not valid JSON: {0}")]
+    Json(String),
+    /// The JSON is not an object.
+    #[error("request must be a JSON object like {{\"cmd\":\"status\"}}")]
+    NotObject,
+    /// No `cmd` string.
+    #[error("request has no \"cmd\" string")]
+    MissingCmd,
+    /// `cmd` names no command.
+    #[error("unknown command {0:?} (expected one of: hello, status, stats, priority, drain, resume, reload, routes, neighbors, capture, subscribe)")]
+    UnknownCmd(String),
+    /// A field the command needs is absent.
+    #[error("{cmd}: missing field {field:?}")]
+    MissingField {
+        /// The command.
+        cmd: &'static str,
+        /// The field.
+        field: &'static str,
+    },
+    /// A field has the wrong type or value.
+    #[error("{cmd}: field {field:?} must be {expected}")]
+    BadField {
+        /// The command.
+        cmd: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A field the command does not take.
+    #[error("{cmd}: unknown field {field:?}")]
+    UnknownField {
+        /// The command.
+        cmd: &'static str,
+        /// The field.
+        field: String,
+    },
+    /// `drain`/`resume` need exactly one of `name` and `all`.
+    #[error("{cmd}: give either \"name\" or \"all\": true")]
+    NameOrAll {
+        /// The command.
+        cmd: &'static str,
+    },
+}
+
+/// Decodes one request line (a trailing `\r` is ignored). Never panics.
+///
+/// # Errors
+///
+/// A [`RequestError`] naming what is wrong with the line.
+pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
+    if line.len() > MAX_LINE {
+        return Err(RequestError::TooLong { max: MAX_LINE });
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.contains(&0) {
+        return Err(RequestError::Nul);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| RequestError::Utf8)?;
+    if text.trim().is_empty() {
+        return Err(RequestError::Empty);
+    }
+    // serde_json bounds nesting depth, so hostile input cannot exhaust the stack.
+    let value: Value = serde_json::from_str(text).map_err(|e| RequestError::Json(e.to_string()))?;
+    let Value::Object(obj) = value else {
+        return Err(RequestError::NotObject);
+    };
+    let cmd_text = obj
+        .get("cmd")
+        .and_then(Value::as_str)
+        .ok_or(RequestError::MissingCmd)?;
+    let cmd = COMMANDS
+        .iter()
+        .copied()
+        .find(|c| *c == cmd_text)
+        .ok_or_else(|| RequestError::UnknownCmd(cmd_text.to_string()))?;
+    let allowed: &[&str] = match cmd {
+        "priority" => &["name", "priority"],
+        "drain" | "resume" => &["name", "all"],
+        "capture" => &["port", "count"],
+        _ => &[],
+    };
+    if let Some(extra) = obj
+        .keys()
+        .find(|k| k.as_str() != "cmd" && !allowed.contains(&k.as_str()))
+    {
+        return Err(RequestError::UnknownField {
+            cmd,
+            field: extra.clone(),
+        });
+    }
+    let string = |field: &'static str| -> Result<Option<String>, RequestError> {
+        match obj.get(field) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(RequestError::BadField {
+                cmd,
+                field,
+                expected: "a non-empty string",
+            }),
+        }
+    };
+    let required = |field: &'static str| -> Result<String, RequestError> {
+        string(field)?.ok_or(RequestError::MissingField { cmd, field })
+    };
+    Ok(match cmd {
+        "hello" => Request::Hello,
+        "status" => Request::Status,
+        "stats" => Request::Stats,
+        "reload" => Request::Reload,
+        "routes" => Request::Routes,
+        "neighbors" => Request::Neighbors,
+        "subscribe" => Request::Subscribe,
+        "priority" => {
+            let name = required("name")?;
+            let priority = obj
+                .get("priority")
+                .ok_or(RequestError::MissingField {
+                    cmd,
+                    field: "priority",
+                })?
+                .as_u64()
+                .and_then(|p| u8::try_from(p).ok())
+                .filter(|p| *p >= 1)
+                .ok_or(RequestError::BadField {
+                    cmd,
+                    field: "priority",
+                    expected: "an integer from 1 to 255",
+                })?;
+            Request::Priority { name, priority }
+        }
+        "drain" | "resume" => {
+            let name = string("name")?;
+            let all = match obj.get("all") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(RequestError::BadField {
+                        cmd,
+                        field: "all",
+                        expected: "true or false",
+                    })
+                }
+            };
+            if name.is_some() == all {
+                return Err(RequestError::NameOrAll { cmd });
+            }
+            if cmd == "drain" {
+                Request::Drain { name }
+            } else {
+                Request::Resume { name }
+            }
+        }
+        "capture" => {
+            let port = required("port")?;
+            let count =
+                match obj.get("count") {
+                    None => None,
+                    Some(v) => Some(v.as_u64().filter(|c| *c >= 1).ok_or(
+                        RequestError::BadField {
+                            cmd,
+                            field: "count",
+                            expected: "a positive integer",
+                        },
+                    )?),
+                };
+            Request::Capture { port, count }
+        }
+        other => return Err(RequestError::UnknownCmd(other.to_string())),
+    })
+}
+
+/// The daemon's answer to a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Response {
+    /// Success; the server adds `"ok": true` to these fields.
+    Ok(Map<String, Value>),
+    /// Failure, sent as `{"ok":false,"error":{"code":..,"message":..}}`.
+    Err {
+        /// Stable machine-readable code, e.g. `"bad-request"`, `"unknown-instance"`.
+        code: &'static str,
+        /// Human-readable explanation.
+        message: String,
+    },
+}
+
+impl Response {
+    /// Success with no other fields.
+    pub fn ok() -> Self {
+        Response::Ok(Map::new())
+    }
+
+    /// Failure with `code` and `message`.
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Response::Err {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The reply object sent on the wire.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        match self {
+            Response::Ok(fields) => {
+                m.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+                m.insert("ok".into(), Value::Bool(true));
+            }
+            Response::Err { code, message } => {
+                m.insert("ok".into(), Value::Bool(false));
+                let mut e = Map::new();
+                e.insert("code".into(), Value::from(*code));
+                e.insert("message".into(), Value::from(message.as_str()));
+                m.insert("error".into(), Value::Object(e));
+            }
+        }
+        Value::Object(m)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// Control socket failures, server and client side.
+#[derive(Debug, thiserror::Error)]
+pub enum CtlError {
+    /// The socket path is a symbolic link; it is never followed.
+    #[error("{}: refusing to use a symbolic link as the control socket", path.display())]
+    Symlink {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Something other than a socket sits at the path.
+    #[error("{}: exists and is not a socket; refusing to replace it", path.display())]
+    NotSocket {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A live daemon already answers at the path.
+    #[error("{}: another xvrrp is already listening there", path.display())]
+    InUse {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Creating, binding or setting up the socket failed.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Setup {
+        /// The path involved.
+        path: PathBuf,
+        /// What was being done.
+        action: &'static str,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// `socket_group` names no group.
+    #[error("unknown group {0:?} for the control socket")]
+    UnknownGroup(String),
+    /// Registering with the poller failed.
+    #[error("cannot register the control socket with the poller: {0}")]
+    Register(#[source] io::Error),
+    /// The daemon cannot be reached.
+    #[error("cannot reach xvrrp at {}: {}", path.display(), connect_reason(source))]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// Reading or writing the connection failed.
+    #[error("control socket {}: {source}", path.display())]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// No reply within the timeout.
+    #[error("xvrrp at {} did not answer within {}s", path.display(), timeout.as_secs_f64())]
+    Timeout {
+        /// The socket path.
+        path: PathBuf,
+        /// The timeout.
+        timeout: Duration,
+    },
+    /// The daemon hung up without a complete reply.
+    #[error("xvrrp at {} closed the connection without replying", path.display())]
+    Closed {
+        /// The socket path.
+        path: PathBuf,
+    },
+    /// The reply is not JSON, or too long.
+    #[error("xvrrp at {} sent a malformed reply: {reason}", path.display())]
+    BadReply {
+        /// The socket path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The daemon refused a subscription.
+    #[error("xvrrp refused the subscription: {0}")]
+    Refused(String),
+}
+
+fn connect_reason(e: &io::Error) -> String {
+    match e.kind() {
+        ErrorKind::NotFound => "no such file (is the daemon running?)".to_string(),
+        ErrorKind::ConnectionRefused => "connection refused (is the daemon running?)".to_string(),
+        ErrorKind::PermissionDenied => {
+            "permission denied (run as root or as a member of the socket's group)".to_string()
+        }
+        _ => format!("{e} (is the daemon running?)"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Server
+
+struct Client {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Skipping the rest of an over-long line.
+    discarding: bool,
+    subscribed: bool,
+    /// The peer shut down its sending side: close once replies are flushed.
+    read_closed: bool,
+}
+
+/// The server end of the control socket, driven by the control thread's poll loop.
+pub struct CtlServer {
+    path: PathBuf,
+    listener: UnixListener,
+    first_token: usize,
+    clients: Vec<Option<Client>>,
+    /// Device and inode of the socket file this server created.
+    file_id: Option<(u64, u64)>,
+}
+
+impl std::fmt::Debug for CtlServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CtlServer")
+            .field("path", &self.path)
+            .field("clients", &self.clients.iter().flatten().count())
+            .finish()
+    }
+}
+
+fn setup_err<'p>(path: &'p Path, action: &'static str) -> impl FnOnce(io::Error) -> CtlError + 'p {
+    move |source| CtlError::Setup {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// Looks up a group id by name with `getgrnam_r`.
+fn group_id(name: &str) -> Result<libc::gid_t, CtlError> {
+    let unknown = || CtlError::UnknownGroup(name.to_string());
+    let cname = CString::new(name).map_err(|_| unknown())?;
+    let mut buf_len = 1024usize;
+    loop {
+        let mut buf = vec![0 as libc::c_char; buf_len];
+        // SAFETY: `group` is plain old data that getgrnam_r fills in.
+        let mut group: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        // SAFETY: every pointer refers to a live local of the stated size, and
+        // `cname` is NUL-terminated; getgrnam_r writes only within `buf`.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                cname.as_ptr(),
+                &mut group,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf_len < 1 << 20 {
+            buf_len *= 2;
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return Err(unknown());
+        }
+        return Ok(group.gr_gid);
+    }
+}
+
+/// `lchown(path, -1, gid)`: never follows a symbolic link.
+fn chgrp(path: &Path, gid: libc::gid_t) -> io::Result<()> {
+    let cpath = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(ErrorKind::InvalidInput, "path contains NUL"))?;
+    // SAFETY: `cpath` is a valid NUL-terminated string; uid -1 leaves the owner unchanged.
+    let rc = unsafe { libc::lchown(cpath.as_ptr(), libc::uid_t::MAX, gid) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+impl CtlServer {
+    /// Binds the control socket at `path` and registers it with `registry`.
+    ///
+    /// Creates the parent directory (0750) if missing; refuses a symbolic link
+    /// or a non-socket at `path`, and a socket a live daemon answers on;
+    /// removes a stale socket; sets mode 0660 whatever the umask, and the
+    /// group `group` if given. Uses tokens `first_token..=first_token + MAX_CLIENTS`.
+    ///
+    /// # Errors
+    ///
+    /// A [`CtlError`] naming the path and the step that failed.
+    pub fn bind(
+        path: &Path,
+        group: Option<&str>,
+        registry: &Registry,
+        first_token: usize,
+    ) -> Result<Self, CtlError> {
+        if first_token.checked_add(MAX_CLIENTS).is_none() {
+            return Err(CtlError::Register(io::Error::new(
+                ErrorKind::InvalidInput,
+                "token range overflows",
+            )));
+        }
+        let gid = group.map(group_id).transpose()?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(DIR_MODE)
+                    .create(parent)
+                    .map_err(setup_err(parent, "create the directory"))?;
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(DIR_MODE))
+                    .map_err(setup_err(parent, "set the directory's mode"))?;
+                if let Some(gid) = gid {
+                    chgrp(parent, gid).map_err(setup_err(parent, "set the directory's group"))?;
+                }
+            }
+        }
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(CtlError::Symlink {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(meta) if meta.file_type().is_socket() => {
+                match std::os::unix::net::UnixStream::connect(path) {
+                    Ok(_) => {
+                        return Err(CtlError::InUse {
+                            path: path.to_path_buf(),
+                        })
+                    }
+                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                        std::fs::remove_file(path)
+                            .map_err(setup_err(path, "remove the stale socket"))?;
+                    }
+                    Err(e) => return Err(setup_err(path, "probe the existing socket")(e)),
+                }
+            }
+            Ok(_) => {
+                return Err(CtlError::NotSocket {
+                    path: path.to_path_buf(),
+                })
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(setup_err(path, "inspect the path")(e)),
+        }
+        let mut listener = UnixListener::bind(path).map_err(setup_err(path, "bind"))?;
+        // The socket file is created with the process umask; fix its mode
+        // explicitly. The 0750 parent keeps others out in the meantime.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
+            .map_err(setup_err(path, "set the socket's mode"))?;
+        if let Some(gid) = gid {
+            chgrp(path, gid).map_err(setup_err(path, "set the socket's group"))?;
+        }
+        let file_id = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        registry
+            .register(&mut listener, Token(first_token), Interest::READABLE)
+            .map_err(CtlError::Register)?;
+        let mut clients = Vec::with_capacity(MAX_CLIENTS);
+        clients.resize_with(MAX_CLIENTS, || None);
+        Ok(CtlServer {
+            path: path.to_path_buf(),
+            listener,
+            first_token,
+            clients,
+            file_id,
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether `token` belongs to this server (its listener or a client).
+    pub fn owns(&self, token: Token) -> bool {
+        token.0 >= self.first_token && token.0 - self.first_token <= MAX_CLIENTS
+    }
+
+    /// Clients connected now.
+    pub fn client_count(&self) -> usize {
+        self.clients.iter().flatten().count()
+    }
+
+    /// Handles readiness of one of this server's tokens: accepts clients, reads
+    /// request lines, calls `handler` for each well-formed one, queues and
+    /// writes replies. Never blocks. A client gets `subscribed` when `handler`
+    /// answers its `subscribe` request with success.
+    pub fn handle_event(
+        &mut self,
+        registry: &Registry,
+        event: &mio::event::Event,
+        handler: &mut dyn FnMut(&Request) -> Response,
+    ) {
+        let token = event.token().0;
+        if token == self.first_token {
+            self.accept(registry);
+            return;
+        }
+        let Some(slot) = token.checked_sub(self.first_token + 1) else {
+            return;
+        };
+        let keep = match self.clients.get_mut(slot) {
+            // A peer that has fully hung up (as opposed to shutting down only
+            // its sending side) can receive nothing more.
+            Some(Some(client)) => client.service(handler) && !event.is_write_closed(),
+            _ => return,
+        };
+        if !keep {
+            self.close(registry, slot);
+        }
+    }
+
+    /// Sends `event` as one line to every subscribed client; a subscriber that
+    /// has let [`MAX_OUTPUT`] bytes pile up is dropped rather than waited for.
+    pub fn publish(&mut self, registry: &Registry, event: &Value) {
+        let mut line = event.to_string().into_bytes();
+        line.push(b'\n');
+        let mut dropped = Vec::new();
+        for (slot, client) in self.clients.iter_mut().enumerate() {
+            let Some(c) = client else { continue };
+            if c.subscribed && !(c.queue(&line) && c.flush()) {
+                dropped.push(slot);
+            }
+        }
+        for slot in dropped {
+            self.close(registry, slot);
+        }
+    }
+
+    /// Unlinks the socket file if it is still the one this server created.
+    /// Also done on drop.
+    pub fn shutdown(&mut self) {
+        let Some(id) = self.file_id.take() else {
+            return;
+        };
+        let same = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.file_type().is_socket() && (m.dev(), m.ino()) == id);
+        if same {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot remove the control socket");
+            }
+        }
+    }
+
+    fn accept(&mut self, registry: &Registry) {
+        loop {
+            let mut stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    return;
+                }
+            };
+            let Some(slot) = self.clients.iter().position(Option::is_none) else {
+                let reply =
+                    Response::error(BUSY, format!("too many clients (limit {MAX_CLIENTS})"));
+                let mut line = reply.to_json().to_string().into_bytes();
+                line.push(b'\n');
+                // Best effort: the socket buffer of a fresh connection takes this line.
+                let _ = stream.write(&line);
+                tracing::warn!("control socket: client refused, {MAX_CLIENTS} already connected");
+                continue;
+            };
+            let token = Token(self.first_token + 1 + slot);
+            if let Err(e) =
+                registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+            {
+                tracing::warn!(error = %e, "cannot register a control client");
+                continue;
+            }
+            if let Some(entry) = self.clients.get_mut(slot) {
+                *entry = Some(Client {
+                    stream,
+                    input: Vec::new(),
+                    output: Vec::new(),
+                    discarding: false,
+                    subscribed: false,
+                    read_closed: false,
+                });
+            }
+        }
+    }
+
+    fn close(&mut self, registry: &Registry, slot: usize) {
+        if let Some(mut client) = self.clients.get_mut(slot).and_then(Option::take) {
+            // Deregistering can only fail if the fd is already gone; dropping closes it anyway.
+            let _ = registry.deregister(&mut client.stream);
+        }
+    }
+}
+
+impl Drop for CtlServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Client {
+    /// Reads, answers and writes what the socket allows. Returns false when
+    /// the client must be closed.
+    fn service(&mut self, handler: &mut dyn FnMut(&Request) -> Response) -> bool {
+        let mut buf = [0u8; READ_CHUNK];
+        while !self.read_closed {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    self.read_closed = true;
+                    // A last request without a newline still gets its answer.
+                    if !self.input.is_empty() && !self.discarding {
+                        let line = std::mem::take(&mut self.input);
+                        if !self.answer(&line, handler) {
+                            return false;
+                        }
+                    }
+                }
+                Ok(n) => {
+                    if !self.take_input(buf.get(..n).unwrap_or_default(), handler) {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if !self.flush() {
+            return false;
+        }
+        // Close a half-closed client once it has its replies, unless it
+        // subscribed: subscribers may shut down their sending side and listen.
+        !(self.read_closed && self.output.is_empty() && !self.subscribed)
+    }
+
+    fn take_input(
+        &mut self,
+        mut data: &[u8],
+        handler: &mut dyn FnMut(&Request) -> Response,
+    ) -> bool {
+        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
+            let (head, rest) = data.split_at(nl);
+            data = rest.get(1..).unwrap_or_default();
+            if self.discarding {
+                self.discarding = false;
+                self.input.clear();
+                continue;
+            }
+            let ok = if self.input.is_empty() {
+                self.answer(head, handler)
+            } else {
+                self.input.extend_from_slice(head);
+                let line = std::mem::take(&mut self.input);
+                self.answer(&line, handler)
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if self.discarding {
+            return true;
+        }
+        self.input.extend_from_slice(data);
+        if self.input.len() > MAX_LINE {
+            self.input.clear();
+            self.discarding = true;
+            let reply = Response::error(
+                BAD_REQUEST,
+                RequestError::TooLong { max: MAX_LINE }.to_string(),
+            );
+            return self.queue_reply(&reply);
+        }
+        true
+    }
+
+    fn answer(&mut self, line: &[u8], handler: &mut dyn FnMut(&Request) -> Response) -> bool {
+        let reply = match parse_request(line) {
+            Ok(req) => {
+                let reply = handler(&req);
+                if req == Request::Subscribe && matches!(reply, Response::Ok(_)) {
+                    self.subscribed = true;
+                }
+                reply
+            }
+            Err(e) => Response::error(BAD_REQUEST, e.to_string()),
+        };
+        self.queue_reply(&reply)
+    }
+
+    fn queue_reply(&mut self, reply: &Response) -> bool {
+        let mut line = reply.to_json().to_string().into_bytes();
+        line.push(b'\n');
+        self.queue(&line)
+    }
+
+    /// Appends to the output buffer; false if that would exceed [`MAX_OUTPUT`].
+    fn queue(&mut self, line: &[u8]) -> bool {
+        if self.output.len() + line.len() > MAX_OUTPUT {
+            tracing::debug!("control client dropped: it does not read its replies");
+            return false;
+        }
+        self.output.extend_from_slice(line);
+        true
+    }
+
+    /// Writes what the socket accepts; false on a write error.
+    fn flush(&mut self) -> bool {
+        let mut written = 0;
+        while written < self.output.len() {
+            match self
+                .stream
+                .write(self.output.get(written..).unwrap_or_default())
+            {
+                Ok(0) => return false,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        self.output.drain(..written);
+        true
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Client
+
+fn connect(path: &Path) -> Result<std::os::unix::net::UnixStream, CtlError> {
+    std::os::unix::net::UnixStream::connect(path).map_err(|source| CtlError::Connect {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn send_line(
+    stream: &mut std::os::unix::net::UnixStream,
+    path: &Path,
+    req: &Value,
+) -> Result<(), CtlError> {
+    let mut line = req.to_string().into_bytes();
+    line.push(b'\n');
+    stream.write_all(&line).map_err(|source| CtlError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn decode_reply(path: &Path, line: &[u8]) -> Result<Value, CtlError> {
+    serde_json::from_slice(line).map_err(|e| CtlError::BadReply {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Sends one request and reads one reply line, within `timeout` overall.
+///
+/// # Errors
+///
+/// [`CtlError::Connect`] when the daemon cannot be reached (its message asks
+/// whether it is running), [`CtlError::Timeout`], [`CtlError::Closed`],
+/// [`CtlError::BadReply`] or [`CtlError::Io`].
+pub fn request(path: &Path, req: &Value, timeout: Duration) -> Result<Value, CtlError> {
+    let deadline = Instant::now() + timeout;
+    let timed_out = || CtlError::Timeout {
+        path: path.to_path_buf(),
+        timeout,
+    };
+    let mut stream = connect(path)?;
+    stream
+        .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
+        .map_err(|source| CtlError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    send_line(&mut stream, path, req).map_err(|e| match e {
+        CtlError::Io { source, .. }
+            if matches!(source.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+        {
+            timed_out()
+        }
+        other => other,
+    })?;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; READ_CHUNK];
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(timed_out)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|source| CtlError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                return Err(CtlError::Closed {
+                    path: path.to_path_buf(),
+                })
+            }
+            Ok(n) => {
+                let data = buf.get(..n).unwrap_or_default();
+                if let Some(nl) = data.iter().position(|&b| b == b'\n') {
+                    reply.extend_from_slice(data.get(..nl).unwrap_or_default());
+                    return decode_reply(path, &reply);
+                }
+                reply.extend_from_slice(data);
+                if reply.len() > MAX_REPLY {
+                    return Err(CtlError::BadReply {
+                        path: path.to_path_buf(),
+                        reason: format!("reply longer than {MAX_REPLY} bytes"),
+                    });
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(timed_out())
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(CtlError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+/// Reads one line of at most `cap` bytes (newline excluded); `None` at EOF.
+fn read_line_capped(reader: &mut impl BufRead, cap: usize) -> io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(if line.is_empty() { None } else { Some(line) });
+        }
+        if let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(chunk.get(..nl).unwrap_or_default());
+            reader.consume(nl + 1);
+            return Ok(Some(line));
+        }
+        let n = chunk.len();
+        line.extend_from_slice(chunk);
+        reader.consume(n);
+        if line.len() > cap {
+            return Err(io::Error::new(ErrorKind::InvalidData, "line too long"));
+        }
+    }
+}
+
+/// The event stream of [`subscribe`]: one JSON value per state transition,
+/// until the daemon closes the connection.
+#[derive(Debug)]
+pub struct Subscription {
+    path: PathBuf,
+    reader: BufReader<std::os::unix::net::UnixStream>,
+    done: bool,
+}
+
+impl Iterator for Subscription {
+    type Item = Result<Value, CtlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = match read_line_capped(&mut self.reader, MAX_REPLY) {
+            Ok(Some(line)) => Some(decode_reply(&self.path, &line)),
+            Ok(None) => None,
+            Err(source) => Some(Err(CtlError::Io {
+                path: self.path.clone(),
+                source,
+            })),
+        };
+        if !matches!(item, Some(Ok(_))) {
+            self.done = true;
+        }
+        item
+    }
+}
+
+/// Subscribes to state transitions: sends `subscribe`, checks the daemon's
+/// acknowledgement (within [`DEFAULT_TIMEOUT`]), then yields each event line.
+///
+/// # Errors
+///
+/// As [`request`], plus [`CtlError::Refused`] if the daemon answers with an error.
+pub fn subscribe(path: &Path) -> Result<Subscription, CtlError> {
+    let io_err = |source| CtlError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut stream = connect(path)?;
+    stream
+        .set_write_timeout(Some(DEFAULT_TIMEOUT))
+        .map_err(io_err)?;
+    send_line(&mut stream, path, &Request::Subscribe.to_json())?;
+    stream
+        .set_read_timeout(Some(DEFAULT_TIMEOUT))
+        .map_err(io_err)?;
+    let mut reader = BufReader::new(stream);
+    let ack = match read_line_capped(&mut reader, MAX_REPLY) {
+        Ok(Some(line)) => decode_reply(path, &line)?,
+        Ok(None) => {
+            return Err(CtlError::Closed {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            return Err(CtlError::Timeout {
+                path: path.to_path_buf(),
+                timeout: DEFAULT_TIMEOUT,
+            })
+        }
+        Err(e) => return Err(io_err(e)),
+    };
+    if ack.get("ok") != Some(&Value::Bool(true)) {
+        let message = ack
+            .pointer("/error/message")
+            .and_then(Value::as_str)
+            .unwrap_or("no reason given")
+            .to_string();
+        return Err(CtlError::Refused(message));
+    }
+    // Events arrive whenever a transition happens: wait for them indefinitely.
+    reader.get_ref().set_read_timeout(None).map_err(io_err)?;
+    Ok(Subscription {
+        path: path.to_path_buf(),
+        reader,
+        done: false,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_every_command() {
+        let cases: &[(&str, Request)] = &[
+            (r#"{"cmd":"hello"}"#, Request::Hello),
+            (r#"{"cmd":"status"}"#, Request::Status),
+            (r#"{"cmd":"stats"}"#, Request::Stats),
+            (
+                r#"{"cmd":"priority","name":"lan-gw","priority":120}"#,
+                Request::Priority {
+                    name: "lan-gw".into(),
+                    priority: 120,
+                },
+            ),
+            (
+                r#"{"cmd":"drain","name":"lan-gw"}"#,
+                Request::Drain {
+                    name: Some("lan-gw".into()),
+                },
+            ),
+            (
+                r#"{"cmd":"drain","all":true}"#,
+                Request::Drain { name: None },
+            ),
+            (
+                r#"{"cmd":"resume","all":true}"#,
+                Request::Resume { name: None },
+            ),
+            (r#"{"cmd":"reload"}"#, Request::Reload),
+            (r#"{"cmd":"routes"}"#, Request::Routes),
+            (r#"{"cmd":"neighbors"}"#, Request::Neighbors),
+            (
+                r#"{"cmd":"capture","port":"lan0","count":10}"#,
+                Request::Capture {
+                    port: "lan0".into(),
+                    count: Some(10),
+                },
+            ),
+            (r#" {"cmd":"subscribe"} "#, Request::Subscribe),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse_request(line.as_bytes()).as_ref(), Ok(want), "{line}");
+            assert_eq!(
+                parse_request(want.to_json().to_string().as_bytes()).as_ref(),
+                Ok(want)
+            );
+        }
+        assert_eq!(
+            parse_request(b"{\"cmd\":\"status\"}\r"),
+            Ok(Request::Status)
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_requests() {
+        let bad: &[(&[u8], RequestError)] = &[
+            (b"", RequestError::Empty),
+            (b"   ", RequestError::Empty),
+            (b"{\"cmd\":\"status\"}\0", RequestError::Nul),
+            (b"\xff", RequestError::Utf8),
+            (b"[1]", RequestError::NotObject),
+            (b"{}", RequestError::MissingCmd),
+            (b"{\"cmd\":3}", RequestError::MissingCmd),
+            (
+                b"{\"cmd\":\"stat\"}",
+                RequestError::UnknownCmd("stat".into()),
+            ),
+            (
+                b"{\"cmd\":\"status\",\"x\":1}",
+                RequestError::UnknownField {
+                    cmd: "status",
+                    field: "x".into(),
+                },
+            ),
+            (
+                b"{\"cmd\":\"priority\",\"name\":\"a\"}",
+                RequestError::MissingField {
+                    cmd: "priority",
+                    field: "priority",
+                },
+            ),
+            (
+                b"{\"cmd\":\"priority\",\"name\":\"a\",\"priority\":0}",
+                RequestError::BadField {
+                    cmd: "priority",
+                    field: "priority",
+                    expected: "an integer from 1 to 255",
+                },
+            ),
+            (
+                b"{\"cmd\":\"priority\",\"name\":\"a\",\"priority\":256}",
+                RequestError::BadField {
+                    cmd: "priority",
+                    field: "priority",
+                    expected: "an integer from 1 to 255",
+                },
+            ),
+            (
+                b"{\"cmd\":\"priority\",\"name\":\"\",\"priority\":1}",
+                RequestError::BadField {
+                    cmd: "priority",
+                    field: "name",
+                    expected: "a non-empty string",
+                },
+            ),
+            (
+                b"{\"cmd\":\"drain\"}",
+                RequestError::NameOrAll { cmd: "drain" },
+            ),
+            (
+                b"{\"cmd\":\"drain\",\"name\":\"a\",\"all\":true}",
+                RequestError::NameOrAll { cmd: "drain" },
+            ),
+            (
+                b"{\"cmd\":\"capture\"}",
+                RequestError::MissingField {
+                    cmd: "capture",
+                    field: "port",
+                },
+            ),
+        ];
+        for (line, want) in bad {
+            assert_eq!(
+                parse_request(line).as_ref(),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        assert!(matches!(
+            parse_request(b"not json"),
+            Err(RequestError::Json(_))
+        ));
+        assert_eq!(
+            parse_request(&vec![b' '; MAX_LINE + 1]),
+            Err(RequestError::TooLong { max: MAX_LINE })
+        );
+        // Deep nesting is refused by serde_json's recursion limit, not the stack.
+        let deep = "[".repeat(10_000);
+        assert!(matches!(
+            parse_request(deep.as_bytes()),
+            Err(RequestError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn response_wire_form() {
+        let mut m = Map::new();
+        m.insert("version".into(), "0.1.0".into());
+        assert_eq!(
+            Response::Ok(m).to_json().to_string(),
+            r#"{"ok":true,"version":"0.1.0"}"#
+        );
+        assert_eq!(
+            Response::error("unknown-instance", "no instance \"x\"")
+                .to_json()
+                .to_string(),
+            r#"{"error":{"code":"unknown-instance","message":"no instance \"x\""},"ok":false}"#
+        );
+    }
+
+    #[test]
+    fn connect_error_says_whether_the_daemon_runs() {
+        let e = CtlError::Connect {
+            path: "/run/xvrrp/xvrrp.sock".into(),
+            source: io::Error::from(ErrorKind::NotFound),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot reach xvrrp at /run/xvrrp/xvrrp.sock: no such file (is the daemon running?)"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_request(&line);
+        }
+
+        #[test]
+        fn json_shaped_lines_never_panic(line in "[{}\\[\\]\":,a-z0-9 ]{0,80}") {
+            let _ = parse_request(line.as_bytes());
+        }
+    }
+}
