@@ -7,11 +7,11 @@
 //! path's responders use them per packet, so none of them allocates.
 //!
 //! ```text
-//! +----------------+---------------------+-----------------------+---------+
-//! | Ethernet (14)  | IPv4 (20) / IPv6 (40)| VRRP / ICMP  ...      | padding |
-//! +----------------+---------------------+-----------------------+---------+
-//! | Ethernet (14)  | ARP (28)                                    | pad(18) |
-//! +----------------+---------------------------------------------+---------+
+//! +---------------+-----------------------+---------------------+---------+
+//! | Ethernet (14) | IPv4 (20) / IPv6 (40) | VRRP / ICMP ...     | padding |
+//! +---------------+-----------------------+---------------------+---------+
+//! | Ethernet (14) | ARP (28)                                    | pad(18) |
+//! +---------------+---------------------------------------------+---------+
 //! ```
 //!
 //! Panic contract: never panics; a buffer shorter than the frame is
@@ -283,5 +283,155 @@ pub fn icmp_echo_reply_in_place(frame: &mut [u8]) -> Result<usize, WireError> {
         Ok(padded)
     } else {
         Ok(used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::icmpv4::Icmpv4Repr;
+
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+    /// An echo request frame of `len` bytes (padding zero-filled).
+    fn echo_request(len: usize, protocol: u8) -> Vec<u8> {
+        let data = [7u8; 4];
+        let icmp = Icmpv4Repr::EchoRequest {
+            ident: 1,
+            seq_no: 2,
+            data: &data,
+        };
+        let ip = Ipv4Repr {
+            src: CLIENT,
+            dst: VIP,
+            protocol,
+            ttl: 3,
+            tos: 0,
+            ident: 5,
+            dont_frag: false,
+            payload_len: icmp.buffer_len(),
+        };
+        let mut f = vec![0u8; len];
+        write_ethernet(
+            &mut f,
+            EthernetAddress::vrrp_v4(1),
+            EthernetAddress([2, 0, 0, 0, 0, 0x64]),
+            EtherType::IPV4,
+        );
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut f[14..]));
+        icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut f[34..46]));
+        f
+    }
+
+    #[test]
+    fn echo_reply_pads_to_60_and_zeroes_padding() {
+        let mut f = echo_request(60, ipv4::IPPROTO_ICMP);
+        f[50] = 0xee; // non-zero padding from the sender
+        assert_eq!(icmp_echo_reply_in_place(&mut f).unwrap(), 60);
+        assert!(f[46..].iter().all(|&b| b == 0));
+        let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.ttl()),
+            (VIP, CLIENT, ECHO_REPLY_TTL)
+        );
+        assert!(ip.verify_checksum());
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!(
+            Icmpv4Repr::parse(&icmp).unwrap(),
+            Icmpv4Repr::EchoReply {
+                ident: 1,
+                seq_no: 2,
+                data: &[7; 4]
+            }
+        );
+        let eth = EthernetFrame::new_checked(&f[..]).unwrap();
+        assert_eq!(eth.dst_addr(), EthernetAddress([2, 0, 0, 0, 0, 0x64]));
+        assert_eq!(eth.src_addr(), EthernetAddress::vrrp_v4(1));
+        // An unpadded 46-byte frame (veth) gives a 46-byte reply.
+        let mut f = echo_request(46, ipv4::IPPROTO_ICMP);
+        assert_eq!(icmp_echo_reply_in_place(&mut f).unwrap(), 46);
+    }
+
+    #[test]
+    fn echo_reply_refusals_leave_the_frame_unchanged() {
+        let cases: [(Vec<u8>, WireError); 4] = [
+            (echo_request(60, 17), WireError::UnexpectedProtocol(17)),
+            (
+                {
+                    let mut f = echo_request(60, ipv4::IPPROTO_ICMP);
+                    f[12] = 0x86;
+                    f[13] = 0xdd;
+                    f
+                },
+                WireError::UnknownEtherType(0x86dd),
+            ),
+            (
+                {
+                    let mut f = echo_request(60, ipv4::IPPROTO_ICMP);
+                    f[34] = icmpv4::TYPE_ECHO_REPLY;
+                    Icmpv4Packet::new_unchecked(&mut f[34..46]).fill_checksum();
+                    f
+                },
+                WireError::BadType(0),
+            ),
+            (
+                {
+                    let mut f = echo_request(60, ipv4::IPPROTO_ICMP);
+                    let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+                    ip.set_src_addr(Ipv4Addr::BROADCAST);
+                    ip.fill_checksum();
+                    f
+                },
+                WireError::BadSource,
+            ),
+        ];
+        for (mut f, want) in cases {
+            let before = f.clone();
+            assert_eq!(icmp_echo_reply_in_place(&mut f), Err(want));
+            assert_eq!(f, before);
+        }
+        let mut f = echo_request(60, ipv4::IPPROTO_ICMP);
+        f[40] ^= 1;
+        assert_eq!(
+            icmp_echo_reply_in_place(&mut f),
+            Err(WireError::BadChecksum)
+        );
+        assert_eq!(
+            icmp_echo_reply_in_place(&mut [0u8; 10]),
+            Err(WireError::Truncated { need: 14, got: 10 })
+        );
+    }
+
+    #[test]
+    fn unicast_advert_to_a_peer() {
+        let addrs = [VIP];
+        let repr = VrrpRepr {
+            version: crate::vrrp::Version::V3,
+            vrid: 3,
+            priority: 100,
+            max_advert_int: 100,
+            addresses: crate::vrrp::AddrList::V4(&addrs),
+        };
+        let peer_mac = EthernetAddress([2, 0, 0, 0, 0, 3]);
+        let mut buf = [0u8; 64];
+        let n = advert_v4(
+            &mut buf,
+            EthernetAddress::vrrp_v4(3),
+            Ipv4Addr::new(192, 0, 2, 2),
+            Ipv4Addr::new(192, 0, 2, 3),
+            peer_mac,
+            &repr,
+            ChecksumKind::PseudoHeader,
+        )
+        .unwrap();
+        assert_eq!(n, 60);
+        assert_eq!(
+            EthernetFrame::new_checked(&buf[..n]).unwrap().dst_addr(),
+            peer_mac
+        );
+        let ip = Ipv4Packet::new_checked(&buf[14..n]).unwrap();
+        let (parsed, kind) = crate::vrrp::parse_ipv4_advert(&ip, false).unwrap();
+        assert_eq!((parsed, kind), (repr, ChecksumKind::PseudoHeader));
     }
 }

@@ -30,6 +30,8 @@ use crate::error::WireError;
 
 mod field {
     use core::ops::Range;
+    /// Version is the high nibble of the first byte.
+    pub(crate) const VER: usize = 0;
     pub(crate) const VER_TC_FLOW: Range<usize> = 0..4;
     pub(crate) const PAYLOAD_LEN: Range<usize> = 4..6;
     pub(crate) const NEXT_HEADER: usize = 6;
@@ -97,7 +99,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
     /// Version field (6 for IPv6).
     pub fn version(&self) -> u8 {
-        bytes::read_u8(self.buffer.as_ref(), 0) >> 4
+        bytes::read_u8(self.buffer.as_ref(), field::VER) >> 4
     }
 
     /// Traffic Class.

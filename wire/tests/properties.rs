@@ -1,0 +1,476 @@
+//! Property tests: emit → parse identity for every representation, every
+//! truncated prefix of a valid advertisement rejected, and arbitrary or
+//! mutated bytes into every parser never panicking (whatever is accepted
+//! re-emits to the same bytes where the representation keeps every bit).
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use proptest::prelude::*;
+use xvrrp_wire::frames::{self, VRRP_V4_MCAST_MAC, VRRP_V6_MCAST_MAC};
+use xvrrp_wire::{
+    parse_ipv4_advert, parse_ipv6_advert, AddrList, ArpOperation, ArpPacket, ArpRepr, ChecksumKind,
+    EthernetAddress, EthernetFrame, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr, Ipv6Packet,
+    Ipv6Repr, Version, VrrpPacket, VrrpRepr, WireError, VRRP_V4_MCAST, VRRP_V6_MCAST,
+};
+
+const ETH: usize = 14;
+
+mod strategies {
+    use super::*;
+
+    pub(super) fn ipv4() -> impl Strategy<Value = Ipv4Addr> {
+        any::<[u8; 4]>().prop_map(Ipv4Addr::from)
+    }
+
+    pub(super) fn ipv6() -> impl Strategy<Value = Ipv6Addr> {
+        any::<[u8; 16]>().prop_map(Ipv6Addr::from)
+    }
+
+    /// A source an advertisement may legitimately come from.
+    pub(super) fn unicast_v4() -> impl Strategy<Value = Ipv4Addr> {
+        ipv4().prop_filter("unicast", |a| {
+            !(a.is_multicast() || a.is_broadcast() || a.is_unspecified() || a.is_loopback())
+        })
+    }
+
+    pub(super) fn unicast_v6() -> impl Strategy<Value = Ipv6Addr> {
+        ipv6().prop_filter("unicast", |a| {
+            !(a.is_multicast() || a.is_unspecified() || a.is_loopback())
+        })
+    }
+
+    pub(super) fn mac() -> impl Strategy<Value = EthernetAddress> {
+        any::<[u8; 6]>().prop_map(EthernetAddress)
+    }
+
+    pub(super) fn checksum_kind() -> impl Strategy<Value = ChecksumKind> {
+        prop_oneof![
+            Just(ChecksumKind::Rfc9568),
+            Just(ChecksumKind::PseudoHeader)
+        ]
+    }
+
+    /// Fields of a valid IPv4 advertisement: version, vrid, priority,
+    /// interval (in range for the version) and 1..=255 addresses.
+    pub(super) fn advert_v4() -> impl Strategy<Value = (Version, u8, u8, u16, Vec<Ipv4Addr>)> {
+        prop_oneof![Just(Version::V2), Just(Version::V3)].prop_flat_map(|v| {
+            let interval = if v == Version::V2 {
+                1u16..=255
+            } else {
+                1u16..=4095
+            };
+            (
+                Just(v),
+                any::<u8>(),
+                any::<u8>(),
+                interval,
+                prop::collection::vec(ipv4(), 1..=255),
+            )
+        })
+    }
+
+    pub(super) fn advert_v6() -> impl Strategy<Value = (u8, u8, u16, Vec<Ipv6Addr>)> {
+        (
+            any::<u8>(),
+            any::<u8>(),
+            1u16..=4095,
+            prop::collection::vec(ipv6(), 1..=255),
+        )
+    }
+
+    pub(super) fn arp() -> impl Strategy<Value = ArpRepr> {
+        (any::<u16>(), mac(), ipv4(), mac(), ipv4()).prop_map(
+            |(op, source_hw, source_ip, target_hw, target_ip)| ArpRepr {
+                operation: ArpOperation::from(op),
+                source_hw,
+                source_ip,
+                target_hw,
+                target_ip,
+            },
+        )
+    }
+
+    pub(super) fn ipv4_repr() -> impl Strategy<Value = Ipv4Repr> {
+        (
+            ipv4(),
+            ipv4(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<u16>(),
+            any::<bool>(),
+            0usize..1500,
+        )
+            .prop_map(
+                |(src, dst, protocol, ttl, tos, ident, dont_frag, payload_len)| Ipv4Repr {
+                    src,
+                    dst,
+                    protocol,
+                    ttl,
+                    tos,
+                    ident,
+                    dont_frag,
+                    payload_len,
+                },
+            )
+    }
+
+    /// Mutations to apply to a valid frame: (index, new byte) pairs.
+    pub(super) fn mutations() -> impl Strategy<Value = Vec<(usize, u8)>> {
+        prop::collection::vec((any::<usize>(), any::<u8>()), 1..4)
+    }
+}
+
+use strategies::*;
+
+/// A valid Ethernet/IPv4 advertisement frame.
+fn build_v4(
+    src: Ipv4Addr,
+    version: Version,
+    vrid: u8,
+    priority: u8,
+    interval: u16,
+    addrs: &[Ipv4Addr],
+    kind: ChecksumKind,
+) -> Vec<u8> {
+    let repr = VrrpRepr {
+        version,
+        vrid,
+        priority,
+        max_advert_int: interval,
+        addresses: AddrList::V4(addrs),
+    };
+    let mut buf = vec![0u8; 2048];
+    let n = frames::advert_v4(
+        &mut buf,
+        EthernetAddress::vrrp_v4(vrid),
+        src,
+        VRRP_V4_MCAST,
+        VRRP_V4_MCAST_MAC,
+        &repr,
+        kind,
+    )
+    .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn build_v6(src: Ipv6Addr, vrid: u8, priority: u8, interval: u16, addrs: &[Ipv6Addr]) -> Vec<u8> {
+    let repr = VrrpRepr {
+        version: Version::V3,
+        vrid,
+        priority,
+        max_advert_int: interval,
+        addresses: AddrList::V6(addrs),
+    };
+    let mut buf = vec![0u8; 8192];
+    let n = frames::advert_v6(
+        &mut buf,
+        EthernetAddress::vrrp_v6(vrid),
+        src,
+        VRRP_V6_MCAST,
+        VRRP_V6_MCAST_MAC,
+        &repr,
+    )
+    .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// Whether the accepted VRRP message keeps no bits its representation drops
+/// (v3 reserved bits, v2 authentication data), so re-emitting must give the
+/// same bytes.
+fn lossless(vrrp: &[u8], version: Version) -> bool {
+    match version {
+        Version::V3 => vrrp.get(4).is_some_and(|b| b >> 4 == 0),
+        Version::V2 => vrrp.len() >= 8 && vrrp[vrrp.len() - 8..].iter().all(|&b| b == 0),
+    }
+}
+
+/// Re-emits an accepted advertisement and checks it parses back equal and,
+/// where lossless, to the same bytes.
+fn check_reemit(vrrp: &[u8], repr: &VrrpRepr<'_>, kind: ChecksumKind, src: IpAddr, dst: IpAddr) {
+    let mut out = vec![0u8; repr.buffer_len()];
+    assert_eq!(out.len(), vrrp.len());
+    repr.emit(&mut VrrpPacket::new_unchecked(&mut out[..]), kind, src, dst);
+    let (again, kind_again) =
+        VrrpRepr::parse(&VrrpPacket::new_unchecked(&out[..]), src, dst).unwrap();
+    assert_eq!(&again, repr);
+    assert_eq!(kind_again, kind);
+    if lossless(vrrp, repr.version) {
+        // One's-complement zero has two forms: a sender may write 0xffff where
+        // we compute 0x0000; the rest must match exactly.
+        assert_eq!(vrrp[..6], out[..6]);
+        assert_eq!(vrrp[8..], out[8..]);
+    }
+}
+
+/// Feeds `bytes` to every parser; none may panic, and whatever they accept
+/// must be consistent.
+fn all_parsers(bytes: &[u8]) {
+    let _ = EthernetFrame::new_checked(bytes)
+        .map(|e| (e.dst_addr(), e.src_addr(), e.ethertype(), e.payload().len()));
+
+    for mcast in [true, false] {
+        if let Ok((repr, kind)) = parse_ipv4_advert(&Ipv4Packet::new_unchecked(bytes), mcast) {
+            let ip = Ipv4Packet::new_checked(bytes).unwrap();
+            let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+            check_reemit(ip.payload(), &repr, kind, src, dst);
+        }
+        if let Ok(repr) = parse_ipv6_advert(&Ipv6Packet::new_unchecked(bytes), mcast) {
+            let ip = Ipv6Packet::new_checked(bytes).unwrap();
+            let (src, dst) = (IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()));
+            check_reemit(ip.payload(), &repr, ChecksumKind::PseudoHeader, src, dst);
+        }
+    }
+
+    if let Ok(ip) = Ipv4Packet::new_checked(bytes) {
+        assert!(
+            ip.header_len() >= 20
+                && ip.payload().len() + ip.header_len() == usize::from(ip.total_len())
+        );
+        let _ = (
+            ip.version(),
+            ip.ttl(),
+            ip.dont_frag(),
+            ip.frag_offset(),
+            ip.verify_checksum(),
+        );
+        if let Ok(repr) = Ipv4Repr::parse(&ip) {
+            let mut out = vec![0u8; 20 + repr.payload_len];
+            repr.emit(&mut Ipv4Packet::new_unchecked(&mut out[..]));
+            assert_eq!(
+                Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&out[..])).unwrap(),
+                repr
+            );
+        }
+    }
+    if let Ok(repr) = Ipv6Repr::parse(&Ipv6Packet::new_unchecked(bytes)) {
+        let mut out = vec![0u8; 40 + repr.payload_len];
+        repr.emit(&mut Ipv6Packet::new_unchecked(&mut out[..]));
+        assert_eq!(
+            Ipv6Repr::parse(&Ipv6Packet::new_unchecked(&out[..])).unwrap(),
+            repr
+        );
+    }
+
+    if let Ok(repr) = ArpRepr::parse(&ArpPacket::new_unchecked(bytes)) {
+        let mut out = [0u8; 28];
+        repr.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
+        assert_eq!(out[..], bytes[..28]);
+    }
+
+    if let Ok(repr) = Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(bytes)) {
+        let mut out = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]));
+        assert_eq!(out.len(), bytes.len());
+        // Bytes 4..8 of Time Exceeded are unused and re-emitted as zero;
+        // the checksum may use either one's-complement zero.
+        let keep_rest = !matches!(repr, Icmpv4Repr::TimeExceeded { .. });
+        assert_eq!(out[..2], bytes[..2]);
+        assert_eq!(out[8..], bytes[8..]);
+        if keep_rest {
+            assert_eq!(out[4..8], bytes[4..8]);
+        }
+    }
+
+    let mut frame = bytes.to_vec();
+    if let Ok(n) = frames::icmp_echo_reply_in_place(&mut frame) {
+        assert!(n <= frame.len());
+        let ip = Ipv4Packet::new_checked(&frame[ETH..]).unwrap();
+        assert!(ip.verify_checksum());
+        assert!(Icmpv4Packet::new_checked(ip.payload())
+            .unwrap()
+            .verify_checksum());
+    } else {
+        assert_eq!(
+            frame, bytes,
+            "a refused echo request must be left unchanged"
+        );
+    }
+}
+
+proptest! {
+    #[test]
+    fn vrrp_v4_emit_parse_identity(
+        src in unicast_v4(),
+        (version, vrid, priority, interval, addrs) in advert_v4(),
+        kind in checksum_kind(),
+    ) {
+        let f = build_v4(src, version, vrid, priority, interval, &addrs, kind);
+        let (repr, got_kind) = parse_ipv4_advert(&Ipv4Packet::new_unchecked(&f[ETH..]), true).unwrap();
+        let want = VrrpRepr { version, vrid, priority, max_advert_int: interval, addresses: AddrList::V4(&addrs) };
+        prop_assert_eq!(repr, want);
+        let expected_kind = if version == Version::V2 { ChecksumKind::Rfc9568 } else { kind };
+        if got_kind != expected_kind {
+            // Only possible when the pseudo-header sums to one's-complement
+            // zero, making both forms valid; the message-only form wins.
+            let ip = Ipv4Packet::new_unchecked(&f[ETH..]);
+            let vrrp = VrrpPacket::new_unchecked(ip.payload());
+            prop_assert!(vrrp.verify_checksum(ChecksumKind::Rfc9568, IpAddr::V4(src), IpAddr::V4(VRRP_V4_MCAST)));
+            prop_assert_eq!(got_kind, ChecksumKind::Rfc9568);
+        }
+    }
+
+    #[test]
+    fn vrrp_v6_emit_parse_identity(src in unicast_v6(), (vrid, priority, interval, addrs) in advert_v6()) {
+        let f = build_v6(src, vrid, priority, interval, &addrs);
+        let repr = parse_ipv6_advert(&Ipv6Packet::new_unchecked(&f[ETH..]), true).unwrap();
+        let want = VrrpRepr { version: Version::V3, vrid, priority, max_advert_int: interval, addresses: AddrList::V6(&addrs) };
+        prop_assert_eq!(repr, want);
+    }
+
+    #[test]
+    fn arp_emit_parse_identity(repr in arp()) {
+        let mut buf = [0u8; 28];
+        repr.emit(&mut ArpPacket::new_unchecked(&mut buf[..]));
+        prop_assert_eq!(ArpRepr::parse(&ArpPacket::new_unchecked(&buf[..])).unwrap(), repr);
+    }
+
+    #[test]
+    fn ipv4_emit_parse_identity(repr in ipv4_repr()) {
+        let mut buf = vec![0u8; 20 + repr.payload_len];
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut buf[..]));
+        prop_assert_eq!(Ipv4Repr::parse(&Ipv4Packet::new_unchecked(&buf[..])).unwrap(), repr);
+    }
+
+    #[test]
+    fn icmp_echo_emit_parse_identity(ident: u16, seq_no: u16, data in prop::collection::vec(any::<u8>(), 0..200), request: bool) {
+        let repr = if request {
+            Icmpv4Repr::EchoRequest { ident, seq_no, data: &data }
+        } else {
+            Icmpv4Repr::EchoReply { ident, seq_no, data: &data }
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+        prop_assert_eq!(Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&buf[..])).unwrap(), repr);
+    }
+
+    #[test]
+    fn truncated_v4_advert_prefixes_rejected(
+        src in unicast_v4(),
+        (version, vrid, priority, interval, addrs) in advert_v4(),
+        kind in checksum_kind(),
+    ) {
+        let f = build_v4(src, version, vrid, priority, interval, &addrs, kind);
+        let total = usize::from(Ipv4Packet::new_unchecked(&f[ETH..]).total_len());
+        let dgram = &f[ETH..ETH + total];
+        for k in 0..total {
+            // The datagram cut short as it stands ...
+            prop_assert!(parse_ipv4_advert(&Ipv4Packet::new_unchecked(&dgram[..k]), true).is_err());
+            // ... and with Total Length rewritten to match, so the VRRP
+            // length checks are the ones exercised.
+            if k >= 20 {
+                let mut cut = dgram[..k].to_vec();
+                let mut ip = Ipv4Packet::new_unchecked(&mut cut[..]);
+                ip.set_total_len(u16::try_from(k).unwrap());
+                ip.fill_checksum();
+                let e = parse_ipv4_advert(&Ipv4Packet::new_unchecked(&cut[..]), true).unwrap_err();
+                prop_assert!(matches!(e, WireError::Truncated { .. } | WireError::BadLength), "{:?}", e);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_v6_advert_prefixes_rejected(src in unicast_v6(), (vrid, priority, interval, addrs) in advert_v6()) {
+        let f = build_v6(src, vrid, priority, interval, &addrs);
+        let pkt = &f[ETH..];
+        for k in 0..pkt.len() {
+            prop_assert!(parse_ipv6_advert(&Ipv6Packet::new_unchecked(&pkt[..k]), true).is_err());
+            if k >= 40 {
+                let mut cut = pkt[..k].to_vec();
+                Ipv6Packet::new_unchecked(&mut cut[..]).set_payload_len(u16::try_from(k - 40).unwrap());
+                let e = parse_ipv6_advert(&Ipv6Packet::new_unchecked(&cut[..]), true).unwrap_err();
+                prop_assert!(matches!(e, WireError::Truncated { .. } | WireError::BadLength), "{:?}", e);
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        all_parsers(&bytes);
+        if bytes.len() > ETH {
+            all_parsers(&bytes[ETH..]);
+        }
+    }
+
+    #[test]
+    fn mutated_v4_adverts_never_panic(
+        src in unicast_v4(),
+        (version, vrid, priority, interval, addrs) in advert_v4(),
+        kind in checksum_kind(),
+        muts in mutations(),
+    ) {
+        let mut f = build_v4(src, version, vrid, priority, interval, &addrs, kind);
+        let len = f.len();
+        for (i, v) in muts {
+            f[i % len] = v;
+        }
+        all_parsers(&f[ETH..]);
+        all_parsers(&f);
+    }
+
+    #[test]
+    fn mutated_then_refixed_v4_adverts_are_consistent(
+        src in unicast_v4(),
+        (version, vrid, priority, interval, addrs) in advert_v4(),
+        kind in checksum_kind(),
+        muts in mutations(),
+    ) {
+        // Checksums are recomputed after the mutation so that many mutated
+        // frames are accepted and the re-emit checks in `all_parsers` bite.
+        let mut f = build_v4(src, version, vrid, priority, interval, &addrs, kind);
+        let len = f.len();
+        for (i, v) in muts {
+            f[i % len] = v;
+        }
+        let ip = Ipv4Packet::new_unchecked(&f[ETH..]);
+        let (s, d) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+        let range = ETH + ip.header_len().min(len - ETH)..(ETH + usize::from(ip.total_len())).min(len);
+        if range.start <= range.end {
+            VrrpPacket::new_unchecked(&mut f[range]).fill_checksum(kind, s, d);
+        }
+        Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+        all_parsers(&f[ETH..]);
+    }
+
+    #[test]
+    fn mutated_v6_adverts_never_panic(src in unicast_v6(), (vrid, priority, interval, addrs) in advert_v6(), muts in mutations()) {
+        let mut f = build_v6(src, vrid, priority, interval, &addrs);
+        let len = f.len();
+        for (i, v) in muts {
+            f[i % len] = v;
+        }
+        all_parsers(&f[ETH..]);
+    }
+
+    #[test]
+    fn mutated_arp_and_echo_never_panic(repr in arp(), ident: u16, seq_no: u16, muts in mutations()) {
+        let mut buf = [0u8; 64];
+        let n = frames::arp_reply(&mut buf, &repr, repr.source_hw, EthernetAddress::vrrp_v4(1), repr.target_ip).unwrap();
+        for &(i, v) in &muts {
+            buf[i % n] = v;
+        }
+        all_parsers(&buf[ETH..n]);
+
+        // An echo request frame, mutated.
+        let data = [0x42u8; 12];
+        let icmp = Icmpv4Repr::EchoRequest { ident, seq_no, data: &data };
+        let ip = Ipv4Repr {
+            src: repr.source_ip, dst: repr.target_ip, protocol: 1, ttl: 64, tos: 0, ident, dont_frag: true,
+            payload_len: icmp.buffer_len(),
+        };
+        let mut f = vec![0u8; ETH + 20 + icmp.buffer_len()];
+        EthernetFrame::new_unchecked(&mut f[..]).set_ethertype(xvrrp_wire::EtherType::IPV4);
+        ip.emit(&mut Ipv4Packet::new_unchecked(&mut f[ETH..]));
+        icmp.emit(&mut Icmpv4Packet::new_unchecked(&mut f[ETH + 20..]));
+        all_parsers(&f);
+        let len = f.len();
+        for (i, v) in muts {
+            f[i % len] = v;
+        }
+        all_parsers(&f);
+    }
+}
