@@ -1,1 +1,31 @@
-fn main() {}
+//! xvrrp: a VRRP gateway appliance with an AF_XDP fast path.
+//!
+//! This is the binary's edge: clap parses the command line, errors become
+//! one line on stderr and a non-zero exit.
+
+// A binary crate: `pub` marks what a module offers the others.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod client;
+mod daemon;
+mod demo;
+mod flow;
+mod lab;
+mod netns;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.verbose);
+    match cli::dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("xvrrp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -218,11 +218,14 @@ impl Processor<'_> {
         if !repr.source_ip.is_unspecified() && self.tables.on_link(port, repr.source_ip) {
             self.neigh.learn(now, port, repr.source_ip, repr.source_hw);
         }
+        // A reply to one of our resolution requests (sent from a virtual MAC
+        // and address): its sender was learned above, nothing else to do.
+        if repr.operation == ArpOperation::Reply
+            && self.tables.instance_for_vmac(port, dst_mac).is_some()
+        {
+            return Action::Free;
+        }
         let Some((idx, inst)) = self.tables.instance_for_vip(port, repr.target_ip) else {
-            // A reply to one of our resolution requests: learned above.
-            if self.tables.instance_for_vmac(port, dst_mac).is_some() {
-                return Action::Free;
-            }
             return self.drop(port, DropReason::Unhandled);
         };
         if !self.shared.is_master(idx) {

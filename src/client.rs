@@ -1,0 +1,147 @@
+//! Client commands: one request over the control socket, a readable answer.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use xvrrp_control::ctl_socket;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends `req` and returns the reply object, turning `ok: false` into an error.
+pub fn call(socket: &Path, req: &Value) -> anyhow::Result<Value> {
+    let reply = ctl_socket::request(socket, req, TIMEOUT)?;
+    if reply.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok(reply);
+    }
+    let msg = reply
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .unwrap_or("the daemon refused the request");
+    bail!("{msg}")
+}
+
+/// `xvrrp status`.
+pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<()> {
+    let reply = call(socket, &json!({"cmd": "status"}))?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply).context("encoding JSON")?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<6} {:>4} {:<8} {:>9} {:<18} {:>11} {:>10}",
+        "INSTANCE", "PORT", "VRID", "STATE", "PRIORITY", "MASTER", "TRANSITIONS", "SINCE"
+    );
+    for inst in reply
+        .get("instances")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let s = |k: &str| {
+            inst.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_string()
+        };
+        let n = |k: &str| inst.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let prio = format!("{}/{}", n("priority"), n("effective_priority"));
+        let since = inst.get("since_ms").and_then(Value::as_u64).map_or_else(
+            || "-".to_string(),
+            |ms| format!("{:.1}s", ms as f64 / 1000.0),
+        );
+        println!(
+            "{:<16} {:<6} {:>4} {:<8} {:>9} {:<18} {:>11} {:>10}",
+            s("name"),
+            s("port"),
+            n("vrid"),
+            s("state"),
+            prio,
+            s("master"),
+            n("transitions"),
+            since
+        );
+    }
+    Ok(())
+}
+
+fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
+    let Some(ports) = reply.get("ports").and_then(Value::as_object) else {
+        return;
+    };
+    for (port, pv) in ports {
+        let Some(workers) = pv.get("workers").and_then(Value::as_object) else {
+            continue;
+        };
+        for (w, wv) in workers {
+            let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+            let rate = previous
+                .and_then(|(p, secs)| {
+                    let old = p.pointer(&format!("/ports/{port}/workers/{w}"))?;
+                    Some(format!(
+                        "  rx {:.0} pps  tx {:.0} pps",
+                        (get(wv, "rx").saturating_sub(get(old, "rx"))) as f64 / secs,
+                        (get(wv, "tx").saturating_sub(get(old, "tx"))) as f64 / secs
+                    ))
+                })
+                .unwrap_or_default();
+            println!(
+                "{port} worker {w}: rx {} tx {} forwarded {} punted {} arp-replies {} icmp-replies {}{rate}",
+                get(wv, "rx"),
+                get(wv, "tx"),
+                get(wv, "forwarded"),
+                get(wv, "punted"),
+                get(wv, "arp_replies"),
+                get(wv, "icmp_replies"),
+            );
+            if let Some(drops) = wv.get("drops").and_then(Value::as_object) {
+                let nonzero: Vec<String> = drops
+                    .iter()
+                    .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if !nonzero.is_empty() {
+                    println!("  drops: {}", nonzero.join(" "));
+                }
+            }
+        }
+    }
+}
+
+/// `xvrrp stats`.
+pub fn stats(socket: &Path, as_json: bool, watch: bool) -> anyhow::Result<()> {
+    let req = json!({"cmd": "stats"});
+    let mut previous: Option<Value> = None;
+    loop {
+        let reply = call(socket, &req)?;
+        if as_json {
+            println!(
+                "{}",
+                serde_json::to_string(&reply).context("encoding JSON")?
+            );
+        } else {
+            print_stats(&reply, previous.as_ref().map(|p| (p, 1.0)));
+        }
+        if !watch {
+            return Ok(());
+        }
+        previous = Some(reply);
+        std::thread::sleep(Duration::from_secs(1));
+        if !as_json {
+            println!();
+        }
+    }
+}
+
+/// `xvrrp priority NAME N`.
+pub fn priority(socket: &Path, name: &str, priority: u8) -> anyhow::Result<()> {
+    call(
+        socket,
+        &json!({"cmd": "priority", "name": name, "priority": priority}),
+    )?;
+    println!("{name}: priority {priority}");
+    Ok(())
+}

@@ -1,0 +1,834 @@
+//! `xvrrp run`: the control thread and its wiring to the fast path.
+//!
+//! The control thread is the only I/O shell around the sans-IO VRRP
+//! instances: it reads the clock once per loop, feeds them the
+//! advertisements the workers punted (stamped with their arrival time) and
+//! the timers that are due, turns their outputs into frames for the workers
+//! and ownership flags, serves the control socket, and sleeps in one
+//! `mio::Poll` until the next timer, a punted advert, a client or a signal.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr},
+    path::Path,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context};
+use mio::{unix::SourceFd, Events, Interest, Poll, Token};
+use serde_json::{json, Map, Value};
+use xvrrp_control::{
+    config::{self, ChecksumMode, Config, Queues},
+    ctl_socket::{CtlServer, Request, Response},
+    vrrp::{
+        fsm::{Advert, Output, State, Version as FsmVersion},
+        instance::{Instance, InstanceConfig},
+        sync::{propagate, SyncGroup},
+    },
+};
+use xvrrp_dataplane::{
+    lpm::Route, stats::DropReason, AttachMode, Dataplane, DataplaneConfig, Idle, InstanceSpec,
+    PortSpec,
+};
+use xvrrp_wire::{
+    ethernet::EthernetAddress,
+    frames,
+    ipv4::Ipv4Packet,
+    vrrp::{self as wire_vrrp, AddrList, ChecksumKind, Version as WireVersion, VrrpRepr},
+};
+
+const WAKE: Token = Token(0);
+const CTL_FIRST_TOKEN: usize = 16;
+/// How long a stopping master keeps forwarding at most after its priority-0
+/// advertisement, in advertisement intervals (SPEC §7).
+const DRAIN_INTERVALS: u32 = 3;
+
+/// A gratuitous-ARP burst in progress.
+#[derive(Debug, Clone, Copy)]
+struct GarpBurst {
+    remaining: u32,
+    next: Instant,
+}
+
+/// The control thread's view of one instance.
+struct Slot {
+    cfg: config::VrrpConfig,
+    port: usize,
+    primary: Ipv4Addr,
+    vips: Vec<Ipv4Addr>,
+    garp: Option<GarpBurst>,
+    garp_refresh_at: Option<Instant>,
+    peer_checksum: Option<ChecksumKind>,
+    adverts_rx: u64,
+    adverts_tx: u64,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Runs the appliance until SIGINT/SIGTERM.
+pub fn run(config_path: &Path) -> anyhow::Result<()> {
+    let cfg = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("xvrrp run needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK) to attach XDP programs");
+    }
+    let dcfg = dataplane_config(&cfg)?;
+    let dataplane = Dataplane::start(&dcfg).context("starting the fast path")?;
+    let mut daemon = Daemon::new(cfg, dataplane)?;
+    let result = daemon.run();
+    daemon.finish();
+    result
+}
+
+fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
+    let port_index = |name: &str| cfg.ports.iter().position(|p| p.name == name);
+    let mut instances = Vec::with_capacity(cfg.vrrp.len());
+    for v in &cfg.vrrp {
+        let port = port_index(&v.port)
+            .with_context(|| format!("instance {} names unknown port {}", v.name, v.port))?;
+        if v.is_ipv6() {
+            bail!(
+                "instance {}: IPv6 instances are not served by this version's fast path yet",
+                v.name
+            );
+        }
+        let vips = v
+            .addresses
+            .iter()
+            .filter_map(|a| match a.addr {
+                IpAddr::V4(ip) => Some((ip, a.prefix_len)),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        instances.push(InstanceSpec {
+            port,
+            vrid: v.vrid,
+            version: if v.version == 2 {
+                WireVersion::V2
+            } else {
+                WireVersion::V3
+            },
+            vips,
+            accept: v.accept,
+        });
+    }
+    let mut routes = Vec::new();
+    for r in &cfg.routes {
+        let (IpAddr::V4(net), IpAddr::V4(via)) = (r.to.addr, r.via) else {
+            bail!(
+                "route to {}: only IPv4 routes are served by this version's fast path",
+                r.to.addr
+            );
+        };
+        let port =
+            port_index(&r.port).with_context(|| format!("route names unknown port {}", r.port))?;
+        routes.push(Route {
+            net,
+            len: r.to.prefix_len,
+            via: Some(via),
+            port,
+        });
+    }
+    Ok(DataplaneConfig {
+        ports: cfg
+            .ports
+            .iter()
+            .map(|p| PortSpec {
+                name: p.name.clone(),
+                queues: match &p.queues {
+                    Queues::All => None,
+                    Queues::List(q) => Some(q.clone()),
+                },
+            })
+            .collect(),
+        instances,
+        routes,
+        cores: cfg.dataplane.cores.clone(),
+        idle: match cfg.dataplane.idle {
+            config::Idle::Busy => Idle::Busy,
+            config::Idle::Adaptive => Idle::Adaptive,
+            config::Idle::Wait => Idle::Wait,
+        },
+        batch: usize::try_from(cfg.dataplane.batch).unwrap_or(64),
+        attach: match cfg.dataplane.xdp_mode {
+            config::XdpMode::Auto => AttachMode::Auto,
+            config::XdpMode::Native => AttachMode::Native,
+            config::XdpMode::Generic => AttachMode::Generic,
+        },
+        zero_copy: match cfg.dataplane.zero_copy {
+            config::ZeroCopy::Auto => None,
+            config::ZeroCopy::On => Some(true),
+            config::ZeroCopy::Off => Some(false),
+        },
+    })
+}
+
+struct Daemon {
+    cfg: Config,
+    dp: Dataplane,
+    slots: Vec<Slot>,
+    /// The sans-IO instances, index-aligned with `slots`.
+    fsms: Vec<Instance>,
+    groups: Vec<SyncGroup>,
+    poll: Poll,
+    ctl: CtlServer,
+    started: Instant,
+    /// Adverts the control thread itself refused, by reason.
+    control_drops: HashMap<&'static str, u64>,
+}
+
+impl Daemon {
+    fn new(cfg: Config, dp: Dataplane) -> anyhow::Result<Self> {
+        let poll = Poll::new().context("creating the control poller")?;
+        let wake_fd = dp.shared().control_wakeup.raw_fd();
+        poll.registry()
+            .register(&mut SourceFd(&wake_fd), WAKE, Interest::READABLE)
+            .context("registering the worker wake-up")?;
+        let ctl = CtlServer::bind(
+            &cfg.global.control_socket,
+            cfg.global.socket_group.as_deref(),
+            poll.registry(),
+            CTL_FIRST_TOKEN,
+        )
+        .with_context(|| format!("control socket {}", cfg.global.control_socket.display()))?;
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            unsafe {
+                signal_hook::low_level::register(sig, move || {
+                    STOP.store(true, Ordering::SeqCst);
+                })
+            }
+            .context("installing signal handlers")?;
+        }
+        let mut slots = Vec::with_capacity(cfg.vrrp.len());
+        let mut fsms = Vec::with_capacity(cfg.vrrp.len());
+        for v in &cfg.vrrp {
+            let port = cfg.ports.iter().position(|p| p.name == v.port).unwrap_or(0);
+            let primary = dp
+                .port_info(port)
+                .and_then(|i| i.addrs_v4.first().map(|(a, _)| *a))
+                .with_context(|| format!("port {} has no IPv4 address", v.port))?;
+            let version = if v.version == 2 {
+                FsmVersion::V2
+            } else {
+                FsmVersion::V3
+            };
+            let interval_cs = u16::try_from(v.advert_interval.as_millis() / 10).unwrap_or(u16::MAX);
+            let fsm = Instance::new(InstanceConfig {
+                name: v.name.clone(),
+                vrid: v.vrid,
+                version,
+                priority: v.priority,
+                advert_interval_cs: interval_cs,
+                preempt: v.preempt,
+                preempt_delay: v.preempt_delay,
+                primary_addr: IpAddr::V4(primary),
+            });
+            let vips = v
+                .addresses
+                .iter()
+                .filter_map(|a| match a.addr {
+                    IpAddr::V4(ip) => Some(ip),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            fsms.push(fsm);
+            slots.push(Slot {
+                cfg: v.clone(),
+                port,
+                primary,
+                vips,
+                garp: None,
+                garp_refresh_at: None,
+                peer_checksum: None,
+                adverts_rx: 0,
+                adverts_tx: 0,
+            });
+        }
+        let groups = cfg
+            .sync_groups
+            .iter()
+            .map(|g| SyncGroup {
+                name: g.name.clone(),
+                members: g
+                    .members
+                    .iter()
+                    .filter_map(|m| cfg.vrrp.iter().position(|v| &v.name == m))
+                    .collect(),
+            })
+            .collect();
+        Ok(Self {
+            cfg,
+            dp,
+            slots,
+            fsms,
+            groups,
+            poll,
+            ctl,
+            started: Instant::now(),
+            control_drops: HashMap::new(),
+        })
+    }
+
+    fn run(&mut self) -> anyhow::Result<()> {
+        let now = Instant::now();
+        for fsm in &mut self.fsms {
+            fsm.handle_startup(now);
+        }
+        self.drain_outputs(now);
+        tracing::info!(instances = self.slots.len(), "xvrrp running");
+        notify_systemd("READY=1");
+        let mut events = Events::with_capacity(64);
+        while !STOP.load(Ordering::SeqCst) {
+            self.step(Instant::now());
+            let timeout = self
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            let wake = &self.dp.shared().control_wakeup;
+            wake.prepare_sleep();
+            let timeout = if self.dp.shared().adverts.is_empty() {
+                timeout
+                    .map(|t| t.min(Duration::from_millis(500)))
+                    .or(Some(Duration::from_millis(500)))
+            } else {
+                Some(Duration::ZERO)
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).context("waiting for events"),
+            }
+            self.dp.shared().control_wakeup.woke();
+            for ev in events.iter() {
+                if ev.token() == WAKE {
+                    continue;
+                }
+                if self.ctl.owns(ev.token()) {
+                    let (ctl, registry) = (&mut self.ctl, self.poll.registry());
+                    let view = View {
+                        slots: &self.slots,
+                        fsms: &self.fsms,
+                        dp: &self.dp,
+                        control_drops: &self.control_drops,
+                        started: self.started,
+                    };
+                    let mut changes: Vec<(String, u8)> = Vec::new();
+                    ctl.handle_event(registry, ev, &mut |req: &Request| {
+                        if let Request::Priority { name, priority } = req {
+                            changes.push((name.clone(), *priority));
+                        }
+                        view.handle_request(req)
+                    });
+                    for (name, prio) in changes {
+                        self.set_priority(&name, prio);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_priority(&mut self, name: &str, priority: u8) {
+        let now = Instant::now();
+        if let Some(i) = self.slots.iter().position(|s| s.cfg.name == name) {
+            if let Some(fsm) = self.fsms.get_mut(i) {
+                fsm.handle_priority(now, priority);
+            }
+        }
+        self.drain_outputs(now);
+    }
+
+    /// One pass: punted adverts, due timers, outputs, GARP bursts.
+    fn step(&mut self, now: Instant) {
+        while let Some(adv) = self.dp.shared().adverts.pop() {
+            self.handle_advert(adv.port, adv.arrival, adv.ip_packet());
+        }
+        for fsm in &mut self.fsms {
+            if fsm.poll_timeout().is_some_and(|t| t <= now) {
+                fsm.handle_timeout(now);
+            }
+        }
+        self.drain_outputs(now);
+        self.run_garps(now);
+    }
+
+    fn count_control_drop(&mut self, reason: &'static str) {
+        *self.control_drops.entry(reason).or_insert(0) += 1;
+    }
+
+    fn handle_advert(&mut self, port: usize, arrival: Instant, ip_bytes: &[u8]) {
+        let Ok(ip) = Ipv4Packet::new_checked(ip_bytes) else {
+            self.count_control_drop(DropReason::Malformed.name());
+            return;
+        };
+        let (repr, kind) = match wire_vrrp::parse_ipv4_advert(&ip, true) {
+            Ok(r) => r,
+            Err(e) => {
+                self.count_control_drop(xvrrp_dataplane::process::advert_drop_reason(e).name());
+                return;
+            }
+        };
+        let src = ip.src_addr();
+        let Some(idx) = self
+            .slots
+            .iter()
+            .position(|s| s.port == port && s.cfg.vrid == repr.vrid)
+        else {
+            self.count_control_drop(DropReason::VridError.name());
+            return;
+        };
+        let (Some(slot), Some(fsm)) = (self.slots.get_mut(idx), self.fsms.get_mut(idx)) else {
+            return;
+        };
+        if src == slot.primary {
+            // Our own advertisement reflected back: inert.
+            self.count_control_drop("own-advert");
+            return;
+        }
+        slot.adverts_rx += 1;
+        slot.peer_checksum = Some(kind);
+        let interval_cs = match repr.version {
+            WireVersion::V2 => repr.max_advert_int.saturating_mul(100),
+            WireVersion::V3 => repr.max_advert_int,
+        };
+        fsm.handle_advert(
+            arrival,
+            &Advert {
+                src: IpAddr::V4(src),
+                priority: repr.priority,
+                max_advert_int_cs: interval_cs,
+            },
+        );
+    }
+
+    /// Drains every instance's outputs, following sync-group propagation.
+    fn drain_outputs(&mut self, now: Instant) {
+        loop {
+            let mut any = false;
+            for i in 0..self.slots.len() {
+                while let Some(out) = self.fsms.get_mut(i).and_then(Instance::poll_output) {
+                    any = true;
+                    self.apply(i, out, now);
+                    if !self.groups.is_empty() {
+                        propagate(&mut self.fsms, &self.groups, i, &out, now);
+                    }
+                }
+            }
+            if !any {
+                break;
+            }
+        }
+    }
+
+    fn apply(&mut self, i: usize, out: Output, now: Instant) {
+        let (Some(slot), Some(fsm)) = (self.slots.get_mut(i), self.fsms.get(i)) else {
+            return;
+        };
+        match out {
+            Output::SendAdvert {
+                priority,
+                max_advert_int_cs,
+            } => {
+                if send_advert(&self.dp, slot, priority, max_advert_int_cs) {
+                    slot.adverts_tx += 1;
+                }
+            }
+            Output::SendGarp => {
+                slot.garp = Some(GarpBurst {
+                    remaining: slot.cfg.garp.count.max(1),
+                    next: now,
+                });
+                if !slot.cfg.garp.refresh.is_zero() {
+                    slot.garp_refresh_at = Some(now + slot.cfg.garp.refresh);
+                }
+            }
+            Output::SetOwnership { master } => {
+                self.dp.set_master(i, master);
+                if !master {
+                    slot.garp = None;
+                    slot.garp_refresh_at = None;
+                }
+            }
+            Output::StateChanged { from, to, reason } => {
+                tracing::info!(
+                    instance = %slot.cfg.name,
+                    from = %from,
+                    to = %to,
+                    reason = ?reason,
+                    priority = fsm.effective_priority(),
+                    "state change"
+                );
+                let event = json!({
+                    "event": "transition",
+                    "instance": slot.cfg.name,
+                    "from": from.to_string(),
+                    "to": to.to_string(),
+                    "reason": format!("{reason:?}"),
+                });
+                self.ctl.publish(self.poll.registry(), &event);
+                run_notify(&self.cfg, &slot.cfg.name, to, fsm.effective_priority());
+            }
+        }
+    }
+
+    /// Sends due gratuitous ARPs, only while master.
+    fn run_garps(&mut self, now: Instant) {
+        for (i, (slot, fsm)) in self.slots.iter_mut().zip(&self.fsms).enumerate() {
+            let master = fsm.state() == State::Master && self.dp.shared().is_master(i);
+            if !master {
+                slot.garp = None;
+                continue;
+            }
+            if slot.garp_refresh_at.is_some_and(|t| t <= now) {
+                slot.garp = Some(GarpBurst {
+                    remaining: 1,
+                    next: now,
+                });
+                slot.garp_refresh_at = Some(now + slot.cfg.garp.refresh);
+            }
+            let Some(burst) = slot.garp.as_mut() else {
+                continue;
+            };
+            if burst.next > now {
+                continue;
+            }
+            let vmac = EthernetAddress::vrrp_v4(slot.cfg.vrid);
+            let mut buf = [0u8; 64];
+            for vip in &slot.vips {
+                if let Ok(n) = frames::garp_v4(&mut buf, vmac, *vip) {
+                    self.dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
+                }
+            }
+            burst.remaining = burst.remaining.saturating_sub(1);
+            burst.next = now + slot.cfg.garp.interval;
+            if burst.remaining == 0 {
+                slot.garp = None;
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.slots
+            .iter()
+            .zip(&self.fsms)
+            .flat_map(|(s, f)| [f.poll_timeout(), s.garp.map(|g| g.next), s.garp_refresh_at])
+            .flatten()
+            .min()
+    }
+
+    /// Graceful stop: priority-0 adverts from masters, keep forwarding until
+    /// a backup took over or a few intervals passed, then detach.
+    fn finish(mut self) {
+        let now = Instant::now();
+        let was_master: Vec<bool> = self
+            .fsms
+            .iter()
+            .map(|f| f.state() == State::Master)
+            .collect();
+        let longest = self
+            .slots
+            .iter()
+            .map(|s| s.cfg.advert_interval)
+            .max()
+            .unwrap_or(Duration::from_secs(1));
+        for fsm in &mut self.fsms {
+            fsm.handle_shutdown(now);
+        }
+        // Send the priority-0 adverts but keep ownership while draining.
+        for i in 0..self.slots.len() {
+            while let Some(out) = self.fsms.get_mut(i).and_then(Instance::poll_output) {
+                if let (
+                    Output::SendAdvert {
+                        priority,
+                        max_advert_int_cs,
+                    },
+                    Some(slot),
+                ) = (out, self.slots.get_mut(i))
+                {
+                    send_advert(&self.dp, slot, priority, max_advert_int_cs);
+                }
+            }
+        }
+        if was_master.iter().any(|m| *m) {
+            let deadline = now + longest * DRAIN_INTERVALS;
+            let mut taken_over = vec![false; self.slots.len()];
+            while Instant::now() < deadline {
+                while let Some(adv) = self.dp.shared().adverts.pop() {
+                    if let Ok(ip) = Ipv4Packet::new_checked(adv.ip_packet()) {
+                        if let Ok((repr, _)) = wire_vrrp::parse_ipv4_advert(&ip, true) {
+                            for (i, s) in self.slots.iter().enumerate() {
+                                if s.port == adv.port
+                                    && s.cfg.vrid == repr.vrid
+                                    && repr.priority > 0
+                                {
+                                    if let Some(t) = taken_over.get_mut(i) {
+                                        *t = true;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                if was_master.iter().zip(&taken_over).all(|(m, t)| !m || *t) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        for i in 0..self.slots.len() {
+            self.dp.set_master(i, false);
+        }
+        self.ctl.shutdown();
+        self.dp.stop();
+        tracing::info!("xvrrp stopped; XDP programs detached");
+    }
+}
+
+fn send_advert(dp: &Dataplane, slot: &Slot, priority: u8, max_advert_int_cs: u16) -> bool {
+    let version = if slot.cfg.version == 2 {
+        WireVersion::V2
+    } else {
+        WireVersion::V3
+    };
+    let max_advert_int = match version {
+        WireVersion::V2 => max_advert_int_cs / 100,
+        WireVersion::V3 => max_advert_int_cs,
+    };
+    let repr = VrrpRepr {
+        version,
+        vrid: slot.cfg.vrid,
+        priority,
+        max_advert_int,
+        addresses: AddrList::V4(&slot.vips),
+    };
+    let kind = match slot.cfg.checksum {
+        ChecksumMode::Rfc9568 => ChecksumKind::Rfc9568,
+        ChecksumMode::PseudoHeader => ChecksumKind::PseudoHeader,
+    };
+    let vmac = EthernetAddress::vrrp_v4(slot.cfg.vrid);
+    let mut buf = [0u8; 1514];
+    let mut sent = false;
+    let peers: Vec<Ipv4Addr> = slot
+        .cfg
+        .unicast_peers
+        .iter()
+        .filter_map(|p| match p {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
+        })
+        .collect();
+    if peers.is_empty() {
+        if let Ok(n) = frames::advert_v4(
+            &mut buf,
+            vmac,
+            slot.primary,
+            frames::VRRP_V4_MCAST,
+            frames::VRRP_V4_MCAST_MAC,
+            &repr,
+            kind,
+        ) {
+            sent = dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
+        }
+    } else {
+        // Unicast peers: the fast path has no neighbour lookup for the
+        // control thread yet, so the advert goes to the broadcast MAC.
+        for peer in peers {
+            if let Ok(n) = frames::advert_v4(
+                &mut buf,
+                vmac,
+                slot.primary,
+                peer,
+                EthernetAddress::BROADCAST,
+                &repr,
+                kind,
+            ) {
+                sent |= dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
+            }
+        }
+    }
+    sent
+}
+
+fn state_name(s: State) -> String {
+    s.to_string()
+}
+
+/// What the control socket's handler reads.
+struct View<'a> {
+    slots: &'a [Slot],
+    fsms: &'a [Instance],
+    dp: &'a Dataplane,
+    control_drops: &'a HashMap<&'static str, u64>,
+    started: Instant,
+}
+
+impl View<'_> {
+    fn handle_request(&self, req: &Request) -> Response {
+        let (slots, started) = (self.slots, self.started);
+        let now = Instant::now();
+        match req {
+            Request::Hello => ok(json!({"version": env!("CARGO_PKG_VERSION"), "name": "xvrrp"})),
+            Request::Status => {
+                let instances: Vec<Value> = slots
+                .iter()
+                .zip(self.fsms)
+                .map(|(s, f)| {
+                    let master = f.master_addr().map(|a| a.to_string());
+                    json!({
+                        "name": s.cfg.name,
+                        "port": s.cfg.port,
+                        "vrid": s.cfg.vrid,
+                        "version": s.cfg.version,
+                        "state": state_name(f.state()),
+                        "priority": f.priority(),
+                        "effective_priority": f.effective_priority(),
+                        "master": master,
+                        "transitions": f.transitions(),
+                        "since_ms": f.since().map(|t| millis(now.saturating_duration_since(t))),
+                        "advert_interval_ms": millis(s.cfg.advert_interval),
+                        "master_adver_interval_ms": u64::from(f.master_adver_interval_cs()) * 10,
+                        "skew_time_us": micros(f.skew_time()),
+                        "master_down_interval_us": micros(f.master_down_interval()),
+                        "preempt": s.cfg.preempt,
+                        "accept": s.cfg.accept,
+                        "checksum": match s.cfg.checksum { ChecksumMode::Rfc9568 => "rfc9568", ChecksumMode::PseudoHeader => "pseudo-header" },
+                        "peer_checksum": s.peer_checksum.map(|k| match k { ChecksumKind::Rfc9568 => "rfc9568", ChecksumKind::PseudoHeader => "pseudo-header" }),
+                        "addresses": s.cfg.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect::<Vec<_>>(),
+                        "adverts_rx": s.adverts_rx,
+                        "adverts_tx": s.adverts_tx,
+                    })
+                })
+                .collect();
+                ok(
+                    json!({"instances": instances, "uptime_ms": millis(now.saturating_duration_since(started))}),
+                )
+            }
+            Request::Stats => ok(stats_json(slots, self.fsms, self.dp, self.control_drops)),
+            Request::Priority { name, priority } => {
+                if slots.iter().any(|s| &s.cfg.name == name) {
+                    ok(json!({"name": name, "priority": priority}))
+                } else {
+                    Response::Err {
+                        code: "unknown-instance",
+                        message: format!("no instance named {name}"),
+                    }
+                }
+            }
+            _ => Response::Err {
+                code: "unsupported",
+                message: "this command is not available in this version of xvrrp".into(),
+            },
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+fn ok(v: Value) -> Response {
+    match v {
+        Value::Object(m) => Response::Ok(m),
+        other => {
+            let mut m = Map::new();
+            m.insert("result".into(), other);
+            Response::Ok(m)
+        }
+    }
+}
+
+fn stats_json(
+    slots: &[Slot],
+    fsms: &[Instance],
+    dp: &Dataplane,
+    control_drops: &HashMap<&'static str, u64>,
+) -> Value {
+    let workers = dp.stats();
+    let mut ports = Map::new();
+    for (p, view) in dp.tables().ports.iter().enumerate() {
+        let mut per_worker = Map::new();
+        for (w, c) in workers.iter().enumerate() {
+            let Some(pc) = c.ports.get(p) else { continue };
+            let mut obj = Map::new();
+            for (k, v) in pc.fields() {
+                obj.insert(k.into(), json!(v));
+            }
+            let mut drops = Map::new();
+            if let Some(d) = c.drops.get(p) {
+                for reason in DropReason::ALL {
+                    drops.insert(
+                        reason.name().into(),
+                        json!(d.get(reason as usize).copied().unwrap_or(0)),
+                    );
+                }
+            }
+            obj.insert("drops".into(), Value::Object(drops));
+            obj.insert("idle_sleeps".into(), json!(c.idle_sleeps));
+            per_worker.insert(w.to_string(), Value::Object(obj));
+        }
+        ports.insert(view.name.clone(), json!({"workers": per_worker}));
+    }
+    let instances: Map<String, Value> = slots
+        .iter()
+        .zip(fsms)
+        .map(|(s, f)| {
+            (
+                s.cfg.name.clone(),
+                json!({"adverts_rx": s.adverts_rx, "adverts_tx": s.adverts_tx, "state": state_name(f.state())}),
+            )
+        })
+        .collect();
+    let control: Map<String, Value> = control_drops
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), json!(v)))
+        .collect();
+    json!({"ports": ports, "instances": instances, "control": {"drops": control}})
+}
+
+/// Tells systemd (Type=notify) about our state, if it is listening.
+fn notify_systemd(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let res = if let Some(abstract_name) = path.strip_prefix('@') {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes())
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = res {
+        tracing::warn!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Runs the configured notify script with INSTANCE STATE PRIORITY, detached.
+fn run_notify(cfg: &Config, instance: &str, state: State, priority: u8) {
+    let Some(script) = &cfg.global.notify else {
+        return;
+    };
+    let spawned = std::process::Command::new(script)
+        .arg(instance)
+        .arg(state.to_string())
+        .arg(priority.to_string())
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    match spawned {
+        // Reap it from a thread so the control loop never waits on a script.
+        Ok(mut child) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Err(e) => {
+            tracing::warn!(script = %script.display(), error = %e, "notify script failed to start")
+        }
+    }
+}
