@@ -113,6 +113,9 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
             accept: v.accept,
         });
     }
+    if cfg.kernel_routes {
+        bail!("[routes] kernel = true (mirroring the kernel's routing table) is not supported by this version yet");
+    }
     let mut routes = Vec::new();
     for r in &cfg.routes {
         let (IpAddr::V4(net), IpAddr::V4(via)) = (r.to.addr, r.via) else {

@@ -151,8 +151,8 @@ impl Demo<'_> {
         heading("6. Failover: SIGKILL the master under traffic");
         let flow_run = self.start_flow(&lab)?;
         self.settle(&flow_run)?;
-        a.kill()?;
         let killed = Instant::now();
+        a.kill()?;
         say("A killed with SIGKILL: no goodbye, its XDP program detached with the process.");
         self.wait_until("B to become master", TAKEOVER_TIMEOUT, || {
             b.all_in("master")
