@@ -226,7 +226,7 @@ pub(crate) struct SendLog {
 #[derive(Debug)]
 pub(crate) struct Sender {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Result<SendLog>>,
+    handle: Option<JoinHandle<Result<SendLog>>>,
 }
 
 impl Sender {
@@ -259,7 +259,10 @@ impl Sender {
             let _ = ready.send(Ok(()));
             send_loop(&socket, dst, rate, size, &stop_thread)
         })?;
-        let sender = Sender { stop, handle };
+        let sender = Sender {
+            stop,
+            handle: Some(handle),
+        };
         if let Err(e) = ready {
             let _ = sender.stop();
             return Err(e.context("starting the flow sender"));
@@ -268,9 +271,18 @@ impl Sender {
     }
 
     /// Stops sending and returns what was sent.
-    pub(crate) fn stop(self) -> Result<SendLog> {
+    pub(crate) fn stop(mut self) -> Result<SendLog> {
         self.stop.store(true, Ordering::Relaxed);
-        join(self.handle)
+        let handle = self.handle.take().context("flow sender already stopped")?;
+        join(handle)
+    }
+}
+
+impl Drop for Sender {
+    /// A sender dropped without `stop` (an error or panic on the way) must
+    /// not keep sending into the lab: raise its flag; it ends on its own.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -396,7 +408,7 @@ fn parse_datagram(buf: &[u8]) -> Option<(u64, u64)> {
 pub(crate) struct Receiver {
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<RecvLog>>,
-    handle: JoinHandle<Result<()>>,
+    handle: Option<JoinHandle<Result<()>>>,
 }
 
 impl Receiver {
@@ -419,7 +431,11 @@ impl Receiver {
             let _ = ready.send(Ok(()));
             recv_loop(&socket, &stop_thread, &log_thread)
         })?;
-        let receiver = Receiver { stop, log, handle };
+        let receiver = Receiver {
+            stop,
+            log,
+            handle: Some(handle),
+        };
         if let Err(e) = ready {
             let _ = receiver.stop();
             return Err(e.context("starting the flow receiver"));
@@ -433,10 +449,21 @@ impl Receiver {
     }
 
     /// Stops receiving and returns the log.
-    pub(crate) fn stop(self) -> Result<RecvLog> {
+    pub(crate) fn stop(mut self) -> Result<RecvLog> {
         self.stop.store(true, Ordering::Relaxed);
-        join(self.handle)?;
+        let handle = self
+            .handle
+            .take()
+            .context("flow receiver already stopped")?;
+        join(handle)?;
         Ok(lock(&self.log).clone())
+    }
+}
+
+impl Drop for Receiver {
+    /// Like [`Sender`]'s: a receiver dropped without `stop` ends on its own.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -153,3 +153,29 @@ fn frame_builder_matches_rfc_1071() {
     assert_eq!(checksum(&[&f[14..34]]), 0);
     assert_eq!(f.len(), 14 + 20 + 12);
 }
+
+/// The control for the tests above: the same advertisement without its
+/// defect, repeated, does move the election (A sees priority 250 and steps
+/// down), so the frames do reach both appliances and are one defect away
+/// from valid.
+#[test]
+fn control_valid_injected_advert_moves_the_election() {
+    let Some(mut rig) = Rig::standard("control_valid_injected_advert_moves_the_election") else {
+        return;
+    };
+    let before = rig.pair.check(common::transitions(&rig.pair.a));
+    let ns = rig.lab.ns("client");
+    let a = &mut rig.pair.a;
+    let r = lab::wait_until("A to step down", Duration::from_secs(3), &NO_STOP, || {
+        common::send_frames(&ns, "eth0", vec![frame(&vrrp_v3(), 255)])?;
+        Ok(a.states()?.get("lan-gw").map(String::as_str) == Some("backup"))
+    });
+    rig.pair.check(r);
+    // Once the injection stops, A (200) outranks B (100) again.
+    rig.pair.wait_a_master(common::ELECTION_TIMEOUT);
+    let after = rig.pair.check(common::transitions(&rig.pair.a));
+    assert!(
+        after["lan-gw"] >= before["lan-gw"] + 2,
+        "{before:?} -> {after:?}"
+    );
+}
