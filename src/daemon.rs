@@ -43,6 +43,8 @@ const CTL_FIRST_TOKEN: usize = 16;
 /// How long a stopping master keeps forwarding at most after its priority-0
 /// advertisement, in advertisement intervals (SPEC §7).
 const DRAIN_INTERVALS: u32 = 3;
+/// Longest sleep of the control loop with no timer due.
+const MAX_SLEEP: Duration = Duration::from_millis(500);
 
 /// A gratuitous-ARP burst in progress.
 #[derive(Debug, Clone, Copy)]
@@ -282,8 +284,20 @@ impl Daemon {
         self.drain_outputs(now);
         tracing::info!(instances = self.slots.len(), "xvrrp running");
         notify_systemd("READY=1");
+        // systemd's watchdog (WatchdogSec): ping at half its period from the
+        // control loop, so a stuck control thread gets the unit restarted.
+        let watchdog = std::env::var("WATCHDOG_USEC")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|us| Duration::from_micros(us / 2));
+        let max_sleep = watchdog.map_or(MAX_SLEEP, |w| w.min(MAX_SLEEP));
+        let mut last_ping = Instant::now();
         let mut events = Events::with_capacity(64);
         while !STOP.load(Ordering::SeqCst) {
+            if watchdog.is_some_and(|period| last_ping.elapsed() >= period) {
+                notify_systemd("WATCHDOG=1");
+                last_ping = Instant::now();
+            }
             self.step(Instant::now());
             let timeout = self
                 .next_deadline()
@@ -291,9 +305,7 @@ impl Daemon {
             let wake = &self.dp.shared().control_wakeup;
             wake.prepare_sleep();
             let timeout = if self.dp.shared().adverts.is_empty() {
-                timeout
-                    .map(|t| t.min(Duration::from_millis(500)))
-                    .or(Some(Duration::from_millis(500)))
+                timeout.map(|t| t.min(max_sleep)).or(Some(max_sleep))
             } else {
                 Some(Duration::ZERO)
             };
