@@ -137,12 +137,30 @@ impl PortFilter {
         self.mode
     }
 
-    fn map_err(&self, map: &'static str) -> impl Fn(aya::maps::MapError) -> DataplaneError + '_ {
-        move |e| DataplaneError::Map {
+    fn map_error(&self, map: &'static str, e: aya::maps::MapError) -> DataplaneError {
+        DataplaneError::Map {
             ifname: self.ifname.clone(),
             map,
             source: boxed(e),
         }
+    }
+
+    fn map_data(&mut self, map: &'static str) -> Result<&mut aya::maps::Map, DataplaneError> {
+        self.ebpf
+            .map_mut(map)
+            .ok_or_else(|| DataplaneError::Unsupported(format!("XDP object lacks the {map} map")))
+    }
+
+    /// Marks `key` in the hash map `map` (value 1: "the appliance's business").
+    fn mark<K: aya::Pod>(&mut self, map: &'static str, key: K) -> Result<(), DataplaneError> {
+        let res = {
+            let data = self.map_data(map)?;
+            match HashMap::<&mut MapData, K, u8>::try_from(data) {
+                Ok(mut hash) => hash.insert(key, 1, 0),
+                Err(e) => Err(e),
+            }
+        };
+        res.map_err(|e| self.map_error(map, e))
     }
 
     /// Points the program's slot for `queue` at an AF_XDP socket.
@@ -150,18 +168,14 @@ impl PortFilter {
     /// # Errors
     /// Map update failure.
     pub fn set_socket(&mut self, queue: u32, fd: &impl AsRawFd) -> Result<(), DataplaneError> {
-        let map = self
-            .ebpf
-            .map_mut("xsks")
-            .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks the xsks map".into()))?;
-        let mut xsks: XskMap<&mut MapData> =
-            XskMap::try_from(map).map_err(|e| DataplaneError::Map {
-                ifname: self.ifname.clone(),
-                map: "xsks",
-                source: boxed(e),
-            })?;
-        let res = xsks.set(queue, fd.as_raw_fd(), 0);
-        res.map_err(self.map_err("xsks"))
+        let res = {
+            let data = self.map_data("xsks")?;
+            match XskMap::<&mut MapData>::try_from(data) {
+                Ok(mut xsks) => xsks.set(queue, fd.as_raw_fd(), 0),
+                Err(e) => Err(e),
+            }
+        };
+        res.map_err(|e| self.map_error("xsks", e))
     }
 
     /// Redirects frames addressed to `mac` to the appliance.
@@ -169,19 +183,7 @@ impl PortFilter {
     /// # Errors
     /// Map update failure.
     pub fn add_vmac(&mut self, mac: EthernetAddress) -> Result<(), DataplaneError> {
-        let res = {
-            let map = self.ebpf.map_mut("vmacs").ok_or_else(|| {
-                DataplaneError::Unsupported("XDP object lacks the vmacs map".into())
-            })?;
-            let mut vmacs: HashMap<&mut MapData, [u8; 6], u8> =
-                HashMap::try_from(map).map_err(|e| DataplaneError::Map {
-                    ifname: self.ifname.clone(),
-                    map: "vmacs",
-                    source: boxed(e),
-                })?;
-            vmacs.insert(mac.0, 1, 0)
-        };
-        res.map_err(self.map_err("vmacs"))
+        self.mark("vmacs", mac.0)
     }
 
     /// Redirects ARP for, and IPv4 packets to, `addr` to the appliance.
@@ -189,19 +191,7 @@ impl PortFilter {
     /// # Errors
     /// Map update failure.
     pub fn add_vip4(&mut self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
-        let res = {
-            let map = self.ebpf.map_mut("vips4").ok_or_else(|| {
-                DataplaneError::Unsupported("XDP object lacks the vips4 map".into())
-            })?;
-            let mut vips: HashMap<&mut MapData, u32, u8> =
-                HashMap::try_from(map).map_err(|e| DataplaneError::Map {
-                    ifname: self.ifname.clone(),
-                    map: "vips4",
-                    source: boxed(e),
-                })?;
-            // The program reads the address straight from the packet: network order.
-            vips.insert(u32::from_ne_bytes(addr.octets()), 1, 0)
-        };
-        res.map_err(self.map_err("vips4"))
+        // The program reads the address straight from the packet: network order.
+        self.mark("vips4", u32::from_ne_bytes(addr.octets()))
     }
 }
