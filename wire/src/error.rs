@@ -55,6 +55,12 @@ pub enum WireError {
     UnexpectedProtocol(u8),
     /// ARP hardware/protocol type or address length other than Ethernet/IPv4.
     BadArp,
+    /// Neighbour Solicitation / Advertisement invalid beyond its lengths and
+    /// addresses (RFC 4861 §7.1): multicast target, an option of length
+    /// zero or overrunning the message, a link-layer address option of the
+    /// wrong size, a Source Link-Layer Address option from the unspecified
+    /// source, or Solicited set on a multicast advertisement.
+    BadNd,
     /// EtherType the parser does not handle.
     UnknownEtherType(u16),
 }
@@ -85,6 +91,7 @@ impl WireError {
             WireError::NotVrrp => "not-vrrp",
             WireError::UnexpectedProtocol(_) => "unexpected-protocol",
             WireError::BadArp => "arp-malformed",
+            WireError::BadNd => "nd-malformed",
             WireError::UnknownEtherType(_) => "unknown-ethertype",
         }
     }
@@ -112,6 +119,7 @@ impl fmt::Display for WireError {
             WireError::NotVrrp => f.write_str("IP protocol is not VRRP"),
             WireError::UnexpectedProtocol(p) => write!(f, "unexpected IP protocol {p}"),
             WireError::BadArp => f.write_str("malformed ARP packet"),
+            WireError::BadNd => f.write_str("invalid neighbour discovery message"),
             WireError::UnknownEtherType(t) => write!(f, "unknown EtherType {t:#06x}"),
         }
     }
@@ -138,6 +146,7 @@ mod tests {
             WireError::BadLength.reason(),
             WireError::BadAuthType(1).reason(),
             WireError::BadArp.reason(),
+            WireError::BadNd.reason(),
         ] {
             assert!(
                 r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),

@@ -1,5 +1,7 @@
 //! Whole-frame builders: Ethernet + IPv4/IPv6 + VRRP advertisements, ARP
-//! (gratuitous, request, reply) and the in-place ICMP echo responder.
+//! (gratuitous, request, reply), IPv6 Neighbour Discovery (solicited and
+//! unsolicited advertisements, solicitations) and the in-place ICMPv4 and
+//! ICMPv6 echo responders.
 //!
 //! Each builder writes into a caller-provided buffer and returns the frame
 //! length, padded with zeros to the 60-byte Ethernet minimum (RFC 894). The
@@ -11,7 +13,9 @@
 //! | Ethernet (14) | IPv4 (20) / IPv6 (40) | VRRP / ICMP ...     | padding |
 //! +---------------+-----------------------+---------------------+---------+
 //! | Ethernet (14) | ARP (28)                                    | pad(18) |
-//! +---------------+---------------------------------------------+---------+
+//! +---------------+---------------+-----------------------------+---------+
+//! | Ethernet (14) | IPv6 (40)     | NS / NA (24) + LLA option (8)         |
+//! +---------------+---------------+---------------------------------------+
 //! ```
 //!
 //! Panic contract: never panics; a buffer shorter than the frame is
@@ -24,10 +28,13 @@ use crate::bytes;
 use crate::error::WireError;
 use crate::ethernet::{self, EtherType, EthernetAddress, EthernetFrame};
 use crate::icmpv4::{self, Icmpv4Packet};
+use crate::icmpv6::{self, Icmpv6Packet};
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
+use crate::nd::{NaFlags, NdRepr, ND_HOP_LIMIT};
 use crate::vrrp::{ChecksumKind, VrrpPacket, VrrpRepr, VRRP_TTL};
 
+pub use crate::nd::{link_local_from_mac, multicast_mac, solicited_node, ALL_NODES, ALL_NODES_MAC};
 pub use crate::vrrp::{
     IPPROTO_VRRP, VRRP_V4_MCAST, VRRP_V4_MCAST_MAC, VRRP_V6_MCAST, VRRP_V6_MCAST_MAC,
 };
@@ -36,7 +43,7 @@ pub use crate::vrrp::{
 /// keepalived sets it.
 pub const VRRP_TOS: u8 = 0xc0;
 
-/// TTL of ICMP echo replies built in place (the Linux default).
+/// TTL / hop limit of ICMP echo replies built in place (the Linux default).
 pub const ECHO_REPLY_TTL: u8 = 64;
 
 /// The frame of `used` bytes padded to the Ethernet minimum, zeroed, or
@@ -220,6 +227,117 @@ pub fn arp_request(
     arp_frame(buf, EthernetAddress::BROADCAST, our_mac, &repr)
 }
 
+/// Ethernet + IPv6 (hop limit 255, traffic class 0) + one ND message,
+/// checksummed for `ip_src` → `ip_dst`.
+fn nd_frame(
+    buf: &mut [u8],
+    eth_dst: EthernetAddress,
+    eth_src: EthernetAddress,
+    ip_src: Ipv6Addr,
+    ip_dst: Ipv6Addr,
+    repr: &NdRepr,
+) -> Result<usize, WireError> {
+    let nd_len = repr.buffer_len();
+    let (frame, len) = frame_slot(buf, ethernet::HEADER_LEN + ipv6::HEADER_LEN + nd_len)?;
+    write_ethernet(frame, eth_dst, eth_src, EtherType::IPV6);
+    let ip = Ipv6Repr {
+        src: ip_src,
+        dst: ip_dst,
+        next_header: icmpv6::IPPROTO_ICMPV6,
+        hop_limit: ND_HOP_LIMIT,
+        traffic_class: 0,
+        payload_len: nd_len,
+    };
+    let ip_buf = bytes::slice_mut(frame, ethernet::HEADER_LEN..len);
+    ip.emit(&mut Ipv6Packet::new_unchecked(&mut *ip_buf));
+    let nd_buf = bytes::slice_mut(ip_buf, ipv6::HEADER_LEN..ipv6::HEADER_LEN + nd_len);
+    repr.emit(&mut Icmpv6Packet::new_unchecked(nd_buf), ip_src, ip_dst);
+    Ok(len)
+}
+
+/// Builds the Neighbour Advertisement a master sends in answer to a
+/// solicitation for its virtual address `vip` (RFC 9568 §8.2, RFC 4861
+/// §7.2.4): from `vmac` / `vip`, hop limit 255, flags O and (if `router`) R,
+/// target `vip`, Target Link-Layer Address option `vmac`.
+///
+/// The solicitation came from `ns_ip_src`, in a frame from `ns_eth_src`
+/// (the caller may pass the solicitation's Source Link-Layer Address option
+/// instead when it has one). A specified source gets a unicast reply with S
+/// set; the unspecified source of a Duplicate Address Detection probe gets
+/// the reply multicast to ff02::1 ([`ALL_NODES_MAC`]) with S clear.
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is shorter than 86 bytes.
+pub fn na_reply(
+    buf: &mut [u8],
+    ns_ip_src: Ipv6Addr,
+    ns_eth_src: EthernetAddress,
+    vmac: EthernetAddress,
+    vip: Ipv6Addr,
+    router: bool,
+) -> Result<usize, WireError> {
+    let mut flags = NaFlags::OVERRIDE;
+    if router {
+        flags = flags | NaFlags::ROUTER;
+    }
+    let (eth_dst, ip_dst) = if ns_ip_src.is_unspecified() {
+        (ALL_NODES_MAC, ALL_NODES)
+    } else {
+        flags = flags | NaFlags::SOLICITED;
+        (ns_eth_src, ns_ip_src)
+    };
+    let repr = NdRepr::Advert {
+        flags,
+        target: vip,
+        target_lladdr: Some(vmac),
+    };
+    nd_frame(buf, eth_dst, vmac, vip, ip_dst, &repr)
+}
+
+/// Builds the unsolicited Neighbour Advertisement a new master sends for
+/// each virtual address (RFC 9568 §6.4.3 / §8.2, RFC 4861 §7.2.6): from
+/// `vmac` / `vip` to ff02::1 ([`ALL_NODES_MAC`]), hop limit 255, R and O set,
+/// S clear, target `vip`, Target Link-Layer Address option `vmac`.
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is shorter than 86 bytes.
+pub fn unsolicited_na(
+    buf: &mut [u8],
+    vmac: EthernetAddress,
+    vip: Ipv6Addr,
+) -> Result<usize, WireError> {
+    let repr = NdRepr::Advert {
+        flags: NaFlags::ROUTER | NaFlags::OVERRIDE,
+        target: vip,
+        target_lladdr: Some(vmac),
+    };
+    nd_frame(buf, ALL_NODES_MAC, vmac, vip, ALL_NODES, &repr)
+}
+
+/// Builds a multicast Neighbour Solicitation for `target` (next-hop
+/// resolution, RFC 4861 §7.2.2): from `our_mac` / `our_ip` to the
+/// solicited-node group of `target` and its MAC 33:33:ff:XX:XX:XX, hop limit
+/// 255, with a Source Link-Layer Address option `our_mac`. If `our_ip` is
+/// unspecified the option is left out, as RFC 4861 §7.2.2 requires (the
+/// frame is then a Duplicate Address Detection probe).
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is shorter than 86 bytes (78 without the
+/// option).
+pub fn ns_request(
+    buf: &mut [u8],
+    our_mac: EthernetAddress,
+    our_ip: Ipv6Addr,
+    target: Ipv6Addr,
+) -> Result<usize, WireError> {
+    let group = solicited_node(target);
+    let repr = NdRepr::Solicit {
+        target,
+        source_lladdr: (!our_ip.is_unspecified()).then_some(our_mac),
+    };
+    nd_frame(buf, multicast_mac(group), our_mac, our_ip, group, &repr)
+}
+
 /// Turns an Ethernet/IPv4/ICMP Echo Request into its Echo Reply in place:
 /// MACs and IP addresses swapped, TTL 64, ICMP type 0, both checksums fixed
 /// (the ICMP one incrementally, RFC 1624). IP options are kept as received.
@@ -284,6 +402,76 @@ pub fn icmp_echo_reply_in_place(frame: &mut [u8]) -> Result<usize, WireError> {
     } else {
         Ok(used)
     }
+}
+
+/// Turns an Ethernet/IPv6/ICMPv6 Echo Request into its Echo Reply in place:
+/// MACs and IP addresses swapped, hop limit 64, ICMPv6 type 129, checksum
+/// fixed incrementally (RFC 1624; the pseudo-header sum does not change when
+/// source and destination swap). The caller has already decided the
+/// destination is one of ours.
+///
+/// Checks, in order: Ethernet header ([`WireError::Truncated`]); EtherType
+/// IPv6 ([`WireError::UnknownEtherType`]); IPv6 lengths and version (as
+/// [`Ipv6Repr::parse`]); no Fragment header ([`WireError::Fragment`]); next
+/// header 58 ([`WireError::UnexpectedProtocol`]); source usable as a
+/// destination ([`WireError::BadSource`]); destination usable as a source
+/// (not multicast or unspecified, [`WireError::BadDestination`]); ICMPv6
+/// length and checksum; type 128 code 0 ([`WireError::BadType`]). On error
+/// the frame is unchanged.
+///
+/// Traffic class and flow label are kept as received: reflecting the flow
+/// label is what Linux does with `net.ipv6.flowlabel_reflect` bit 2 set
+/// (RFC 6437 leaves the choice to the replying source).
+///
+/// Returns the reply's length, Ethernet + 40 + Payload Length (at least 62,
+/// so never padded); trailing bytes of `frame` are not part of it.
+///
+/// # Errors
+/// As listed above.
+pub fn icmpv6_echo_reply_in_place(frame: &mut [u8]) -> Result<usize, WireError> {
+    let eth = EthernetFrame::new_checked(&*frame)?;
+    if eth.ethertype() != EtherType::IPV6 {
+        return Err(WireError::UnknownEtherType(eth.ethertype().0));
+    }
+    let ip = Ipv6Packet::new_unchecked(eth.payload());
+    let ip_repr = Ipv6Repr::parse(&ip)?;
+    match ip_repr.next_header {
+        ipv6::NEXT_HEADER_FRAGMENT => return Err(WireError::Fragment),
+        icmpv6::IPPROTO_ICMPV6 => {}
+        nh => return Err(WireError::UnexpectedProtocol(nh)),
+    }
+    if ip_repr.src.is_multicast() || ip_repr.src.is_unspecified() {
+        return Err(WireError::BadSource);
+    }
+    if ip_repr.dst.is_multicast() || ip_repr.dst.is_unspecified() {
+        return Err(WireError::BadDestination);
+    }
+    let icmp = Icmpv6Packet::new_checked(ip.payload())?;
+    if !icmp.verify_checksum(ip_repr.src, ip_repr.dst) {
+        return Err(WireError::BadChecksum);
+    }
+    if icmp.msg_type() != icmpv6::TYPE_ECHO_REQUEST || icmp.msg_code() != 0 {
+        return Err(WireError::BadType(icmp.msg_type()));
+    }
+    let (eth_src, eth_dst) = (eth.src_addr(), eth.dst_addr());
+    let used = ethernet::HEADER_LEN + ipv6::HEADER_LEN + ip_repr.payload_len;
+
+    let mut eth = EthernetFrame::new_unchecked(&mut *frame);
+    eth.set_dst_addr(eth_src);
+    eth.set_src_addr(eth_dst);
+    let mut ip = Ipv6Packet::new_unchecked(eth.payload_mut());
+    ip.set_src_addr(ip_repr.dst);
+    ip.set_dst_addr(ip_repr.src);
+    ip.set_hop_limit(ECHO_REPLY_TTL);
+    let mut icmp = Icmpv6Packet::new_unchecked(ip.payload_mut());
+    let c = crate::checksum::incremental_update(
+        icmp.checksum(),
+        u16::from_be_bytes([icmpv6::TYPE_ECHO_REQUEST, 0]),
+        u16::from_be_bytes([icmpv6::TYPE_ECHO_REPLY, 0]),
+    );
+    icmp.set_msg_type(icmpv6::TYPE_ECHO_REPLY);
+    icmp.set_checksum(c);
+    Ok(used)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Zero-copy views and typed representations of the frames xvrrp reads and
-//! writes: Ethernet, ARP, IPv4, IPv6, ICMPv4 and VRRP (v2 and v3).
+//! writes: Ethernet, ARP, IPv4, IPv6, ICMPv4, ICMPv6 (Echo and Neighbour
+//! Discovery) and VRRP (v2 and v3).
 //!
 //! The crate follows smoltcp's split: `XxxPacket<T: AsRef<[u8]>>` is a view
 //! over a caller's buffer (getters on `AsRef`, setters on `AsMut`), and
@@ -26,16 +27,20 @@ pub mod error;
 pub mod ethernet;
 pub mod frames;
 pub mod icmpv4;
+pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
+pub mod nd;
 pub mod vrrp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use error::WireError;
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame};
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
+pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
+pub use nd::{parse_ipv6_nd, NaFlags, NdRepr};
 pub use vrrp::{
     parse_ipv4_advert, parse_ipv6_advert, AddrList, ChecksumKind, Version, VrrpPacket, VrrpRepr,
     IPPROTO_VRRP, VRRP_V4_MCAST, VRRP_V4_MCAST_MAC, VRRP_V6_MCAST, VRRP_V6_MCAST_MAC,

@@ -1,5 +1,6 @@
 //! Property tests: emit → parse identity for every representation, every
-//! truncated prefix of a valid advertisement rejected, and arbitrary or
+//! truncated prefix of a valid advertisement or ND message rejected, and
+//! arbitrary or
 //! mutated bytes into every parser never panicking (whatever is accepted
 //! re-emits to the same bytes where the representation keeps every bit).
 
@@ -9,10 +10,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use xvrrp_wire::frames::{self, VRRP_V4_MCAST_MAC, VRRP_V6_MCAST_MAC};
+use xvrrp_wire::nd::{is_solicited_node, solicited_node, ALL_NODES};
 use xvrrp_wire::{
-    parse_ipv4_advert, parse_ipv6_advert, AddrList, ArpOperation, ArpPacket, ArpRepr, ChecksumKind,
-    EthernetAddress, EthernetFrame, Icmpv4Packet, Icmpv4Repr, Ipv4Packet, Ipv4Repr, Ipv6Packet,
-    Ipv6Repr, Version, VrrpPacket, VrrpRepr, WireError, VRRP_V4_MCAST, VRRP_V6_MCAST,
+    parse_ipv4_advert, parse_ipv6_advert, parse_ipv6_nd, AddrList, ArpOperation, ArpPacket,
+    ArpRepr, ChecksumKind, EthernetAddress, EthernetFrame, Icmpv4Packet, Icmpv4Repr, Icmpv6Packet,
+    Icmpv6Repr, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, NaFlags, NdRepr, Version, VrrpPacket,
+    VrrpRepr, WireError, VRRP_V4_MCAST, VRRP_V6_MCAST,
 };
 
 const ETH: usize = 14;
@@ -117,6 +120,74 @@ mod strategies {
             )
     }
 
+    /// A valid ND message with the addresses it may travel between:
+    /// (source, destination, message).
+    pub(super) fn nd() -> impl Strategy<Value = (Ipv6Addr, Ipv6Addr, NdRepr)> {
+        let solicit = (
+            unicast_v6(),
+            unicast_v6(),
+            unicast_v6(),
+            prop::option::of(mac()),
+            0u8..3,
+        )
+            .prop_map(|(src, udst, target, lladdr, form)| match form {
+                // Multicast resolution.
+                0 => (
+                    src,
+                    solicited_node(target),
+                    NdRepr::Solicit {
+                        target,
+                        source_lladdr: lladdr,
+                    },
+                ),
+                // Unicast reachability probe.
+                1 => (
+                    src,
+                    udst,
+                    NdRepr::Solicit {
+                        target,
+                        source_lladdr: lladdr,
+                    },
+                ),
+                // Duplicate Address Detection: from ::, never with an SLLA.
+                _ => (
+                    Ipv6Addr::UNSPECIFIED,
+                    solicited_node(target),
+                    NdRepr::Solicit {
+                        target,
+                        source_lladdr: None,
+                    },
+                ),
+            });
+        let advert = (
+            unicast_v6(),
+            unicast_v6(),
+            unicast_v6(),
+            prop::option::of(mac()),
+            any::<u8>(),
+            any::<bool>(),
+        )
+            .prop_map(|(src, udst, target, lladdr, bits, multicast)| {
+                let mut flags = NaFlags::from_bits_truncate(bits);
+                let dst = if multicast {
+                    flags = NaFlags::from_bits_truncate(bits & !NaFlags::SOLICITED.bits());
+                    ALL_NODES
+                } else {
+                    udst
+                };
+                (
+                    src,
+                    dst,
+                    NdRepr::Advert {
+                        flags,
+                        target,
+                        target_lladdr: lladdr,
+                    },
+                )
+            });
+        prop_oneof![solicit, advert]
+    }
+
     /// Mutations to apply to a valid frame: (index, new byte) pairs.
     pub(super) fn mutations() -> impl Strategy<Value = Vec<(usize, u8)>> {
         prop::collection::vec((any::<usize>(), any::<u8>()), 1..4)
@@ -207,6 +278,50 @@ fn check_reemit(vrrp: &[u8], repr: &VrrpRepr<'_>, kind: ChecksumKind, src: IpAdd
     }
 }
 
+/// An IPv6 packet (no Ethernet header) carrying `repr` from `src` to `dst`
+/// with hop limit 255.
+fn build_nd(src: Ipv6Addr, dst: Ipv6Addr, repr: &NdRepr) -> Vec<u8> {
+    let len = repr.buffer_len();
+    let mut buf = vec![0u8; 40 + len];
+    Ipv6Repr {
+        src,
+        dst,
+        next_header: 58,
+        hop_limit: 255,
+        traffic_class: 0,
+        payload_len: len,
+    }
+    .emit(&mut Ipv6Packet::new_unchecked(&mut buf[..]));
+    repr.emit(&mut Icmpv6Packet::new_unchecked(&mut buf[40..]), src, dst);
+    buf
+}
+
+/// Sets Payload Length to the buffer's and recomputes the ICMPv6 checksum.
+fn refix_icmpv6(pkt: &mut [u8]) {
+    let len = u16::try_from(pkt.len().saturating_sub(40)).unwrap();
+    let mut ip = Ipv6Packet::new_unchecked(pkt);
+    ip.set_payload_len(len);
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    Icmpv6Packet::new_unchecked(ip.payload_mut()).fill_checksum(src, dst);
+}
+
+/// Re-emits an accepted ND message: it parses back equal, and keeps the
+/// type, target and (NA) flags.
+fn check_nd_reemit(icmp: &[u8], repr: &NdRepr, src: Ipv6Addr, dst: Ipv6Addr) {
+    let mut out = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut Icmpv6Packet::new_unchecked(&mut out[..]), src, dst);
+    assert_eq!(
+        NdRepr::parse(&Icmpv6Packet::new_unchecked(&out[..]), src, dst).unwrap(),
+        *repr
+    );
+    assert_eq!(out[..2], icmp[..2]);
+    if matches!(repr, NdRepr::Advert { .. }) {
+        // An NS's reserved word is not kept; an NA's flags are.
+        assert_eq!(out[4] & 0xe0, icmp[4] & 0xe0);
+    }
+    assert_eq!(out[8..24], icmp[8..24]);
+}
+
 /// Feeds `bytes` to every parser; none may panic, and whatever they accept
 /// must be consistent.
 fn all_parsers(bytes: &[u8]) {
@@ -256,6 +371,23 @@ fn all_parsers(bytes: &[u8]) {
         );
     }
 
+    if let Ok(repr) = parse_ipv6_nd(&Ipv6Packet::new_unchecked(bytes)) {
+        let ip = Ipv6Packet::new_checked(bytes).unwrap();
+        check_nd_reemit(ip.payload(), &repr, ip.src_addr(), ip.dst_addr());
+    }
+    if let Ok(ip) = Ipv6Packet::new_checked(bytes) {
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let icmp = ip.payload();
+        if let Ok(repr) = Icmpv6Repr::parse(&Icmpv6Packet::new_unchecked(icmp), src, dst) {
+            let mut out = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut Icmpv6Packet::new_unchecked(&mut out[..]), src, dst);
+            // The checksum may use either one's-complement zero.
+            assert_eq!(out.len(), icmp.len());
+            assert_eq!(out[..2], icmp[..2]);
+            assert_eq!(out[4..], icmp[4..]);
+        }
+    }
+
     if let Ok(repr) = ArpRepr::parse(&ArpPacket::new_unchecked(bytes)) {
         let mut out = [0u8; 28];
         repr.emit(&mut ArpPacket::new_unchecked(&mut out[..]));
@@ -274,6 +406,19 @@ fn all_parsers(bytes: &[u8]) {
         if keep_rest {
             assert_eq!(out[4..8], bytes[4..8]);
         }
+    }
+
+    let mut frame = bytes.to_vec();
+    if let Ok(n) = frames::icmpv6_echo_reply_in_place(&mut frame) {
+        let ip = Ipv6Packet::new_checked(&frame[ETH..n]).unwrap();
+        let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum(ip.src_addr(), ip.dst_addr()));
+        assert_eq!(icmp.msg_type(), 129);
+    } else {
+        assert_eq!(
+            frame, bytes,
+            "a refused ICMPv6 echo request must be left unchanged"
+        );
     }
 
     let mut frame = bytes.to_vec();
@@ -472,5 +617,127 @@ proptest! {
             f[i % len] = v;
         }
         all_parsers(&f);
+    }
+}
+
+proptest! {
+    #[test]
+    fn nd_emit_parse_identity((src, dst, repr) in nd()) {
+        let pkt = build_nd(src, dst, &repr);
+        prop_assert_eq!(parse_ipv6_nd(&Ipv6Packet::new_unchecked(&pkt[..])).unwrap(), repr);
+    }
+
+    #[test]
+    fn nd_builders_parse_back(mac in mac(), vmac in mac(), src in unicast_v6(), target in unicast_v6(), router: bool) {
+        let mut buf = [0u8; 128];
+        let n = frames::ns_request(&mut buf, mac, src, target).unwrap();
+        let ip = Ipv6Packet::new_checked(&buf[ETH..n]).unwrap();
+        prop_assert!(is_solicited_node(ip.dst_addr()));
+        prop_assert_eq!(
+            parse_ipv6_nd(&ip).unwrap(),
+            NdRepr::Solicit { target, source_lladdr: Some(mac) }
+        );
+        let n = frames::na_reply(&mut buf, src, mac, vmac, target, router).unwrap();
+        let want_flags = if router {
+            NaFlags::ROUTER | NaFlags::SOLICITED | NaFlags::OVERRIDE
+        } else {
+            NaFlags::SOLICITED | NaFlags::OVERRIDE
+        };
+        prop_assert_eq!(
+            parse_ipv6_nd(&Ipv6Packet::new_checked(&buf[ETH..n]).unwrap()).unwrap(),
+            NdRepr::Advert { flags: want_flags, target, target_lladdr: Some(vmac) }
+        );
+        prop_assert_eq!(EthernetFrame::new_checked(&buf[..n]).unwrap().dst_addr(), mac);
+    }
+
+    #[test]
+    fn truncated_nd_prefixes_rejected((src, dst, repr) in nd()) {
+        let pkt = build_nd(src, dst, &repr);
+        for k in 0..pkt.len() {
+            // Cut short as it stands: Payload Length overruns the buffer.
+            prop_assert!(parse_ipv6_nd(&Ipv6Packet::new_unchecked(&pkt[..k])).is_err());
+            // With Payload Length and checksum rewritten to match, only a cut
+            // exactly before the link-layer address option is still valid.
+            if k >= 40 {
+                let mut cut = pkt[..k].to_vec();
+                refix_icmpv6(&mut cut);
+                match parse_ipv6_nd(&Ipv6Packet::new_unchecked(&cut[..])) {
+                    Ok(r) => {
+                        prop_assert_eq!(k, 64);
+                        prop_assert_eq!(r.target(), repr.target());
+                    }
+                    Err(e) => prop_assert!(
+                        matches!(e, WireError::Truncated { .. } | WireError::BadNd),
+                        "{:?}", e
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mutated_nd_never_panics((src, dst, repr) in nd(), muts in mutations(), refix: bool) {
+        let mut pkt = build_nd(src, dst, &repr);
+        let len = pkt.len();
+        for (i, v) in muts {
+            pkt[i % len] = v;
+        }
+        // Refixing the checksum lets many mutations through, so that the
+        // re-emit checks in `all_parsers` bite.
+        if refix {
+            refix_icmpv6(&mut pkt);
+        }
+        all_parsers(&pkt);
+    }
+
+    #[test]
+    fn nd_options_never_panic((src, dst, repr) in nd(), opts in prop::collection::vec(any::<u8>(), 0..64)) {
+        // Arbitrary option bytes after a valid header: accepted or refused,
+        // never a panic or an endless walk.
+        let mut pkt = build_nd(src, dst, &repr);
+        pkt.truncate(64);
+        pkt.extend_from_slice(&opts);
+        refix_icmpv6(&mut pkt);
+        all_parsers(&pkt);
+    }
+
+    #[test]
+    fn icmpv6_echo_emit_parse_identity(src in unicast_v6(), dst in unicast_v6(), ident: u16, seq_no: u16, data in prop::collection::vec(any::<u8>(), 0..200), request: bool) {
+        let repr = if request {
+            Icmpv6Repr::EchoRequest { ident, seq_no, data: &data }
+        } else {
+            Icmpv6Repr::EchoReply { ident, seq_no, data: &data }
+        };
+        let mut buf = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv6Packet::new_unchecked(&mut buf[..]), src, dst);
+        prop_assert_eq!(Icmpv6Repr::parse(&Icmpv6Packet::new_unchecked(&buf[..]), src, dst).unwrap(), repr);
+    }
+
+    #[test]
+    fn icmpv6_echo_reply_in_place_answers(
+        src in unicast_v6(), dst in unicast_v6(), ident: u16, seq_no: u16,
+        data in prop::collection::vec(any::<u8>(), 0..200), muts in mutations(),
+    ) {
+        let icmp = Icmpv6Repr::EchoRequest { ident, seq_no, data: &data };
+        let mut f = vec![0u8; ETH + 40 + icmp.buffer_len()];
+        EthernetFrame::new_unchecked(&mut f[..]).set_ethertype(xvrrp_wire::EtherType::IPV6);
+        Ipv6Repr { src, dst, next_header: 58, hop_limit: 64, traffic_class: 0, payload_len: icmp.buffer_len() }
+            .emit(&mut Ipv6Packet::new_unchecked(&mut f[ETH..]));
+        icmp.emit(&mut Icmpv6Packet::new_unchecked(&mut f[ETH + 40..]), src, dst);
+        let mut reply = f.clone();
+        let n = frames::icmpv6_echo_reply_in_place(&mut reply).unwrap();
+        prop_assert_eq!(n, f.len());
+        let ip = Ipv6Packet::new_checked(&reply[ETH..]).unwrap();
+        prop_assert_eq!((ip.src_addr(), ip.dst_addr()), (dst, src));
+        prop_assert_eq!(
+            Icmpv6Repr::parse(&Icmpv6Packet::new_unchecked(ip.payload()), dst, src).unwrap(),
+            Icmpv6Repr::EchoReply { ident, seq_no, data: &data }
+        );
+        let len = f.len();
+        for (i, v) in muts {
+            f[i % len] = v;
+        }
+        all_parsers(&f);
+        all_parsers(&f[ETH..]);
     }
 }
