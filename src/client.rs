@@ -32,7 +32,7 @@ pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:<6} {:>4} {:<8} {:>9} {:<18} {:>11} {:>10}",
+        "{:<16} {:<6} {:>4} {:<8} {:>9} {:<26} {:>11} {:>10}",
         "INSTANCE", "PORT", "VRID", "STATE", "PRIORITY", "MASTER", "TRANSITIONS", "SINCE"
     );
     for inst in reply
@@ -54,7 +54,7 @@ pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<()> {
             |ms| format!("{:.1}s", ms as f64 / 1000.0),
         );
         println!(
-            "{:<16} {:<6} {:>4} {:<8} {:>9} {:<18} {:>11} {:>10}",
+            "{:<16} {:<6} {:>4} {:<8} {:>9} {:<26} {:>11} {:>10}",
             s("name"),
             s("port"),
             n("vrid"),

@@ -9,7 +9,7 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
@@ -35,6 +35,7 @@ use xvrrp_wire::{
     ethernet::EthernetAddress,
     frames,
     ipv4::Ipv4Packet,
+    ipv6::Ipv6Packet,
     vrrp::{self as wire_vrrp, AddrList, ChecksumKind, Version as WireVersion, VrrpRepr},
 };
 
@@ -57,8 +58,14 @@ struct GarpBurst {
 struct Slot {
     cfg: config::VrrpConfig,
     port: usize,
-    primary: Ipv4Addr,
-    vips: Vec<Ipv4Addr>,
+    /// The port's address the adverts come from: its primary IPv4 address,
+    /// or its IPv6 link-local address for an IPv6 instance (RFC 9568 §5.1.2.1).
+    primary: IpAddr,
+    vmac: EthernetAddress,
+    vips4: Vec<Ipv4Addr>,
+    vips6: Vec<Ipv6Addr>,
+    /// Whether the peer's checksum variant differing from ours was logged.
+    checksum_mismatch_logged: bool,
     garp: Option<GarpBurst>,
     garp_refresh_at: Option<Instant>,
     peer_checksum: Option<ChecksumKind>,
@@ -89,18 +96,25 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
     for v in &cfg.vrrp {
         let port = port_index(&v.port)
             .with_context(|| format!("instance {} names unknown port {}", v.name, v.port))?;
-        if v.is_ipv6() {
+        if !v.track.is_empty() {
             bail!(
-                "instance {}: IPv6 instances are not served by this version's fast path yet",
+                "instance {}: `track` is not supported by this version yet",
                 v.name
             );
         }
-        let vips = v
-            .addresses
+        let addrs = v.advertised_addresses();
+        let vips4 = addrs
             .iter()
             .filter_map(|a| match a.addr {
                 IpAddr::V4(ip) => Some((ip, a.prefix_len)),
                 IpAddr::V6(_) => None,
+            })
+            .collect();
+        let vips6 = addrs
+            .iter()
+            .filter_map(|a| match a.addr {
+                IpAddr::V6(ip) => Some((ip, a.prefix_len)),
+                IpAddr::V4(_) => None,
             })
             .collect();
         instances.push(InstanceSpec {
@@ -111,29 +125,37 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
             } else {
                 WireVersion::V3
             },
-            vips,
+            vips4,
+            vips6,
             accept: v.accept,
         });
     }
     if cfg.kernel_routes {
         bail!("[routes] kernel = true (mirroring the kernel's routing table) is not supported by this version yet");
     }
-    let mut routes = Vec::new();
+    let (mut routes4, mut routes6) = (Vec::new(), Vec::new());
     for r in &cfg.routes {
-        let (IpAddr::V4(net), IpAddr::V4(via)) = (r.to.addr, r.via) else {
-            bail!(
-                "route to {}: only IPv4 routes are served by this version's fast path",
-                r.to.addr
-            );
-        };
         let port =
             port_index(&r.port).with_context(|| format!("route names unknown port {}", r.port))?;
-        routes.push(Route {
-            net,
-            len: r.to.prefix_len,
-            via: Some(via),
-            port,
-        });
+        match (r.to.addr, r.via) {
+            (IpAddr::V4(net), IpAddr::V4(via)) => routes4.push(Route {
+                net,
+                len: r.to.prefix_len,
+                via: Some(via),
+                port,
+            }),
+            (IpAddr::V6(net), IpAddr::V6(via)) => routes6.push(Route {
+                net,
+                len: r.to.prefix_len,
+                via: Some(via),
+                port,
+            }),
+            _ => bail!(
+                "route to {}: the gateway {} is of the other family",
+                r.to,
+                r.via
+            ),
+        }
     }
     Ok(DataplaneConfig {
         ports: cfg
@@ -148,7 +170,8 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
             })
             .collect(),
         instances,
-        routes,
+        routes4,
+        routes6,
         cores: cfg.dataplane.cores.clone(),
         idle: match cfg.dataplane.idle {
             config::Idle::Busy => Idle::Busy,
@@ -210,10 +233,18 @@ impl Daemon {
         let mut fsms = Vec::with_capacity(cfg.vrrp.len());
         for v in &cfg.vrrp {
             let port = cfg.ports.iter().position(|p| p.name == v.port).unwrap_or(0);
-            let primary = dp
-                .port_info(port)
-                .and_then(|i| i.addrs_v4.first().map(|(a, _)| *a))
-                .with_context(|| format!("port {} has no IPv4 address", v.port))?;
+            let info = dp.port_info(port);
+            let primary = if v.is_ipv6() {
+                info.and_then(|i| i.link_local()).map(IpAddr::V6)
+            } else {
+                info.and_then(|i| i.addrs_v4.first().map(|(a, _)| IpAddr::V4(*a)))
+            }
+            .with_context(|| {
+                format!(
+                    "port {} has no address to advertise {} from",
+                    v.port, v.name
+                )
+            })?;
             let version = if v.version == 2 {
                 FsmVersion::V2
             } else {
@@ -228,14 +259,21 @@ impl Daemon {
                 advert_interval_cs: interval_cs,
                 preempt: v.preempt,
                 preempt_delay: v.preempt_delay,
-                primary_addr: IpAddr::V4(primary),
+                primary_addr: primary,
             });
-            let vips = v
-                .addresses
+            let addrs = v.advertised_addresses();
+            let vips4 = addrs
                 .iter()
                 .filter_map(|a| match a.addr {
                     IpAddr::V4(ip) => Some(ip),
                     IpAddr::V6(_) => None,
+                })
+                .collect();
+            let vips6 = addrs
+                .iter()
+                .filter_map(|a| match a.addr {
+                    IpAddr::V6(ip) => Some(ip),
+                    IpAddr::V4(_) => None,
                 })
                 .collect();
             fsms.push(fsm);
@@ -243,7 +281,10 @@ impl Daemon {
                 cfg: v.clone(),
                 port,
                 primary,
-                vips,
+                vmac: EthernetAddress(v.vmac()),
+                vips4,
+                vips6,
+                checksum_mismatch_logged: false,
                 garp: None,
                 garp_refresh_at: None,
                 peer_checksum: None,
@@ -373,23 +414,46 @@ impl Daemon {
     }
 
     fn handle_advert(&mut self, port: usize, arrival: Instant, ip_bytes: &[u8]) {
-        let Ok(ip) = Ipv4Packet::new_checked(ip_bytes) else {
-            self.count_control_drop(DropReason::Malformed.name());
-            return;
+        let parsed = match ip_bytes.first().map(|b| b >> 4) {
+            Some(4) => Ipv4Packet::new_checked(ip_bytes).and_then(|ip| {
+                wire_vrrp::parse_ipv4_advert(&ip, true).map(|(r, k)| {
+                    (
+                        IpAddr::V4(ip.src_addr()),
+                        r.vrid,
+                        r.version,
+                        r.priority,
+                        r.max_advert_int,
+                        Some(k),
+                    )
+                })
+            }),
+            Some(6) => Ipv6Packet::new_checked(ip_bytes).and_then(|ip| {
+                wire_vrrp::parse_ipv6_advert(&ip, true).map(|r| {
+                    (
+                        IpAddr::V6(ip.src_addr()),
+                        r.vrid,
+                        r.version,
+                        r.priority,
+                        r.max_advert_int,
+                        None,
+                    )
+                })
+            }),
+            _ => {
+                self.count_control_drop(DropReason::Malformed.name());
+                return;
+            }
         };
-        let (repr, kind) = match wire_vrrp::parse_ipv4_advert(&ip, true) {
-            Ok(r) => r,
+        let (src, vrid, version, priority, max_advert_int, kind) = match parsed {
+            Ok(p) => p,
             Err(e) => {
                 self.count_control_drop(xvrrp_dataplane::process::advert_drop_reason(e).name());
                 return;
             }
         };
-        let src = ip.src_addr();
-        let Some(idx) = self
-            .slots
-            .iter()
-            .position(|s| s.port == port && s.cfg.vrid == repr.vrid)
-        else {
+        let Some(idx) = self.slots.iter().position(|s| {
+            s.port == port && s.cfg.vrid == vrid && s.primary.is_ipv6() == src.is_ipv6()
+        }) else {
             self.count_control_drop(DropReason::VridError.name());
             return;
         };
@@ -402,16 +466,29 @@ impl Daemon {
             return;
         }
         slot.adverts_rx += 1;
-        slot.peer_checksum = Some(kind);
-        let interval_cs = match repr.version {
-            WireVersion::V2 => repr.max_advert_int.saturating_mul(100),
-            WireVersion::V3 => repr.max_advert_int,
+        if let Some(kind) = kind {
+            slot.peer_checksum = Some(kind);
+            let ours = checksum_kind(slot.cfg.checksum);
+            if kind != ours && !slot.checksum_mismatch_logged && slot.cfg.version == 3 {
+                slot.checksum_mismatch_logged = true;
+                tracing::warn!(
+                    instance = %slot.cfg.name,
+                    peer = %src,
+                    peer_checksum = checksum_name(kind),
+                    our_checksum = checksum_name(ours),
+                    "the peer computes the VRRPv3 checksum the other way; we accept it, but a peer that checks strictly (keepalived, FRR) will drop our adverts: set `checksum` to match"
+                );
+            }
+        }
+        let interval_cs = match version {
+            WireVersion::V2 => max_advert_int.saturating_mul(100),
+            WireVersion::V3 => max_advert_int,
         };
         fsm.handle_advert(
             arrival,
             &Advert {
-                src: IpAddr::V4(src),
-                priority: repr.priority,
+                src,
+                priority,
                 max_advert_int_cs: interval_cs,
             },
         );
@@ -508,10 +585,14 @@ impl Daemon {
             if burst.next > now {
                 continue;
             }
-            let vmac = EthernetAddress::vrrp_v4(slot.cfg.vrid);
-            let mut buf = [0u8; 64];
-            for vip in &slot.vips {
-                if let Ok(n) = frames::garp_v4(&mut buf, vmac, *vip) {
+            let mut buf = [0u8; 128];
+            for vip in &slot.vips4 {
+                if let Ok(n) = frames::garp_v4(&mut buf, slot.vmac, *vip) {
+                    self.dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
+                }
+            }
+            for vip in &slot.vips6 {
+                if let Ok(n) = frames::unsolicited_na(&mut buf, slot.vmac, *vip) {
                     self.dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
                 }
             }
@@ -600,6 +681,46 @@ impl Daemon {
     }
 }
 
+fn checksum_kind(mode: ChecksumMode) -> ChecksumKind {
+    match mode {
+        ChecksumMode::Rfc9568 => ChecksumKind::Rfc9568,
+        ChecksumMode::PseudoHeader => ChecksumKind::PseudoHeader,
+    }
+}
+
+fn checksum_name(kind: ChecksumKind) -> &'static str {
+    match kind {
+        ChecksumKind::Rfc9568 => "rfc9568",
+        ChecksumKind::PseudoHeader => "pseudo-header",
+    }
+}
+
+/// Builds one advertisement frame to `dst` (multicast group or unicast peer).
+fn advert_frame(
+    buf: &mut [u8],
+    slot: &Slot,
+    repr: &VrrpRepr<'_>,
+    dst: IpAddr,
+    dst_mac: EthernetAddress,
+) -> Option<usize> {
+    match (slot.primary, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => frames::advert_v4(
+            buf,
+            slot.vmac,
+            src,
+            dst,
+            dst_mac,
+            repr,
+            checksum_kind(slot.cfg.checksum),
+        )
+        .ok(),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            frames::advert_v6(buf, slot.vmac, src, dst, dst_mac, repr).ok()
+        }
+        _ => None,
+    }
+}
+
 fn send_advert(dp: &Dataplane, slot: &Slot, priority: u8, max_advert_int_cs: u16) -> bool {
     let version = if slot.cfg.version == 2 {
         WireVersion::V2
@@ -610,54 +731,35 @@ fn send_advert(dp: &Dataplane, slot: &Slot, priority: u8, max_advert_int_cs: u16
         WireVersion::V2 => max_advert_int_cs / 100,
         WireVersion::V3 => max_advert_int_cs,
     };
+    let addresses = if slot.vips6.is_empty() {
+        AddrList::V4(&slot.vips4)
+    } else {
+        AddrList::V6(&slot.vips6)
+    };
     let repr = VrrpRepr {
         version,
         vrid: slot.cfg.vrid,
         priority,
         max_advert_int,
-        addresses: AddrList::V4(&slot.vips),
+        addresses,
     };
-    let kind = match slot.cfg.checksum {
-        ChecksumMode::Rfc9568 => ChecksumKind::Rfc9568,
-        ChecksumMode::PseudoHeader => ChecksumKind::PseudoHeader,
-    };
-    let vmac = EthernetAddress::vrrp_v4(slot.cfg.vrid);
     let mut buf = [0u8; 1514];
     let mut sent = false;
-    let peers: Vec<Ipv4Addr> = slot
-        .cfg
-        .unicast_peers
-        .iter()
-        .filter_map(|p| match p {
-            IpAddr::V4(a) => Some(*a),
-            IpAddr::V6(_) => None,
-        })
-        .collect();
-    if peers.is_empty() {
-        if let Ok(n) = frames::advert_v4(
-            &mut buf,
-            vmac,
-            slot.primary,
-            frames::VRRP_V4_MCAST,
-            frames::VRRP_V4_MCAST_MAC,
-            &repr,
-            kind,
-        ) {
+    if slot.cfg.unicast_peers.is_empty() {
+        let (group, group_mac) = if slot.primary.is_ipv6() {
+            (IpAddr::V6(frames::VRRP_V6_MCAST), frames::VRRP_V6_MCAST_MAC)
+        } else {
+            (IpAddr::V4(frames::VRRP_V4_MCAST), frames::VRRP_V4_MCAST_MAC)
+        };
+        if let Some(n) = advert_frame(&mut buf, slot, &repr, group, group_mac) {
             sent = dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
         }
     } else {
-        // Unicast peers: the fast path has no neighbour lookup for the
-        // control thread yet, so the advert goes to the broadcast MAC.
-        for peer in peers {
-            if let Ok(n) = frames::advert_v4(
-                &mut buf,
-                vmac,
-                slot.primary,
-                peer,
-                EthernetAddress::BROADCAST,
-                &repr,
-                kind,
-            ) {
+        // Unicast peers: the control thread has no neighbour lookup of its
+        // own yet, so the advert goes to the peer's address in a broadcast frame.
+        for peer in &slot.cfg.unicast_peers {
+            if let Some(n) = advert_frame(&mut buf, slot, &repr, *peer, EthernetAddress::BROADCAST)
+            {
                 sent |= dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
             }
         }
@@ -707,8 +809,8 @@ impl View<'_> {
                         "master_down_interval_us": micros(f.master_down_interval()),
                         "preempt": s.cfg.preempt,
                         "accept": s.cfg.accept,
-                        "checksum": match s.cfg.checksum { ChecksumMode::Rfc9568 => "rfc9568", ChecksumMode::PseudoHeader => "pseudo-header" },
-                        "peer_checksum": s.peer_checksum.map(|k| match k { ChecksumKind::Rfc9568 => "rfc9568", ChecksumKind::PseudoHeader => "pseudo-header" }),
+                        "checksum": checksum_name(checksum_kind(s.cfg.checksum)),
+                        "peer_checksum": s.peer_checksum.map(checksum_name),
                         "addresses": s.cfg.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect::<Vec<_>>(),
                         "adverts_rx": s.adverts_rx,
                         "adverts_tx": s.adverts_tx,

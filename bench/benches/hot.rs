@@ -286,7 +286,7 @@ fn handle_arp_bench() -> Outcome<Row> {
 /// Budget ≤ 200 ns.
 fn handle_forward_bench() -> Outcome<Row> {
     let mut w = Worker::new()?;
-    w.neigh.learn(w.now, WAN, SERVER, SERVER_MAC);
+    w.neigh.learn(w.now, WAN, SERVER.into(), SERVER_MAC);
     let frame = ipv4_frame(EthernetAddress::vrrp_v4(1), SERVER, 64, 26)?;
     let (action, out) = w.handle_once(LAN, &frame);
     let expect = Action::Send {

@@ -55,12 +55,14 @@ pub fn gateway_tables() -> Tables {
         PortView {
             name: "lan0".into(),
             mac: LAN_MAC,
-            addrs: vec![(Ipv4Addr::new(192, 0, 2, 2), 24)],
+            addrs4: vec![(Ipv4Addr::new(192, 0, 2, 2), 24)],
+            addrs6: Vec::new(),
         },
         PortView {
             name: "wan0".into(),
             mac: WAN_MAC,
-            addrs: vec![(Ipv4Addr::new(203, 0, 113, 2), 24)],
+            addrs4: vec![(Ipv4Addr::new(203, 0, 113, 2), 24)],
+            addrs6: Vec::new(),
         },
     ];
     let instance = |port, vrid, vip| InstanceView {
@@ -68,7 +70,8 @@ pub fn gateway_tables() -> Tables {
         vrid,
         version: Version::V3,
         vmac: EthernetAddress::vrrp_v4(vrid),
-        vips: vec![(vip, 24)],
+        vips4: vec![(vip, 24)],
+        vips6: Vec::new(),
         accept: true,
     };
     let connected = |net, port| Route {
@@ -80,10 +83,11 @@ pub fn gateway_tables() -> Tables {
     Tables {
         ports,
         instances: vec![instance(LAN, 1, LAN_VIP), instance(WAN, 2, WAN_VIP)],
-        routes: RouteTable::new([
+        routes4: RouteTable::new([
             connected(Ipv4Addr::new(192, 0, 2, 0), LAN),
             connected(Ipv4Addr::new(203, 0, 113, 0), WAN),
         ]),
+        routes6: RouteTable::default(),
     }
 }
 
@@ -162,7 +166,7 @@ pub fn ipv4_frame(
 /// probe address per route with the next hop a correct longest-prefix match
 /// returns for it. Every probe also matches the default route, so only the
 /// longest match is right.
-pub fn sixteen_routes() -> (RouteTable, Vec<(Ipv4Addr, NextHop)>) {
+pub fn sixteen_routes() -> (RouteTable<Ipv4Addr>, Vec<(Ipv4Addr, NextHop<Ipv4Addr>)>) {
     let gw = Ipv4Addr::new(203, 0, 113, 254);
     let mut routes = Vec::with_capacity(16);
     let mut probes = Vec::with_capacity(16);

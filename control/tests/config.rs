@@ -636,3 +636,40 @@ fn load_reports_io_and_utf8_errors() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn ipv6_instance_with_only_global_addresses_gets_a_derived_link_local_first() {
+    let text = r#"
+[[port]]
+name = "lan0"
+
+[[vrrp]]
+name = "lan6"
+port = "lan0"
+vrid = 1
+addresses = ["2001:db8:1::1/64"]
+"#;
+    let cfg = xvrrp_control::config::parse(text, "v6.toml").unwrap();
+    let v = &cfg.vrrp[0];
+    let advertised: Vec<String> = v
+        .advertised_addresses()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // EUI-64 of 00:00:5e:00:02:01 with the universal/local bit flipped.
+    assert_eq!(
+        advertised,
+        ["fe80::200:5eff:fe00:201/64", "2001:db8:1::1/64"]
+    );
+    assert!(cfg
+        .plan()
+        .contains("fe80::200:5eff:fe00:201/64 (link-local, derived"));
+
+    let given = text.replace(
+        "[\"2001:db8:1::1/64\"]",
+        "[\"fe80::1/64\", \"2001:db8:1::1/64\"]",
+    );
+    let cfg = xvrrp_control::config::parse(&given, "v6.toml").unwrap();
+    assert_eq!(cfg.vrrp[0].derived_link_local(), None);
+    assert_eq!(cfg.vrrp[0].advertised_addresses().len(), 2);
+}

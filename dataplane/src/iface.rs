@@ -1,6 +1,9 @@
 //! What the kernel knows of a port: index, MAC, IPv4 addresses, queues.
 
-use std::{ffi::CStr, net::Ipv4Addr};
+use std::{
+    ffi::CStr,
+    net::{Ipv4Addr, Ipv6Addr},
+};
 
 use xvrrp_wire::ethernet::EthernetAddress;
 
@@ -17,6 +20,8 @@ pub struct InterfaceInfo {
     pub mac: EthernetAddress,
     /// IPv4 addresses with prefix lengths, in kernel order (primary first).
     pub addrs_v4: Vec<(Ipv4Addr, u8)>,
+    /// IPv6 addresses with prefix lengths, link-local ones included.
+    pub addrs_v6: Vec<(Ipv6Addr, u8)>,
     /// Number of RX queues.
     pub rx_queues: u32,
 }
@@ -38,6 +43,7 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
     }
     let mut mac = None;
     let mut addrs_v4 = Vec::new();
+    let mut addrs_v6 = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
     if unsafe { libc::getifaddrs(&mut head) } != 0 {
@@ -81,6 +87,18 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
                 u8::try_from(u32::from_be(nm.sin_addr.s_addr).count_ones()).unwrap_or(32)
             };
             addrs_v4.push((addr, prefix));
+        } else if family == libc::AF_INET6 {
+            // SAFETY: AF_INET6 addresses are sockaddr_in6.
+            let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+            let addr = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let prefix = if ifa.ifa_netmask.is_null() {
+                128
+            } else {
+                // SAFETY: the netmask of an AF_INET6 address is a sockaddr_in6.
+                let nm = unsafe { &*(ifa.ifa_netmask as *const libc::sockaddr_in6) };
+                u8::try_from(u128::from_be_bytes(nm.sin6_addr.s6_addr).count_ones()).unwrap_or(128)
+            };
+            addrs_v6.push((addr, prefix));
         }
     }
     // SAFETY: head came from getifaddrs and is freed once.
@@ -92,6 +110,7 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
         index,
         mac,
         addrs_v4,
+        addrs_v6,
         rx_queues: rx_queue_count(name),
     })
 }
@@ -114,4 +133,14 @@ pub fn link_up(name: &str) -> bool {
     std::fs::read_to_string(format!("/sys/class/net/{name}/operstate"))
         .map(|s| matches!(s.trim(), "up" | "unknown"))
         .unwrap_or(false)
+}
+
+impl InterfaceInfo {
+    /// The port's IPv6 link-local address (the source of VRRPv3/IPv6 adverts).
+    pub fn link_local(&self) -> Option<Ipv6Addr> {
+        self.addrs_v6
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| a.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80))
+    }
 }

@@ -16,7 +16,7 @@ pub mod xdp;
 pub mod xsk;
 
 use std::{
-    net::Ipv4Addr,
+    net::{Ipv4Addr, Ipv6Addr},
     sync::{atomic::Ordering, Arc},
     thread::JoinHandle,
 };
@@ -52,8 +52,10 @@ pub struct InstanceSpec {
     pub vrid: u8,
     /// Version.
     pub version: Version,
-    /// Virtual IPv4 addresses with prefix lengths.
-    pub vips: Vec<(Ipv4Addr, u8)>,
+    /// Virtual IPv4 addresses with prefix lengths (an IPv4 instance).
+    pub vips4: Vec<(Ipv4Addr, u8)>,
+    /// Virtual IPv6 addresses with prefix lengths (an IPv6 instance).
+    pub vips6: Vec<(Ipv6Addr, u8)>,
     /// Answer ICMP echo for the virtual addresses.
     pub accept: bool,
 }
@@ -65,8 +67,10 @@ pub struct DataplaneConfig {
     pub ports: Vec<PortSpec>,
     /// Instances (index = ownership flag index).
     pub instances: Vec<InstanceSpec>,
-    /// Static routes (connected routes are added from the ports' addresses).
-    pub routes: Vec<Route>,
+    /// Static IPv4 routes (connected routes are added from the ports' addresses).
+    pub routes4: Vec<Route<Ipv4Addr>>,
+    /// Static IPv6 routes.
+    pub routes6: Vec<Route<Ipv6Addr>>,
     /// One worker per core listed.
     pub cores: Vec<usize>,
     /// Idle policy.
@@ -128,9 +132,12 @@ impl Dataplane {
         for (idx, info) in infos.iter().enumerate() {
             let mut filter = PortFilter::attach(&info.name, cfg.attach)?;
             for inst in cfg.instances.iter().filter(|i| i.port == idx) {
-                filter.add_vmac(EthernetAddress::vrrp_v4(inst.vrid))?;
-                for (vip, _) in &inst.vips {
+                filter.add_vmac(vmac_of(inst))?;
+                for (vip, _) in &inst.vips4 {
                     filter.add_vip4(*vip)?;
+                }
+                for (vip, _) in &inst.vips6 {
+                    filter.add_vip6(*vip)?;
                 }
             }
             tracing::info!(port = %info.name, mode = filter.mode(), "XDP filter attached");
@@ -276,13 +283,24 @@ impl std::os::fd::AsRawFd for RawFd {
     }
 }
 
+/// The virtual MAC of an instance: 00:00:5e:00:01:VRID for IPv4,
+/// 00:00:5e:00:02:VRID for IPv6 (RFC 9568 §7.3).
+pub fn vmac_of(inst: &InstanceSpec) -> EthernetAddress {
+    if inst.vips6.is_empty() {
+        EthernetAddress::vrrp_v4(inst.vrid)
+    } else {
+        EthernetAddress::vrrp_v6(inst.vrid)
+    }
+}
+
 fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
     let ports: Vec<PortView> = infos
         .iter()
         .map(|i| PortView {
             name: i.name.clone(),
             mac: i.mac,
-            addrs: i.addrs_v4.clone(),
+            addrs4: i.addrs_v4.clone(),
+            addrs6: i.addrs_v6.clone(),
         })
         .collect();
     let instances = cfg
@@ -292,12 +310,13 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
             port: i.port,
             vrid: i.vrid,
             version: i.version,
-            vmac: EthernetAddress::vrrp_v4(i.vrid),
-            vips: i.vips.clone(),
+            vmac: vmac_of(i),
+            vips4: i.vips4.clone(),
+            vips6: i.vips6.clone(),
             accept: i.accept,
         })
         .collect();
-    let connected = infos.iter().enumerate().flat_map(|(port, i)| {
+    let connected4 = infos.iter().enumerate().flat_map(|(port, i)| {
         i.addrs_v4.iter().map(move |(a, l)| Route {
             net: *a,
             len: *l,
@@ -305,10 +324,20 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
             port,
         })
     });
-    let routes = RouteTable::new(connected.chain(cfg.routes.iter().copied()));
+    let connected6 = infos.iter().enumerate().flat_map(|(port, i)| {
+        i.addrs_v6.iter().map(move |(a, l)| Route {
+            net: *a,
+            len: *l,
+            via: None,
+            port,
+        })
+    });
+    let routes4 = RouteTable::new(connected4.chain(cfg.routes4.iter().copied()));
+    let routes6 = RouteTable::new(connected6.chain(cfg.routes6.iter().copied()));
     Tables {
         ports,
         instances,
-        routes,
+        routes4,
+        routes6,
     }
 }

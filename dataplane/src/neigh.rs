@@ -1,10 +1,10 @@
-//! The fast path's IPv4 neighbour table: a fixed-size, open-addressed hash
+//! The fast path's neighbour table (IPv4 and IPv6): a fixed-size, open-addressed hash
 //! owned by one worker. It learns from ARP and from the source of frames it
 //! forwards, and remembers when it last asked for a missing entry so that a
 //! burst towards an unresolved host sends one ARP request, not one per packet.
 
 use std::{
-    net::Ipv4Addr,
+    net::IpAddr,
     time::{Duration, Instant},
 };
 
@@ -22,12 +22,12 @@ pub const RETRY_TIME: Duration = Duration::from_millis(100);
 enum Slot {
     Empty,
     Incomplete {
-        ip: u32,
+        ip: u128,
         port: u16,
         asked: Instant,
     },
     Reachable {
-        ip: u32,
+        ip: u128,
         port: u16,
         mac: EthernetAddress,
         seen: Instant,
@@ -35,7 +35,7 @@ enum Slot {
 }
 
 impl Slot {
-    fn key(&self) -> Option<(u32, u16)> {
+    fn key(&self) -> Option<(u128, u16)> {
         match *self {
             Slot::Empty => None,
             Slot::Incomplete { ip, port, .. } | Slot::Reachable { ip, port, .. } => {
@@ -60,7 +60,7 @@ pub enum Lookup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     /// Address.
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     /// Port index.
     pub port: usize,
     /// MAC if resolved.
@@ -79,9 +79,28 @@ impl Default for NeighbourTable {
     }
 }
 
-fn hash(ip: u32, port: u16) -> usize {
+/// IPv4 addresses are keyed in their IPv4-mapped IPv6 form, which never
+/// appears as a real IPv6 neighbour, so both families share one table.
+fn key_of(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_ipv6_mapped()),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn addr_of(key: u128) -> IpAddr {
+    let v6 = std::net::Ipv6Addr::from(key);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(v6),
+    }
+}
+
+fn hash(ip: u128, port: u16) -> usize {
     // Fibonacci hashing: the top bits of the product spread well.
-    let h = (u64::from(ip) ^ (u64::from(port) << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    #[allow(clippy::cast_possible_truncation)] // folding 128 bits to 64 on purpose
+    let folded = (ip as u64) ^ ((ip >> 64) as u64);
+    let h = (folded ^ (u64::from(port) << 48)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     (h >> 54) as usize % SLOTS
 }
 
@@ -93,7 +112,7 @@ impl NeighbourTable {
         }
     }
 
-    fn find(&self, ip: u32, port: u16) -> Option<usize> {
+    fn find(&self, ip: u128, port: u16) -> Option<usize> {
         let start = hash(ip, port);
         (0..PROBE)
             .map(|i| (start + i) % SLOTS)
@@ -101,7 +120,7 @@ impl NeighbourTable {
     }
 
     /// A slot for a new entry: an empty one, else the oldest in the probe run.
-    fn victim(&self, ip: u32, port: u16) -> usize {
+    fn victim(&self, ip: u128, port: u16) -> usize {
         let start = hash(ip, port);
         let mut best = start;
         let mut best_age: Option<Instant> = None;
@@ -127,8 +146,8 @@ impl NeighbourTable {
     }
 
     /// Records that `ip` on `port` is at `mac`.
-    pub fn learn(&mut self, now: Instant, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
-        let (ip, port) = (u32::from(ip), port_key(port));
+    pub fn learn(&mut self, now: Instant, port: usize, ip: IpAddr, mac: EthernetAddress) {
+        let (ip, port) = (key_of(ip), port_key(port));
         let idx = self.find(ip, port).unwrap_or_else(|| self.victim(ip, port));
         self.set(
             idx,
@@ -142,8 +161,8 @@ impl NeighbourTable {
     }
 
     /// Looks `ip` up on `port`; on a miss, records that a request is due.
-    pub fn lookup(&mut self, now: Instant, port: usize, ip: Ipv4Addr) -> Lookup {
-        let (ipk, portk) = (u32::from(ip), port_key(port));
+    pub fn lookup(&mut self, now: Instant, port: usize, ip: IpAddr) -> Lookup {
+        let (ipk, portk) = (key_of(ip), port_key(port));
         match self.find(ipk, portk) {
             Some(idx) => match self.slots.get(idx).copied() {
                 Some(Slot::Reachable { mac, seen, .. })
@@ -188,12 +207,12 @@ impl NeighbourTable {
         self.slots.iter().filter_map(|s| match *s {
             Slot::Empty => None,
             Slot::Incomplete { ip, port, .. } => Some(Entry {
-                ip: Ipv4Addr::from(ip),
+                ip: addr_of(ip),
                 port: usize::from(port),
                 mac: None,
             }),
             Slot::Reachable { ip, port, mac, .. } => Some(Entry {
-                ip: Ipv4Addr::from(ip),
+                ip: addr_of(ip),
                 port: usize::from(port),
                 mac: Some(mac),
             }),
@@ -216,7 +235,7 @@ mod tests {
     fn miss_asks_once_then_waits_then_asks_again() {
         let mut t = NeighbourTable::new();
         let t0 = Instant::now();
-        let ip = Ipv4Addr::new(203, 0, 113, 100);
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 100));
         assert_eq!(t.lookup(t0, 1, ip), Lookup::Ask);
         assert_eq!(
             t.lookup(t0 + Duration::from_millis(10), 1, ip),
@@ -230,10 +249,25 @@ mod tests {
     }
 
     #[test]
+    fn families_do_not_collide_and_entries_show_their_family() {
+        let mut t = NeighbourTable::new();
+        let t0 = Instant::now();
+        let v4 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
+        let v6: IpAddr = "2001:db8:1::7".parse().unwrap();
+        t.learn(t0, 0, v4, MAC);
+        assert_eq!(t.lookup(t0, 0, v6), Lookup::Ask);
+        t.learn(t0, 0, v6, EthernetAddress([2, 0, 0, 0, 0, 7]));
+        assert_eq!(t.lookup(t0, 0, v4), Lookup::Hit(MAC));
+        let mut ips: Vec<IpAddr> = t.entries().map(|e| e.ip).collect();
+        ips.sort();
+        assert_eq!(ips, vec![v4, v6]);
+    }
+
+    #[test]
     fn entries_expire() {
         let mut t = NeighbourTable::new();
         let t0 = Instant::now();
-        let ip = Ipv4Addr::new(192, 0, 2, 100);
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 100));
         t.learn(t0, 0, ip, MAC);
         assert_eq!(t.lookup(t0 + REACHABLE_TIME, 0, ip), Lookup::Ask);
     }
@@ -246,11 +280,11 @@ mod tests {
             t.learn(
                 t0 + Duration::from_micros(u64::from(i)),
                 0,
-                Ipv4Addr::from(0x0a00_0000 + i),
+                IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)),
                 MAC,
             );
         }
-        let last = Ipv4Addr::from(0x0a00_0000 + SLOTS as u32 * 2 - 1);
+        let last = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + SLOTS as u32 * 2 - 1));
         assert_eq!(
             t.lookup(t0 + Duration::from_secs(1), 0, last),
             Lookup::Hit(MAC)

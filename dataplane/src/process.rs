@@ -6,7 +6,10 @@
 //! [`Action`]; nothing allocates, locks, logs or makes a system call, and no
 //! input can make it panic (all parsing goes through checked views).
 
-use std::{net::Ipv4Addr, time::Instant};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Instant,
+};
 
 use xvrrp_wire::{
     arp::{ArpOperation, ArpPacket, ArpRepr},
@@ -14,12 +17,15 @@ use xvrrp_wire::{
     ethernet::{EtherType, EthernetAddress, EthernetFrame, HEADER_LEN},
     frames,
     icmpv4::{Icmpv4Packet, TYPE_ECHO_REQUEST},
+    icmpv6::IPPROTO_ICMPV6,
     ipv4::{Ipv4Packet, IPPROTO_ICMP},
+    ipv6::Ipv6Packet,
+    nd::{self, NdRepr},
     vrrp::{self, Version},
 };
 
 use crate::{
-    lpm::RouteTable,
+    lpm::{in_prefix, RouteAddr, RouteTable},
     neigh::{Lookup, NeighbourTable},
     shared::{RxAdvert, Shared},
     stats::{Counters, DropReason},
@@ -34,10 +40,12 @@ pub struct PortView {
     /// The port's own MAC.
     pub mac: EthernetAddress,
     /// The port's own IPv4 addresses with prefix lengths; the first is primary.
-    pub addrs: Vec<(Ipv4Addr, u8)>,
+    pub addrs4: Vec<(Ipv4Addr, u8)>,
+    /// The port's own IPv6 addresses with prefix lengths (link-local included).
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
 }
 
-/// What the fast path knows of a virtual router instance.
+/// What the fast path knows of a virtual router instance (one family).
 #[derive(Debug, Clone)]
 pub struct InstanceView {
     /// Port index.
@@ -46,10 +54,12 @@ pub struct InstanceView {
     pub vrid: u8,
     /// VRRP version it speaks.
     pub version: Version,
-    /// Virtual MAC.
+    /// Virtual MAC (00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID for IPv6).
     pub vmac: EthernetAddress,
     /// Virtual IPv4 addresses with prefix lengths.
-    pub vips: Vec<(Ipv4Addr, u8)>,
+    pub vips4: Vec<(Ipv4Addr, u8)>,
+    /// Virtual IPv6 addresses with prefix lengths.
+    pub vips6: Vec<(Ipv6Addr, u8)>,
     /// Answer ICMP echo sent to the virtual addresses.
     pub accept: bool,
 }
@@ -61,25 +71,45 @@ pub struct Tables {
     pub ports: Vec<PortView>,
     /// Instances, by index (the same index as the ownership flags).
     pub instances: Vec<InstanceView>,
-    /// Routes (connected + static).
-    pub routes: RouteTable,
+    /// IPv4 routes (connected + static).
+    pub routes4: RouteTable<Ipv4Addr>,
+    /// IPv6 routes (connected + static).
+    pub routes6: RouteTable<Ipv6Addr>,
 }
 
-fn in_subnet(a: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
-    let m = match len {
-        0 => 0,
-        l if l >= 32 => u32::MAX,
-        l => u32::MAX << (32 - u32::from(l)),
-    };
-    u32::from(a) & m == u32::from(net) & m
+/// An address family as the tables see it: which addresses of a port and
+/// which virtual addresses of an instance belong to it.
+pub trait Family: RouteAddr + Into<IpAddr> {
+    /// The port's own addresses of this family.
+    fn port_addrs(port: &PortView) -> &[(Self, u8)];
+    /// The instance's virtual addresses of this family.
+    fn vips(inst: &InstanceView) -> &[(Self, u8)];
+}
+
+impl Family for Ipv4Addr {
+    fn port_addrs(port: &PortView) -> &[(Self, u8)] {
+        &port.addrs4
+    }
+    fn vips(inst: &InstanceView) -> &[(Self, u8)] {
+        &inst.vips4
+    }
+}
+
+impl Family for Ipv6Addr {
+    fn port_addrs(port: &PortView) -> &[(Self, u8)] {
+        &port.addrs6
+    }
+    fn vips(inst: &InstanceView) -> &[(Self, u8)] {
+        &inst.vips6
+    }
 }
 
 impl Tables {
-    fn instance_for_vip(&self, port: usize, ip: Ipv4Addr) -> Option<(usize, &InstanceView)> {
+    fn instance_for_vip<A: Family>(&self, port: usize, ip: A) -> Option<(usize, &InstanceView)> {
         self.instances
             .iter()
             .enumerate()
-            .find(|(_, i)| i.port == port && i.vips.iter().any(|(v, _)| *v == ip))
+            .find(|(_, i)| i.port == port && A::vips(i).iter().any(|(v, _)| *v == ip))
     }
 
     fn instance_for_vmac(
@@ -93,47 +123,54 @@ impl Tables {
             .find(|(_, i)| i.port == port && i.vmac == mac)
     }
 
-    fn on_link(&self, port: usize, ip: Ipv4Addr) -> bool {
+    fn on_link<A: Family>(&self, port: usize, ip: A) -> bool {
         self.ports
             .get(port)
-            .is_some_and(|p| p.addrs.iter().any(|(a, l)| in_subnet(ip, *a, *l)))
+            .is_some_and(|p| A::port_addrs(p).iter().any(|(a, l)| in_prefix(ip, *a, *l)))
             || self
                 .instances
                 .iter()
-                .any(|i| i.port == port && i.vips.iter().any(|(a, l)| in_subnet(ip, *a, *l)))
+                .any(|i| i.port == port && A::vips(i).iter().any(|(a, l)| in_prefix(ip, *a, *l)))
     }
 
     /// The MAC and source address to use on `port` towards `target`: the
-    /// virtual ones of an instance we are master of there (so replies come
-    /// back to the fast path), else the port's own.
-    fn egress_identity(
+    /// virtual ones of an instance of this family we are master of there
+    /// (so replies come back to the fast path), else the port's own.
+    fn egress_identity<A: Family>(
         &self,
         shared: &Shared,
         port: usize,
-        target: Ipv4Addr,
-    ) -> Option<(EthernetAddress, Ipv4Addr)> {
+        target: A,
+    ) -> Option<(EthernetAddress, A)> {
         let vip = self.instances.iter().enumerate().find_map(|(idx, i)| {
             if i.port != port || !shared.is_master(idx) {
                 return None;
             }
-            i.vips
-                .iter()
-                .find(|(a, l)| in_subnet(target, *a, *l))
-                .or(i.vips.first())
+            let vips = A::vips(i);
+            vips.iter()
+                .find(|(a, l)| in_prefix(target, *a, *l))
+                .or(vips.first())
                 .map(|(a, _)| (i.vmac, *a))
         });
         vip.or_else(|| {
-            self.ports
-                .get(port)
-                .and_then(|p| p.addrs.first().map(|(a, _)| (p.mac, *a)))
+            self.ports.get(port).and_then(|p| {
+                let addrs = A::port_addrs(p);
+                addrs
+                    .iter()
+                    .find(|(a, l)| in_prefix(target, *a, *l))
+                    .or(addrs.first())
+                    .map(|(a, _)| (p.mac, *a))
+            })
         })
     }
 
-    fn egress_mac(&self, shared: &Shared, port: usize) -> Option<EthernetAddress> {
+    /// Source MAC of forwarded frames of this family on `port`: the virtual
+    /// MAC where we are master there, else the port's own.
+    fn egress_mac<A: Family>(&self, shared: &Shared, port: usize) -> Option<EthernetAddress> {
         self.instances
             .iter()
             .enumerate()
-            .find(|(idx, i)| i.port == port && shared.is_master(*idx))
+            .find(|(idx, i)| i.port == port && !A::vips(i).is_empty() && shared.is_master(*idx))
             .map(|(_, i)| i.vmac)
             .or_else(|| self.ports.get(port).map(|p| p.mac))
     }
@@ -193,6 +230,7 @@ impl Processor<'_> {
         match eth.ethertype() {
             EtherType::ARP => self.handle_arp(now, port, buf, len, dst_mac, src_mac),
             EtherType::IPV4 => self.handle_ipv4(now, port, buf, len, dst_mac, src_mac),
+            EtherType::IPV6 => self.handle_ipv6(now, port, buf, len, dst_mac, src_mac),
             _ => self.drop(port, DropReason::Unhandled),
         }
     }
@@ -216,7 +254,8 @@ impl Processor<'_> {
         // Learn the sender when it is a neighbour on this link (replies to our
         // own resolution requests arrive here, addressed to a virtual MAC).
         if !repr.source_ip.is_unspecified() && self.tables.on_link(port, repr.source_ip) {
-            self.neigh.learn(now, port, repr.source_ip, repr.source_hw);
+            self.neigh
+                .learn(now, port, IpAddr::V4(repr.source_ip), repr.source_hw);
         }
         // A reply to one of our resolution requests (sent from a virtual MAC
         // and address): its sender was learned above, nothing else to do.
@@ -315,15 +354,15 @@ impl Processor<'_> {
         ttl: u8,
     ) -> Action {
         if self.tables.on_link(port, src_ip) {
-            self.neigh.learn(now, port, src_ip, src_mac);
+            self.neigh.learn(now, port, IpAddr::V4(src_ip), src_mac);
         }
-        let Some(hop) = self.tables.routes.lookup(dst_ip) else {
+        let Some(hop) = self.tables.routes4.lookup(dst_ip) else {
             return self.drop(port, DropReason::NoRoute);
         };
         if ttl <= 1 {
             return self.drop(port, DropReason::TtlExceeded);
         }
-        let next_mac = match self.neigh.lookup(now, hop.port, hop.addr) {
+        let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V4(hop.addr)) {
             Lookup::Hit(mac) => mac,
             Lookup::Pending => return self.drop(port, DropReason::NoNeighbour),
             Lookup::Ask => {
@@ -345,7 +384,7 @@ impl Processor<'_> {
                 };
             }
         };
-        let Some(egress_mac) = self.tables.egress_mac(self.shared, hop.port) else {
+        let Some(egress_mac) = self.tables.egress_mac::<Ipv4Addr>(self.shared, hop.port) else {
             return self.drop(port, DropReason::NoEgress);
         };
         let Some(frame) = buf.get_mut(..len) else {
@@ -392,7 +431,7 @@ impl Processor<'_> {
             .tables
             .instances
             .iter()
-            .find(|i| i.port == port && i.vrid == repr.vrid)
+            .find(|i| i.port == port && i.vrid == repr.vrid && !i.vips4.is_empty())
             .map(|i| i.version);
         match known {
             None => return self.drop(port, DropReason::VridError),
@@ -400,8 +439,18 @@ impl Processor<'_> {
             Some(_) => {}
         }
         let total = usize::from(ip.total_len());
-        let bytes = payload.get(..total).unwrap_or(&[]);
-        let Some(advert) = RxAdvert::new(port, now, src_mac, bytes) else {
+        self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
+    }
+
+    /// Hands a validated advertisement (its IP packet) to the control thread.
+    fn queue_advert(
+        &mut self,
+        now: Instant,
+        port: usize,
+        src_mac: EthernetAddress,
+        packet: &[u8],
+    ) -> Action {
+        let Some(advert) = RxAdvert::new(port, now, src_mac, packet) else {
             return self.drop(port, DropReason::TooLarge);
         };
         if self.shared.adverts.push(advert).is_err() {
@@ -410,6 +459,220 @@ impl Processor<'_> {
         self.counters.port(port).punted += 1;
         self.punted = true;
         Action::Free
+    }
+
+    fn handle_ipv6(
+        &mut self,
+        now: Instant,
+        port: usize,
+        buf: &mut [u8],
+        len: usize,
+        dst_mac: EthernetAddress,
+        src_mac: EthernetAddress,
+    ) -> Action {
+        let (next_header, src_ip, dst_ip, hop_limit) = {
+            let payload = buf.get(HEADER_LEN..len).unwrap_or(&[]);
+            let Ok(ip) = Ipv6Packet::new_checked(payload) else {
+                return self.drop(port, DropReason::Malformed);
+            };
+            if ip.next_header() == vrrp::IPPROTO_VRRP {
+                return self.punt6(now, port, src_mac, payload);
+            }
+            if ip.next_header() == IPPROTO_ICMPV6 {
+                if let Ok(nd) = nd::parse_ipv6_nd(&ip) {
+                    let src_ip = ip.src_addr();
+                    return self.handle_nd(now, port, buf, dst_mac, src_mac, src_ip, nd);
+                }
+            }
+            (
+                ip.next_header(),
+                ip.src_addr(),
+                ip.dst_addr(),
+                ip.hop_limit(),
+            )
+        };
+
+        if let Some((idx, inst)) = self.tables.instance_for_vip(port, dst_ip) {
+            if !self.shared.is_master(idx) {
+                return self.drop(port, DropReason::NotMaster);
+            }
+            if inst.accept && next_header == IPPROTO_ICMPV6 {
+                if let Some(Ok(n)) = buf.get_mut(..len).map(frames::icmpv6_echo_reply_in_place) {
+                    self.counters.port(port).icmp_replies += 1;
+                    return Action::Send { port, len: n };
+                }
+            }
+            return self.drop(port, DropReason::ToVirtualAddress);
+        }
+
+        let Some((idx, _)) = self.tables.instance_for_vmac(port, dst_mac) else {
+            return self.drop(port, DropReason::Unhandled);
+        };
+        if !self.shared.is_master(idx) {
+            return self.drop(port, DropReason::NotMaster);
+        }
+        self.forward6(now, port, buf, len, src_mac, src_ip, dst_ip, hop_limit)
+    }
+
+    /// Neighbour Discovery: answer solicitations for our virtual addresses
+    /// (master only, from the virtual MAC, Router flag set — RFC 9568 §8.2),
+    /// learn from advertisements sent to us.
+    #[allow(clippy::too_many_arguments)]
+    fn handle_nd(
+        &mut self,
+        now: Instant,
+        port: usize,
+        buf: &mut [u8],
+        dst_mac: EthernetAddress,
+        src_mac: EthernetAddress,
+        src_ip: Ipv6Addr,
+        nd: NdRepr,
+    ) -> Action {
+        match nd {
+            NdRepr::Solicit {
+                target,
+                source_lladdr,
+            } => {
+                if !src_ip.is_unspecified() && self.tables.on_link(port, src_ip) {
+                    self.neigh.learn(
+                        now,
+                        port,
+                        IpAddr::V6(src_ip),
+                        source_lladdr.unwrap_or(src_mac),
+                    );
+                }
+                let Some((idx, inst)) = self.tables.instance_for_vip(port, target) else {
+                    return self.drop(port, DropReason::Unhandled);
+                };
+                if !self.shared.is_master(idx) {
+                    return self.drop(port, DropReason::NotMaster);
+                }
+                let vmac = inst.vmac;
+                let reply_to = source_lladdr.unwrap_or(src_mac);
+                match frames::na_reply(buf, src_ip, reply_to, vmac, target, true) {
+                    Ok(n) => {
+                        self.counters.port(port).nd_replies += 1;
+                        Action::Send { port, len: n }
+                    }
+                    Err(_) => self.drop(port, DropReason::Malformed),
+                }
+            }
+            NdRepr::Advert {
+                target,
+                target_lladdr,
+                ..
+            } => {
+                if self.tables.on_link(port, target) {
+                    self.neigh.learn(
+                        now,
+                        port,
+                        IpAddr::V6(target),
+                        target_lladdr.unwrap_or(src_mac),
+                    );
+                }
+                if self.tables.instance_for_vmac(port, dst_mac).is_some() {
+                    // An answer to one of our resolution requests.
+                    return Action::Free;
+                }
+                self.drop(port, DropReason::Unhandled)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward6(
+        &mut self,
+        now: Instant,
+        port: usize,
+        buf: &mut [u8],
+        len: usize,
+        src_mac: EthernetAddress,
+        src_ip: Ipv6Addr,
+        dst_ip: Ipv6Addr,
+        hop_limit: u8,
+    ) -> Action {
+        if self.tables.on_link(port, src_ip) {
+            self.neigh.learn(now, port, IpAddr::V6(src_ip), src_mac);
+        }
+        let Some(hop) = self.tables.routes6.lookup(dst_ip) else {
+            return self.drop(port, DropReason::NoRoute);
+        };
+        if hop_limit <= 1 {
+            return self.drop(port, DropReason::TtlExceeded);
+        }
+        let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V6(hop.addr)) {
+            Lookup::Hit(mac) => mac,
+            Lookup::Pending => return self.drop(port, DropReason::NoNeighbour),
+            Lookup::Ask => {
+                self.counters.drop(port, DropReason::NoNeighbour);
+                let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr)
+                else {
+                    return Action::Free;
+                };
+                return match frames::ns_request(buf, mac, ip, hop.addr) {
+                    Ok(n) => {
+                        self.counters.port(hop.port).nd_requests += 1;
+                        Action::Send {
+                            port: hop.port,
+                            len: n,
+                        }
+                    }
+                    Err(_) => Action::Free,
+                };
+            }
+        };
+        let Some(egress_mac) = self.tables.egress_mac::<Ipv6Addr>(self.shared, hop.port) else {
+            return self.drop(port, DropReason::NoEgress);
+        };
+        let Some(frame) = buf.get_mut(..len) else {
+            return self.drop(port, DropReason::Malformed);
+        };
+        {
+            let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
+                return self.drop(port, DropReason::Malformed);
+            };
+            eth.set_dst_addr(next_mac);
+            eth.set_src_addr(egress_mac);
+        }
+        let Some(l3) = frame.get_mut(HEADER_LEN..) else {
+            return self.drop(port, DropReason::Malformed);
+        };
+        match Ipv6Packet::new_checked(l3) {
+            // IPv6 has no header checksum: the hop limit is all there is to update.
+            Ok(mut ip) => ip.set_hop_limit(hop_limit - 1),
+            Err(_) => return self.drop(port, DropReason::Malformed),
+        }
+        self.counters.port(hop.port).forwarded += 1;
+        Action::Send {
+            port: hop.port,
+            len,
+        }
+    }
+
+    fn punt6(
+        &mut self,
+        now: Instant,
+        port: usize,
+        src_mac: EthernetAddress,
+        payload: &[u8],
+    ) -> Action {
+        let Ok(ip) = Ipv6Packet::new_checked(payload) else {
+            return self.drop(port, DropReason::Malformed);
+        };
+        let repr = match vrrp::parse_ipv6_advert(&ip, true) {
+            Ok(repr) => repr,
+            Err(e) => return self.drop(port, advert_drop_reason(e)),
+        };
+        let known = self
+            .tables
+            .instances
+            .iter()
+            .any(|i| i.port == port && i.vrid == repr.vrid && !i.vips6.is_empty());
+        if !known {
+            return self.drop(port, DropReason::VridError);
+        }
+        let total = xvrrp_wire::ipv6::HEADER_LEN + usize::from(ip.payload_len());
+        self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
     }
 }
 
@@ -439,12 +702,14 @@ mod tests {
             PortView {
                 name: "lan0".into(),
                 mac: LAN_MAC,
-                addrs: vec![(Ipv4Addr::new(192, 0, 2, 2), 24)],
+                addrs4: vec![(Ipv4Addr::new(192, 0, 2, 2), 24)],
+                addrs6: Vec::new(),
             },
             PortView {
                 name: "wan0".into(),
                 mac: WAN_MAC,
-                addrs: vec![(Ipv4Addr::new(203, 0, 113, 2), 24)],
+                addrs4: vec![(Ipv4Addr::new(203, 0, 113, 2), 24)],
+                addrs6: Vec::new(),
             },
         ];
         let instances = vec![
@@ -453,7 +718,8 @@ mod tests {
                 vrid: 1,
                 version: Version::V3,
                 vmac: EthernetAddress::vrrp_v4(1),
-                vips: vec![(LAN_VIP, 24)],
+                vips4: vec![(LAN_VIP, 24)],
+                vips6: Vec::new(),
                 accept,
             },
             InstanceView {
@@ -461,7 +727,8 @@ mod tests {
                 vrid: 2,
                 version: Version::V3,
                 vmac: EthernetAddress::vrrp_v4(2),
-                vips: vec![(WAN_VIP, 24)],
+                vips4: vec![(WAN_VIP, 24)],
+                vips6: Vec::new(),
                 accept,
             },
         ];
@@ -482,7 +749,8 @@ mod tests {
         Tables {
             ports,
             instances,
-            routes,
+            routes4: routes,
+            routes6: RouteTable::default(),
         }
     }
 
@@ -776,5 +1044,219 @@ mod tests {
             let mut rig = Rig::new(true, true);
             let _ = rig.handle(0, &f);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_v6 {
+    use super::*;
+    use crate::lpm::Route;
+    use xvrrp_wire::{
+        ipv6::Ipv6Repr,
+        vrrp::{AddrList, VrrpRepr},
+    };
+
+    const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+    const SERVER_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 1, 0x64]);
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn tables() -> Tables {
+        let ports = vec![
+            PortView {
+                name: "lan0".into(),
+                mac: EthernetAddress([2, 0, 0, 0, 0, 2]),
+                addrs4: Vec::new(),
+                addrs6: vec![(a("2001:db8:1::2"), 64), (a("fe80::2"), 64)],
+            },
+            PortView {
+                name: "wan0".into(),
+                mac: EthernetAddress([2, 0, 0, 0, 1, 2]),
+                addrs4: Vec::new(),
+                addrs6: vec![(a("2001:db8:2::2"), 64)],
+            },
+        ];
+        let inst = |port, vrid: u8, vip: &str| InstanceView {
+            port,
+            vrid,
+            version: Version::V3,
+            vmac: EthernetAddress::vrrp_v6(vrid),
+            vips4: Vec::new(),
+            vips6: vec![(a(vip), 64)],
+            accept: true,
+        };
+        let connected = |net: &str, port| Route {
+            net: a(net),
+            len: 64,
+            via: None,
+            port,
+        };
+        Tables {
+            ports,
+            instances: vec![inst(0, 1, "2001:db8:1::1"), inst(1, 2, "2001:db8:2::1")],
+            routes4: RouteTable::default(),
+            routes6: RouteTable::new([connected("2001:db8:1::", 0), connected("2001:db8:2::", 1)]),
+        }
+    }
+
+    fn run(
+        shared: &Shared,
+        neigh: &mut NeighbourTable,
+        counters: &mut Counters,
+        port: usize,
+        frame: &[u8],
+    ) -> (Action, Vec<u8>) {
+        let t = tables();
+        let mut buf = [0u8; 2048];
+        buf[..frame.len()].copy_from_slice(frame);
+        let mut p = Processor {
+            tables: &t,
+            shared,
+            neigh,
+            counters,
+            punted: false,
+        };
+        let action = p.handle(Instant::now(), port, &mut buf, frame.len());
+        let out = match action {
+            Action::Send { len, .. } => buf[..len].to_vec(),
+            Action::Free => Vec::new(),
+        };
+        (action, out)
+    }
+
+    fn shared(master: bool) -> Shared {
+        let s = Shared::new(1, 2, 2).unwrap();
+        for m in &s.master {
+            m.store(master, std::sync::atomic::Ordering::Relaxed);
+        }
+        s
+    }
+
+    fn ns_for(target: Ipv6Addr) -> Vec<u8> {
+        let mut buf = [0u8; 128];
+        let n = frames::ns_request(&mut buf, CLIENT_MAC, a("2001:db8:1::100"), target).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn b30_master_answers_ns_for_vip_with_router_flag_from_vmac_backup_is_silent() {
+        let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+        let (action, reply) = run(&s, &mut n, &mut c, 0, &ns_for(a("2001:db8:1::1")));
+        assert!(matches!(action, Action::Send { port: 0, .. }));
+        let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
+        assert_eq!(
+            (eth.src_addr(), eth.dst_addr()),
+            (EthernetAddress::vrrp_v6(1), CLIENT_MAC)
+        );
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        match nd::parse_ipv6_nd(&ip).unwrap() {
+            NdRepr::Advert {
+                flags,
+                target,
+                target_lladdr,
+            } => {
+                assert_eq!(target, a("2001:db8:1::1"));
+                assert_eq!(target_lladdr, Some(EthernetAddress::vrrp_v6(1)));
+                assert!(flags.contains(nd::NaFlags::ROUTER));
+                assert!(flags.contains(nd::NaFlags::SOLICITED));
+            }
+            other => panic!("expected an NA, got {other:?}"),
+        }
+        assert_eq!(c.ports[0].nd_replies, 1);
+
+        let (s, mut n, mut c) = (shared(false), NeighbourTable::new(), Counters::new(2));
+        assert_eq!(
+            run(&s, &mut n, &mut c, 0, &ns_for(a("2001:db8:1::1"))).0,
+            Action::Free
+        );
+        assert_eq!(c.drops[0][DropReason::NotMaster as usize], 1);
+        assert_eq!(c.ports[0].nd_replies, 0);
+    }
+
+    #[test]
+    fn forward_v6_resolves_by_ns_then_decrements_hop_limit() {
+        let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+        let mut f = vec![0u8; 14 + 40 + 8];
+        {
+            let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+            eth.set_dst_addr(EthernetAddress::vrrp_v6(1));
+            eth.set_src_addr(CLIENT_MAC);
+            eth.set_ethertype(EtherType::IPV6);
+        }
+        let repr = Ipv6Repr {
+            src: a("2001:db8:1::100"),
+            dst: a("2001:db8:2::100"),
+            next_header: 17,
+            hop_limit: 64,
+            traffic_class: 0,
+            payload_len: 8,
+        };
+        repr.emit(&mut Ipv6Packet::new_unchecked(&mut f[14..]));
+        let (action, out) = run(&s, &mut n, &mut c, 0, &f);
+        assert!(
+            matches!(action, Action::Send { port: 1, .. }),
+            "an NS goes out of the WAN first"
+        );
+        let ip = Ipv6Packet::new_checked(&out[14..]).unwrap();
+        assert!(
+            matches!(nd::parse_ipv6_nd(&ip).unwrap(), NdRepr::Solicit { target, .. } if target == a("2001:db8:2::100"))
+        );
+        n.learn(
+            Instant::now(),
+            1,
+            IpAddr::V6(a("2001:db8:2::100")),
+            SERVER_MAC,
+        );
+        let (action, out) = run(&s, &mut n, &mut c, 0, &f);
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 1,
+                len: f.len()
+            }
+        );
+        let eth = EthernetFrame::new_checked(&out[..]).unwrap();
+        assert_eq!(
+            (eth.dst_addr(), eth.src_addr()),
+            (SERVER_MAC, EthernetAddress::vrrp_v6(2))
+        );
+        assert_eq!(
+            Ipv6Packet::new_checked(eth.payload()).unwrap().hop_limit(),
+            63
+        );
+    }
+
+    #[test]
+    fn v6_advert_is_punted_and_unknown_vrid_counted() {
+        let vips = [a("fe80::200:5eff:fe00:201")];
+        let advert = |vrid| {
+            let repr = VrrpRepr {
+                version: Version::V3,
+                vrid,
+                priority: 100,
+                max_advert_int: 100,
+                addresses: AddrList::V6(&vips),
+            };
+            let mut buf = [0u8; 256];
+            let n = frames::advert_v6(
+                &mut buf,
+                EthernetAddress::vrrp_v6(vrid),
+                a("fe80::3"),
+                frames::VRRP_V6_MCAST,
+                frames::VRRP_V6_MCAST_MAC,
+                &repr,
+            )
+            .unwrap();
+            buf[..n].to_vec()
+        };
+        let (s, mut n, mut c) = (shared(false), NeighbourTable::new(), Counters::new(2));
+        run(&s, &mut n, &mut c, 0, &advert(1));
+        assert_eq!(s.adverts.len(), 1);
+        run(&s, &mut n, &mut c, 0, &advert(9));
+        assert_eq!(c.drops[0][DropReason::VridError as usize], 1);
+        assert_eq!(s.adverts.len(), 1);
     }
 }

@@ -144,9 +144,13 @@ pub struct PortCounters {
     pub icmp_replies: u64,
     /// Frames sent on behalf of the control thread (adverts, GARPs).
     pub control_tx: u64,
+    /// Neighbour Advertisements sent for virtual IPv6 addresses.
+    pub nd_replies: u64,
+    /// Neighbour Solicitations sent to resolve IPv6 next hops.
+    pub nd_requests: u64,
 }
 
-const PORT_FIELDS: usize = 8;
+const PORT_FIELDS: usize = 10;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -159,11 +163,14 @@ impl PortCounters {
             self.arp_requests,
             self.icmp_replies,
             self.control_tx,
+            self.nd_replies,
+            self.nd_requests,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx] = a;
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests] =
+            a;
         Self {
             rx,
             tx,
@@ -173,6 +180,8 @@ impl PortCounters {
             arp_requests,
             icmp_replies,
             control_tx,
+            nd_replies,
+            nd_requests,
         }
     }
 
@@ -187,6 +196,8 @@ impl PortCounters {
             ("arp_requests", self.arp_requests),
             ("icmp_replies", self.icmp_replies),
             ("control_tx", self.control_tx),
+            ("nd_replies", self.nd_replies),
+            ("nd_requests", self.nd_requests),
         ]
     }
 }

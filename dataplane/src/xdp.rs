@@ -4,7 +4,13 @@
 //! One copy of the program is loaded per port so that each port has its own
 //! XSKMAP (indexed by receive queue) and its own address maps.
 
-use std::{net::Ipv4Addr, os::fd::AsRawFd, thread, time::Duration, time::Instant};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    os::fd::AsRawFd,
+    thread,
+    time::Duration,
+    time::Instant,
+};
 
 use aya::{
     maps::{HashMap, MapData, XskMap},
@@ -193,5 +199,14 @@ impl PortFilter {
     pub fn add_vip4(&mut self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
         // The program reads the address straight from the packet: network order.
         self.mark("vips4", u32::from_ne_bytes(addr.octets()))
+    }
+
+    /// Redirects Neighbour Solicitations for, and IPv6 packets to, `addr`
+    /// to the appliance.
+    ///
+    /// # Errors
+    /// Map update failure.
+    pub fn add_vip6(&mut self, addr: Ipv6Addr) -> Result<(), DataplaneError> {
+        self.mark("vips6", addr.octets())
     }
 }

@@ -13,7 +13,7 @@ mod plan;
 
 use std::fmt;
 use std::io::Read;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -227,6 +227,37 @@ impl VrrpConfig {
     pub fn master_down_interval(&self) -> Duration {
         self.advert_interval * 3 + self.skew_time()
     }
+
+    /// The link-local address derived for an IPv6 instance whose addresses
+    /// are all global: the EUI-64 address of the virtual MAC (RFC 4291
+    /// App. A), the same on every router of the virtual router and the one
+    /// a kernel gives an interface carrying that MAC (what FRR's macvlan has).
+    pub fn derived_link_local(&self) -> Option<IfAddr> {
+        let first = self.addresses.first()?;
+        match first.addr {
+            IpAddr::V6(a) if !is_link_local(a) => Some(IfAddr {
+                addr: IpAddr::V6(xvrrp_wire::nd::link_local_from_mac(
+                    xvrrp_wire::ethernet::EthernetAddress(self.vmac()),
+                )),
+                prefix_len: 64,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The addresses as advertised and served: for IPv6, RFC 9568 §5.2.9
+    /// wants the first to be link-local, so [`Self::derived_link_local`] is
+    /// put first when the user gave only global ones.
+    pub fn advertised_addresses(&self) -> Vec<IfAddr> {
+        self.derived_link_local()
+            .into_iter()
+            .chain(self.addresses.iter().copied())
+            .collect()
+    }
+}
+
+fn is_link_local(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// An interface address, `"192.0.2.1/24"`; a bare address is a host address.

@@ -154,6 +154,12 @@ fn write_instance(out: &mut String, v: &VrrpConfig) -> std::fmt::Result {
     )?;
     let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
     writeln!(out, "    addresses {}", addrs.join(", "))?;
+    if let Some(ll) = v.derived_link_local() {
+        writeln!(
+            out,
+            "    first advertised address {ll} (link-local, derived from the virtual MAC: RFC 9568 wants a link-local first)"
+        )?;
+    }
     if v.unicast_peers.is_empty() {
         let group = if v.is_ipv6() {
             "ff02::12"
