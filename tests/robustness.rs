@@ -1,0 +1,835 @@
+//! Robustness under abuse, with A (200) master and B (100) backup in the
+//! lab: floods of malformed and foreign VRRP from the client, spoofed
+//! priority-0 and lower-priority floods at the master, a frozen master that
+//! resumes, and single bad adverts that must be dropped, counted and inert.
+//!
+//! The frames are built here byte by byte, independently of the codecs
+//! under test. Those meant for VRID 1 carry priority 250: taken for valid,
+//! one would make A step down, which the transition counters would show.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use common::{flow, lab, netns, Appliance, Pair, Rig, NO_STOP};
+
+const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
+/// An address no appliance and no host has: the spoofer's.
+const SPOOF_IP: [u8; 4] = [192, 0, 2, 50];
+/// A's primary address on the LAN.
+const A_IP: [u8; 4] = [192, 0, 2, 2];
+const GROUP: [u8; 4] = [224, 0, 0, 18];
+const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+/// The fixtures' advertisement interval.
+const INTERVAL: Duration = Duration::from_millis(100);
+
+// ----- frames ------------------------------------------------------------------
+
+/// One's-complement sum folded to 16 bits, then complemented (RFC 1071).
+fn checksum(chunks: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for bytes in chunks {
+        for pair in bytes.chunks(2) {
+            let hi = u32::from(pair[0]) << 8;
+            let lo = pair.get(1).map_or(0, |&b| u32::from(b));
+            sum += hi | lo;
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !u16::try_from(sum).unwrap_or(0xffff)
+}
+
+/// Fills a VRRPv3 message's checksum (IPv4 pseudo-header variant) as sent
+/// from `src` to the group.
+fn fill_v3_checksum(v: &mut [u8], src: [u8; 4]) {
+    v[6..8].fill(0);
+    let len = u16::try_from(v.len()).unwrap().to_be_bytes();
+    let pseudo = [&src[..], &GROUP[..], &[0, 112][..], &len[..]].concat();
+    let c = checksum(&[&pseudo, v]);
+    v[6..8].copy_from_slice(&c.to_be_bytes());
+}
+
+/// A VRRPv3 advertisement from `src`: `vrid`, `priority`, 100 ms, address
+/// 192.0.2.1, with a correct checksum.
+fn v3(src: [u8; 4], vrid: u8, priority: u8) -> Vec<u8> {
+    let mut v = vec![0x31, vrid, priority, 1, 0x00, 10, 0, 0, 192, 0, 2, 1];
+    fill_v3_checksum(&mut v, src);
+    v
+}
+
+/// `v3` with the version/type byte replaced, checksum recomputed, so the
+/// version or type is the only defect.
+fn v3_with_version_type(src: [u8; 4], version_type: u8) -> Vec<u8> {
+    let mut v = v3(src, 1, 250);
+    v[0] = version_type;
+    fill_v3_checksum(&mut v, src);
+    v
+}
+
+/// A well-formed VRRPv2 advertisement (RFC 3768): VRID 1, priority 250,
+/// 1 s, no authentication, address 192.0.2.1, checksum over the message.
+fn v2() -> Vec<u8> {
+    let mut v = vec![0x21, 1, 250, 1, 0, 1, 0, 0, 192, 0, 2, 1];
+    v.extend_from_slice(&[0; 8]);
+    let c = checksum(&[&v]);
+    v[6..8].copy_from_slice(&c.to_be_bytes());
+    v
+}
+
+/// An Ethernet + IPv4 frame from `src` to 224.0.0.18 carrying `vrrp`, with
+/// `ttl` and a correct IPv4 header checksum.
+fn frame(src: [u8; 4], ttl: u8, vrrp: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]; // 224.0.0.18's MAC
+    f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x00, 0x64]); // locally administered
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = u16::try_from(20 + vrrp.len()).unwrap().to_be_bytes();
+    let mut ip = vec![0x45, 0xc0, total[0], total[1], 0, 0, 0, 0, ttl, 112, 0, 0];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&GROUP);
+    let c = checksum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(vrrp);
+    f
+}
+
+// ----- raw sending -----------------------------------------------------------------
+
+/// An AF_PACKET socket bound to one interface, sending whole batches of
+/// frames per system call.
+struct RawSender {
+    fd: OwnedFd,
+    addr: libc::sockaddr_ll,
+}
+
+impl RawSender {
+    /// Opens the socket on `ifname`; call it on a thread inside the
+    /// interface's namespace.
+    fn open(ifname: &str) -> Result<RawSender> {
+        let name = std::ffi::CString::new(ifname)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            bail!("no interface {ifname}");
+        }
+        let one: libc::c_int = 1;
+        // SAFETY: `one` is a valid c_int for the length given. Bypassing the
+        // qdisc only makes sending cheaper; failing to is harmless.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                std::ptr::addr_of!(one).cast(),
+                libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())?,
+            );
+        }
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = u16::try_from(libc::AF_PACKET)?;
+        addr.sll_ifindex = i32::try_from(ifindex)?;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+        Ok(RawSender { fd, addr })
+    }
+
+    /// Sends `frames` (all to the VRRP group MAC) with one sendmmsg(2);
+    /// returns how many left, the first ones of the batch.
+    fn send_batch(&self, frames: &[Vec<u8>]) -> Result<usize> {
+        let mut iovs: Vec<libc::iovec> = frames
+            .iter()
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr().cast_mut().cast(),
+                iov_len: f.len(),
+            })
+            .collect();
+        let addr_len = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
+        let mut msgs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: msghdr is plain data; all-zero is a valid value.
+                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                hdr.msg_name = std::ptr::addr_of!(self.addr).cast_mut().cast();
+                hdr.msg_namelen = addr_len;
+                hdr.msg_iov = iov;
+                hdr.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: hdr,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every header points at `self.addr` and at one iovec of
+        // `iovs`, whose buffers are the frames; all outlive the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                u32::try_from(msgs.len())?,
+                0,
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            // A full socket buffer is back-pressure, not a failure.
+            if err.raw_os_error() == Some(libc::ENOBUFS) || err.raw_os_error() == Some(libc::EAGAIN)
+            {
+                return Ok(0);
+            }
+            bail!("sendmmsg: {err}");
+        }
+        Ok(usize::try_from(n)?)
+    }
+}
+
+/// What a flood sent: frames per slot of its batch pattern, and for how long.
+struct FloodReport {
+    per_slot: Vec<u64>,
+    elapsed: Duration,
+}
+
+impl FloodReport {
+    fn total(&self) -> u64 {
+        self.per_slot.iter().sum()
+    }
+
+    fn rate(&self) -> f64 {
+        self.total() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Sends `pattern` over and over from the client's `eth0` for `duration`:
+/// as fast as the socket takes it when `rate` is `None`, else about `rate`
+/// frames per second in 10 ms ticks.
+fn flood(
+    ns: &str,
+    pattern: Vec<Vec<u8>>,
+    duration: Duration,
+    rate: Option<u32>,
+) -> Result<FloodReport> {
+    netns::run_in(ns, move || {
+        let sender = RawSender::open("eth0")?;
+        let slots = pattern.len();
+        // Whole patterns per batch, about 64 frames.
+        let batch: Vec<Vec<u8>> = pattern
+            .iter()
+            .cycle()
+            .take(slots * (64 / slots).max(1))
+            .cloned()
+            .collect();
+        let mut per_slot = vec![0u64; slots];
+        // A batch or burst always starts at slot 0 and sends its first `n`.
+        let mut count = |n: usize| {
+            for i in 0..n {
+                per_slot[i % slots] += 1;
+            }
+        };
+        let start = Instant::now();
+        match rate {
+            None => {
+                while start.elapsed() < duration {
+                    let n = sender.send_batch(&batch)?;
+                    count(n);
+                }
+            }
+            Some(rate) => {
+                let tick = Duration::from_millis(10);
+                let per_tick = usize::try_from(rate / 100).unwrap_or(1).max(1);
+                let burst: Vec<Vec<u8>> = pattern.iter().cycle().take(per_tick).cloned().collect();
+                let mut next = start;
+                while start.elapsed() < duration {
+                    let n = sender.send_batch(&burst)?;
+                    count(n);
+                    next += tick;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        thread::sleep(wait);
+                    }
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        Ok(FloodReport { per_slot, elapsed })
+    })
+}
+
+// ----- readings ----------------------------------------------------------------------
+
+/// Sum of the drop counters named `reasons` in `app`'s `stats`.
+fn drops(app: &Appliance, reasons: &[&str]) -> u64 {
+    let stats = app.query(&["stats"]).unwrap();
+    reasons.iter().map(|r| common::drop_count(&stats, r)).sum()
+}
+
+/// Sum of `ports.PORT.workers.*.FIELD` in a `stats --json` reply.
+fn port_counter(stats: &serde_json::Value, port: &str, field: &str) -> u64 {
+    stats["ports"][port]["workers"]
+        .as_object()
+        .into_iter()
+        .flat_map(|w| w.values())
+        .filter_map(|w| w[field].as_u64())
+        .sum()
+}
+
+/// Sum of every control-thread drop counter in a `stats --json` reply.
+fn control_drops(stats: &serde_json::Value) -> u64 {
+    stats["control"]["drops"]
+        .as_object()
+        .into_iter()
+        .flat_map(|d| d.values())
+        .filter_map(serde_json::Value::as_u64)
+        .sum()
+}
+
+/// `FIELD` of instance `name` in `app`'s `status --json`.
+fn instance_field(app: &Appliance, name: &str, field: &str) -> u64 {
+    let reply = app.query(&["status"]).unwrap();
+    let value = lab::instances(&reply)
+        .find(|i| i["name"] == name)
+        .and_then(|i| i[field].as_u64());
+    value.unwrap_or_else(|| panic!("no {field} for {name} in {reply}"))
+}
+
+/// Both appliances' states and transition counts, for "nothing moved" checks.
+struct Snapshot {
+    trans_a: BTreeMap<String, u64>,
+    trans_b: BTreeMap<String, u64>,
+}
+
+impl Snapshot {
+    fn take(pair: &Pair) -> Snapshot {
+        Snapshot {
+            trans_a: pair.check(common::transitions(&pair.a)),
+            trans_b: pair.check(common::transitions(&pair.b)),
+        }
+    }
+
+    /// No transition since the snapshot, A master and B backup.
+    fn assert_unchanged(&self, pair: &mut Pair) {
+        let now = Snapshot::take(pair);
+        assert_eq!(now.trans_a, self.trans_a, "A moved\n{}", pair.logs());
+        assert_eq!(now.trans_b, self.trans_b, "B moved\n{}", pair.logs());
+        assert!(pair.a.all_in("master").unwrap(), "{}", pair.logs());
+        assert!(pair.b.all_in("backup").unwrap(), "{}", pair.logs());
+    }
+}
+
+/// Which appliances are master of each instance: name → (A master, B master).
+fn masters(pair: &Pair) -> Result<BTreeMap<String, (bool, bool)>> {
+    let a = pair.a.states()?;
+    let b = pair.b.states()?;
+    Ok(a.iter()
+        .map(|(name, sa)| {
+            let sb = b.get(name).map(String::as_str);
+            (name.clone(), (sa == "master", sb == Some("master")))
+        })
+        .collect())
+}
+
+/// Both appliances' states, compactly: `lan-gw A=master B=backup, ...`.
+fn describe(pair: &Pair) -> String {
+    let a = pair.a.states().unwrap_or_default();
+    let b = pair.b.states().unwrap_or_default();
+    a.iter()
+        .map(|(name, sa)| {
+            let sb = b.get(name).map_or("?", String::as_str);
+            format!("{name} A={sa} B={sb}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Prints `app`'s logged state changes, for the test's report.
+fn print_state_changes(test: &str, app: &Appliance) {
+    let log = std::fs::read_to_string(app.log_path()).unwrap_or_default();
+    for line in log.lines().filter(|l| l.contains("state change")) {
+        println!("{test} log of {}: {line}", app.name());
+    }
+}
+
+// ----- L01–L03: floods -------------------------------------------------------------------
+
+/// Starts the client → server flow through the gateway and waits until it
+/// arrives.
+fn flowing(rig: &Rig) -> flow::Flow {
+    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
+    let f = flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, 2000).unwrap();
+    let r = lab::wait_until(
+        "the flow to arrive",
+        Duration::from_secs(5),
+        &NO_STOP,
+        || Ok(f.received() > 0),
+    );
+    rig.pair.check(r);
+    f
+}
+
+#[test]
+fn l01_flood_of_malformed_and_foreign_vrrp_holds_the_election() {
+    let Some(mut rig) = Rig::standard("l01_flood_of_malformed_and_foreign_vrrp_holds_the_election")
+    else {
+        return;
+    };
+    let good = v3(CLIENT_IP, 1, 250);
+    let mut bad_sum = good.clone();
+    bad_sum[7] ^= 0x01;
+    // One frame per kind; the two truncations (6 bytes of header, and a
+    // header announcing an address it lacks) share a reason.
+    let kinds: [(&str, Vec<u8>); 6] = [
+        ("vrid-error", frame(CLIENT_IP, 255, &v3(CLIENT_IP, 77, 250))),
+        ("checksum-error", frame(CLIENT_IP, 255, &bad_sum)),
+        ("ip-ttl-error", frame(CLIENT_IP, 64, &good)),
+        ("packet-length-error", frame(CLIENT_IP, 255, &good[..6])),
+        (
+            "version-error",
+            frame(CLIENT_IP, 255, &v3_with_version_type(CLIENT_IP, 0x41)),
+        ),
+        ("packet-length-error", frame(CLIENT_IP, 255, &good[..8])),
+    ];
+    let reasons = [
+        "vrid-error",
+        "checksum-error",
+        "ip-ttl-error",
+        "packet-length-error",
+        "version-error",
+    ];
+    let pattern: Vec<Vec<u8>> = kinds.iter().map(|(_, f)| f.clone()).collect();
+
+    let f = flowing(&rig);
+    let snap = Snapshot::take(&rig.pair);
+    let stats_a = rig.pair.check(rig.pair.a.query(&["stats"]));
+    let before: Vec<u64> = reasons
+        .iter()
+        .map(|r| common::drop_count(&stats_a, r))
+        .collect();
+    let punted_before = port_counter(&stats_a, "lan0", "punted");
+    let control_before = control_drops(&stats_a);
+    let adverts_a = instance_field(&rig.pair.a, "lan-gw", "adverts_tx");
+    let adverts_b = instance_field(&rig.pair.b, "lan-gw", "adverts_tx");
+
+    let report = flood(&rig.lab.ns("client"), pattern, Duration::from_secs(5), None).unwrap();
+    let mut sent = vec![0u64; reasons.len()];
+    for ((reason, _), n) in kinds.iter().zip(&report.per_slot) {
+        let i = reasons.iter().position(|r| r == reason).unwrap();
+        sent[i] += n;
+    }
+    println!(
+        "L01 flood: {} frames in {:.2} s = {:.0} frames/s; per reason {:?}",
+        report.total(),
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        reasons.iter().zip(&sent).collect::<Vec<_>>()
+    );
+
+    // The workers publish once per batch: let the last ones land.
+    let a = &rig.pair.a;
+    let settled =
+        lab::wait_until(
+            "the flood's drops to be counted",
+            Duration::from_secs(3),
+            &NO_STOP,
+            || {
+                let stats = a.query(&["stats"])?;
+                Ok(reasons.iter().zip(&before).zip(&sent).all(|((r, b), s)| {
+                    common::drop_count(&stats, r).saturating_sub(*b) >= s * 9 / 10
+                }))
+            },
+        );
+    let stats_a = rig.pair.check(rig.pair.a.query(&["stats"]));
+    let flow_report = f.stop().unwrap();
+    let adverts_a = instance_field(&rig.pair.a, "lan-gw", "adverts_tx").saturating_sub(adverts_a);
+    let adverts_b = instance_field(&rig.pair.b, "lan-gw", "adverts_tx").saturating_sub(adverts_b);
+    let punted = port_counter(&stats_a, "lan0", "punted").saturating_sub(punted_before);
+    let control = control_drops(&stats_a).saturating_sub(control_before);
+    let counted: Vec<u64> = reasons
+        .iter()
+        .zip(&before)
+        .map(|(r, b)| common::drop_count(&stats_a, r).saturating_sub(*b))
+        .collect();
+    println!(
+        "L01 counted on A: {:?}; punted +{punted}; control drops +{control}; \
+         A adverts +{adverts_a}, B adverts +{adverts_b}; flow: {flow_report}",
+        reasons.iter().zip(&counted).collect::<Vec<_>>()
+    );
+
+    snap.assert_unchanged(&mut rig.pair);
+    for ((reason, s), c) in reasons.iter().zip(&sent).zip(&counted) {
+        assert!(
+            *c >= s * 9 / 10 && c <= s,
+            "{reason}: sent {s}, counted {c} ({settled:?})\n{stats_a}"
+        );
+    }
+    // Dropped in the worker: the control thread saw only real adverts (B,
+    // a backup, sends none), and refused none of the flood.
+    assert!(punted <= adverts_b + 5, "punted +{punted}\n{stats_a}");
+    assert!(control <= 5, "control drops +{control}\n{stats_a}");
+    assert!(
+        flow_report.lost * 20 < flow_report.sent,
+        "flow lost too much: {flow_report}"
+    );
+    assert!(flow_report.max_gap_ms < 1000.0, "{flow_report}");
+}
+
+/// What a spoofed flood did: frames sent, what A handled and sent on
+/// `lan-gw`, and how the election moved meanwhile.
+struct SpoofOutcome {
+    sent: u64,
+    a_adverts_tx: u64,
+    a_adverts_rx: u64,
+    b_master_seen: bool,
+    b_transitions: u64,
+    a_transitions: u64,
+    flood: Duration,
+    /// From the first to the last reading of A's adverts sent.
+    window: Duration,
+}
+
+const SPOOF_FLOOD: Duration = Duration::from_secs(3);
+
+/// Floods VRID 1 adverts at `priority` from 192.0.2.50 at 2000/s for 3 s
+/// while A is master, watching B's state.
+fn spoof_flood(rig: &mut Rig, priority: u8) -> SpoofOutcome {
+    let advert = frame(SPOOF_IP, 255, &v3(SPOOF_IP, 1, priority));
+    let tx = instance_field(&rig.pair.a, "lan-gw", "adverts_tx");
+    let rx = instance_field(&rig.pair.a, "lan-gw", "adverts_rx");
+    let snap = Snapshot::take(&rig.pair);
+    let window = Instant::now();
+    let ns = rig.lab.ns("client");
+    let flooder = thread::spawn(move || flood(&ns, vec![advert], SPOOF_FLOOD, Some(2000)));
+    let mut b_master_seen = false;
+    while !flooder.is_finished() {
+        if let Ok(states) = rig.pair.b.states() {
+            b_master_seen |= states.values().any(|s| s == "master");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let report = flooder.join().unwrap().unwrap();
+    let a_adverts_tx = instance_field(&rig.pair.a, "lan-gw", "adverts_tx").saturating_sub(tx);
+    let window = window.elapsed();
+    let a_adverts_rx = instance_field(&rig.pair.a, "lan-gw", "adverts_rx").saturating_sub(rx);
+    let after = Snapshot::take(&rig.pair);
+    let sum = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
+    SpoofOutcome {
+        sent: report.total(),
+        a_adverts_tx,
+        a_adverts_rx,
+        b_master_seen,
+        b_transitions: sum(&after.trans_b).saturating_sub(sum(&snap.trans_b)),
+        a_transitions: sum(&after.trans_a).saturating_sub(sum(&snap.trans_a)),
+        flood: report.elapsed,
+        window,
+    }
+}
+
+/// Adverts a master may send in `window` under a flood: its own cadence
+/// plus at most one answer per interval, and a little slack.
+fn advert_bound(window: Duration) -> u64 {
+    let per_interval = u64::try_from(window.as_millis().div_ceil(INTERVAL.as_millis())).unwrap();
+    per_interval * 2 + 10
+}
+
+#[test]
+fn l02_spoofed_priority_zero_flood_is_answered_at_a_bounded_rate() {
+    let Some(mut rig) =
+        Rig::standard("l02_spoofed_priority_zero_flood_is_answered_at_a_bounded_rate")
+    else {
+        return;
+    };
+    let o = spoof_flood(&mut rig, 0);
+    let stopped = Instant::now();
+    println!(
+        "L02: sent {} priority-0 adverts in {:.2} s; A handled {}, sent {} adverts (bound {}); \
+         A transitions +{}; B seen master during the flood: {}, B transitions +{}",
+        o.sent,
+        o.flood.as_secs_f64(),
+        o.a_adverts_rx,
+        o.a_adverts_tx,
+        advert_bound(o.window),
+        o.a_transitions,
+        o.b_master_seen,
+        o.b_transitions
+    );
+    // The flood reached A's state machine, and A did not answer it 1:1;
+    // a master is never moved by priority 0.
+    assert!(
+        o.a_adverts_rx >= o.sent * 9 / 10,
+        "A handled {}",
+        o.a_adverts_rx
+    );
+    assert_eq!(o.a_transitions, 0, "A moved\n{}", rig.pair.logs());
+    assert!(
+        o.a_adverts_tx <= advert_bound(o.window),
+        "A sent {} adverts during the flood\n{}",
+        o.a_adverts_tx,
+        rig.pair.logs()
+    );
+    // Within 2 s of the flood's end: one master per router, and it is A.
+    let pair = &mut rig.pair;
+    let r = lab::wait_until(
+        "A sole master after the flood",
+        Duration::from_secs(2),
+        &NO_STOP,
+        || {
+            let m = masters(pair)?;
+            Ok(!m.is_empty() && m.values().all(|&(a, b)| a && !b))
+        },
+    );
+    println!("L02: {} after {:?}", describe(&rig.pair), stopped.elapsed());
+    print_state_changes("L02", &rig.pair.b);
+    rig.pair.check(r);
+}
+
+#[test]
+fn l03_spoofed_lower_priority_flood_is_answered_at_a_bounded_rate() {
+    let Some(mut rig) =
+        Rig::standard("l03_spoofed_lower_priority_flood_is_answered_at_a_bounded_rate")
+    else {
+        return;
+    };
+    let snap = Snapshot::take(&rig.pair);
+    let o = spoof_flood(&mut rig, 50);
+    println!(
+        "L03: sent {} priority-50 adverts in {:.2} s; A handled {}, sent {} adverts (bound {})",
+        o.sent,
+        o.flood.as_secs_f64(),
+        o.a_adverts_rx,
+        o.a_adverts_tx,
+        advert_bound(o.window)
+    );
+    assert!(
+        o.a_adverts_rx >= o.sent * 9 / 10,
+        "A handled {}",
+        o.a_adverts_rx
+    );
+    assert!(
+        o.a_adverts_tx <= advert_bound(o.window),
+        "A sent {} adverts during the flood\n{}",
+        o.a_adverts_tx,
+        rig.pair.logs()
+    );
+    assert!(!o.b_master_seen, "B became master\n{}", rig.pair.logs());
+    snap.assert_unchanged(&mut rig.pair);
+}
+
+// ----- F03: frozen master ------------------------------------------------------------------
+
+/// Resumes a stopped process when dropped, so a failing test never leaves
+/// a frozen daemon behind.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = netns::signal(self.0, libc::SIGCONT);
+    }
+}
+
+#[test]
+fn f03_frozen_master_steps_down_on_resume() {
+    let Some(mut rig) = Rig::standard("f03_frozen_master_steps_down_on_resume") else {
+        return;
+    };
+    let pid = rig.pair.a.pid().unwrap();
+    let before_a = rig.pair.check(common::transitions(&rig.pair.a));
+    let before_b = rig.pair.check(common::transitions(&rig.pair.b));
+    netns::signal(pid, libc::SIGSTOP).unwrap();
+    let resume = Resume(pid);
+    let frozen = Instant::now();
+    // B's Master_Down_Interval is 3 × 100 ms + skew: B takes over while A
+    // is frozen (A's socket is not queried meanwhile: it would not answer).
+    rig.pair.wait_b_master(Duration::from_secs(3));
+    let takeover = frozen.elapsed();
+    // Stay frozen well past A's own Master_Down_Interval.
+    if let Some(rest) = Duration::from_millis(1200).checked_sub(frozen.elapsed()) {
+        thread::sleep(rest);
+    }
+    netns::signal(pid, libc::SIGCONT).unwrap();
+    drop(resume);
+    let resumed = Instant::now();
+
+    // Record every change of either side for 4 s.
+    let mut seen: Vec<(Duration, String)> = Vec::new();
+    let mut settled_at: Option<Duration> = None;
+    while resumed.elapsed() < Duration::from_secs(4) {
+        let t = resumed.elapsed();
+        let state = describe(&rig.pair);
+        if seen.last().map(|(_, s)| s) != Some(&state) {
+            seen.push((t, state));
+        }
+        let one_master = masters(&rig.pair)
+            .map(|m| !m.is_empty() && m.values().all(|&(a, b)| a != b))
+            .unwrap_or(false);
+        match (one_master, settled_at) {
+            (true, None) => settled_at = Some(t),
+            (false, Some(_)) => settled_at = None,
+            _ => {}
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+    let delta = |before: &BTreeMap<String, u64>, after: BTreeMap<String, u64>| {
+        after
+            .into_iter()
+            .map(|(name, n)| {
+                let d = n.saturating_sub(before.get(&name).copied().unwrap_or(0));
+                (name, d)
+            })
+            .collect::<BTreeMap<String, u64>>()
+    };
+    let moves = delta(&before_a, rig.pair.check(common::transitions(&rig.pair.a)));
+    let moves_b = delta(&before_b, rig.pair.check(common::transitions(&rig.pair.b)));
+    println!("F03: B master {takeover:?} after SIGSTOP; after SIGCONT:");
+    for (t, s) in &seen {
+        println!("  +{:>4} ms  {s}", t.as_millis());
+    }
+    println!("F03: transitions since SIGSTOP: A {moves:?}, B {moves_b:?}");
+    print_state_changes("F03", &rig.pair.a);
+    print_state_changes("F03", &rig.pair.b);
+
+    // One master per router within 2 s of SIGCONT, stable to the end (2 s).
+    let settled = settled_at.unwrap_or_else(|| {
+        panic!(
+            "never a single stable master: {seen:?}\n{}",
+            rig.pair.logs()
+        )
+    });
+    assert!(
+        settled <= Duration::from_secs(2),
+        "single master only {settled:?} after SIGCONT: {seen:?}\n{}",
+        rig.pair.logs()
+    );
+    // No flapping: A steps down (1) and at most takes the routers back by
+    // preemption (2), with one spare.
+    assert!(
+        moves.values().all(|&n| n <= 3),
+        "A flapped: {moves:?}: {seen:?}\n{}",
+        rig.pair.logs()
+    );
+}
+
+// ----- B-series: single bad adverts ------------------------------------------------------------
+
+/// How many copies of each bad frame are sent.
+const COPIES: usize = 5;
+
+fn copies(frames: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .flat_map(|f| std::iter::repeat_n(f.clone(), COPIES))
+        .collect()
+}
+
+/// Sends `frames` from the client and checks that both appliances count
+/// them under `reason` and that no election moved.
+fn dropped_and_counted(rig: &mut Rig, frames: Vec<Vec<u8>>, reason: &str) {
+    let sent = u64::try_from(frames.len()).unwrap();
+    let before_a = drops(&rig.pair.a, &[reason]);
+    let before_b = drops(&rig.pair.b, &[reason]);
+    let snap = Snapshot::take(&rig.pair);
+
+    common::send_frames(&rig.lab.ns("client"), "eth0", frames).unwrap();
+
+    let (a, b) = (&rig.pair.a, &rig.pair.b);
+    let r = lab::wait_until(
+        &format!("{reason} drops to be counted"),
+        Duration::from_secs(3),
+        &NO_STOP,
+        || Ok(drops(a, &[reason]) >= before_a + sent && drops(b, &[reason]) >= before_b + sent),
+    );
+    rig.pair.check(r);
+    // Exactly these frames, nothing else, were counted.
+    assert_eq!(drops(&rig.pair.a, &[reason]), before_a + sent);
+    assert_eq!(drops(&rig.pair.b, &[reason]), before_b + sent);
+    // Longer than a master-down interval (3 × 100 ms + skew): had a frame
+    // been taken for a valid priority-250 advert, A would have stepped down.
+    thread::sleep(Duration::from_millis(600));
+    snap.assert_unchanged(&mut rig.pair);
+}
+
+#[test]
+fn b05_unknown_vrid_dropped_and_counted() {
+    let Some(mut rig) = Rig::standard("b05_unknown_vrid_dropped_and_counted") else {
+        return;
+    };
+    // VRID 77 is configured nowhere, 0 is invalid, and 2 exists only on
+    // the WAN port, not on the LAN where these arrive.
+    let frames: Vec<Vec<u8>> = [77, 0, 2]
+        .iter()
+        .map(|&vrid| frame(CLIENT_IP, 255, &v3(CLIENT_IP, vrid, 250)))
+        .collect();
+    dropped_and_counted(&mut rig, copies(&frames), "vrid-error");
+}
+
+#[test]
+fn b03_version_2_at_v3_router_dropped_and_counted() {
+    let Some(mut rig) = Rig::standard("b03_version_2_at_v3_router_dropped_and_counted") else {
+        return;
+    };
+    // A well-formed VRRPv2 advert for VRID 1 (a v3 router), and versions
+    // 0, 4 and 15 with everything else valid.
+    let mut frames = vec![frame(CLIENT_IP, 255, &v2())];
+    for version in [0u8, 4, 15] {
+        let vrrp = v3_with_version_type(CLIENT_IP, version << 4 | 1);
+        frames.push(frame(CLIENT_IP, 255, &vrrp));
+    }
+    dropped_and_counted(&mut rig, copies(&frames), "version-error");
+}
+
+#[test]
+fn b04_type_2_dropped_and_counted() {
+    let Some(mut rig) = Rig::standard("b04_type_2_dropped_and_counted") else {
+        return;
+    };
+    let frames: Vec<Vec<u8>> = [2u8, 0, 15]
+        .iter()
+        .map(|&t| frame(CLIENT_IP, 255, &v3_with_version_type(CLIENT_IP, 0x30 | t)))
+        .collect();
+    dropped_and_counted(&mut rig, copies(&frames), "invalid-type");
+}
+
+#[test]
+fn b23_own_address_as_source_is_inert() {
+    let Some(mut rig) = Rig::standard("b23_own_address_as_source_is_inert") else {
+        return;
+    };
+    // A valid priority-250 advert claiming A's own address as its source.
+    // From anyone else it would make A step down; to A it is its own
+    // advert reflected, so inert. To B it is a master at 250: B stays backup.
+    let frames = copies(&[frame(A_IP, 255, &v3(A_IP, 1, 250))]);
+    let sent = u64::try_from(frames.len()).unwrap();
+    let own = |app: &Appliance| {
+        let stats = app.query(&["stats"]).unwrap();
+        stats["control"]["drops"]["own-advert"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = own(&rig.pair.a);
+    let snap = Snapshot::take(&rig.pair);
+
+    common::send_frames(&rig.lab.ns("client"), "eth0", frames).unwrap();
+
+    let a = &rig.pair.a;
+    let r = lab::wait_until(
+        "own-address adverts to be counted",
+        Duration::from_secs(3),
+        &NO_STOP,
+        || Ok(own(a) >= before + sent),
+    );
+    rig.pair.check(r);
+    assert_eq!(own(&rig.pair.a), before + sent);
+    thread::sleep(Duration::from_millis(600));
+    snap.assert_unchanged(&mut rig.pair);
+}
