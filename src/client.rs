@@ -10,7 +10,8 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Sends `req` and returns the reply object, turning `ok: false` into an error.
 pub fn call(socket: &Path, req: &Value) -> anyhow::Result<Value> {
-    let reply = ctl_socket::request(socket, req, TIMEOUT)?;
+    // The error's own message already names the socket and the cause.
+    let reply = ctl_socket::request(socket, req, TIMEOUT).map_err(|e| anyhow::anyhow!("{e}"))?;
     if reply.get("ok").and_then(Value::as_bool) == Some(true) {
         return Ok(reply);
     }

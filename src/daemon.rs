@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::track::{LinkEvents, LinkTracker};
 use anyhow::{bail, Context};
 use mio::{unix::SourceFd, Events, Interest, Poll, Token};
 use serde_json::{json, Map, Value};
@@ -40,6 +41,7 @@ use xvrrp_wire::{
 };
 
 const WAKE: Token = Token(0);
+const LINKS: Token = Token(1);
 const CTL_FIRST_TOKEN: usize = 16;
 /// How long a stopping master keeps forwarding at most after its priority-0
 /// advertisement, in advertisement intervals (SPEC §7).
@@ -66,6 +68,15 @@ struct Slot {
     vips6: Vec<Ipv6Addr>,
     /// Whether the peer's checksum variant differing from ours was logged.
     checksum_mismatch_logged: bool,
+    /// Priority before tracking: the configured one, or what `priority` set.
+    base_priority: u8,
+    /// Tracked links: (port name, ifindex, weight added while it is down).
+    tracks: Vec<(String, u32, i32)>,
+    /// ifindex of the instance's own port: while it is down the instance is
+    /// in fault (Initialize, no ownership) and comes back up through Startup.
+    port_ifindex: u32,
+    /// The own port is down (shown as state "fault").
+    fault: bool,
     garp: Option<GarpBurst>,
     garp_refresh_at: Option<Instant>,
     peer_checksum: Option<ChecksumKind>,
@@ -96,12 +107,6 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
     for v in &cfg.vrrp {
         let port = port_index(&v.port)
             .with_context(|| format!("instance {} names unknown port {}", v.name, v.port))?;
-        if !v.track.is_empty() {
-            bail!(
-                "instance {}: `track` is not supported by this version yet",
-                v.name
-            );
-        }
         let addrs = v.advertised_addresses();
         let vips4 = addrs
             .iter()
@@ -204,6 +209,10 @@ struct Daemon {
     started: Instant,
     /// Adverts the control thread itself refused, by reason.
     control_drops: HashMap<&'static str, u64>,
+    /// Debounced state of the tracked links.
+    tracker: LinkTracker,
+    /// Link events from the kernel, when anything is tracked.
+    link_events: Option<LinkEvents>,
 }
 
 impl Daemon {
@@ -231,6 +240,7 @@ impl Daemon {
         }
         let mut slots = Vec::with_capacity(cfg.vrrp.len());
         let mut fsms = Vec::with_capacity(cfg.vrrp.len());
+        let mut tracker = LinkTracker::default();
         for v in &cfg.vrrp {
             let port = cfg.ports.iter().position(|p| p.name == v.port).unwrap_or(0);
             let info = dp.port_info(port);
@@ -261,6 +271,21 @@ impl Daemon {
                 preempt_delay: v.preempt_delay,
                 primary_addr: primary,
             });
+            let port_ifindex = info.map(|i| i.index).unwrap_or(0);
+            let port_up = xvrrp_dataplane::iface::link_up(&v.port);
+            tracker.track(port_ifindex, port_up);
+            let mut tracks = Vec::with_capacity(v.track.len());
+            for t in &v.track {
+                let idx = cfg.ports.iter().position(|p| p.name == t.port);
+                let ifindex = idx
+                    .and_then(|i| dp.port_info(i))
+                    .map(|i| i.index)
+                    .with_context(|| {
+                        format!("instance {} tracks unknown port {}", v.name, t.port)
+                    })?;
+                tracker.track(ifindex, xvrrp_dataplane::iface::link_up(&t.port));
+                tracks.push((t.port.clone(), ifindex, t.weight));
+            }
             let addrs = v.advertised_addresses();
             let vips4 = addrs
                 .iter()
@@ -285,6 +310,10 @@ impl Daemon {
                 vips4,
                 vips6,
                 checksum_mismatch_logged: false,
+                base_priority: v.priority,
+                tracks,
+                port_ifindex,
+                fault: false,
                 garp: None,
                 garp_refresh_at: None,
                 peer_checksum: None,
@@ -304,6 +333,13 @@ impl Daemon {
                     .collect(),
             })
             .collect();
+        let link_events = {
+            let events = LinkEvents::open().context("subscribing to link events (rtnetlink)")?;
+            poll.registry()
+                .register(&mut SourceFd(&events.raw_fd()), LINKS, Interest::READABLE)
+                .context("registering link events")?;
+            Some(events)
+        };
         Ok(Self {
             cfg,
             dp,
@@ -314,13 +350,21 @@ impl Daemon {
             ctl,
             started: Instant::now(),
             control_drops: HashMap::new(),
+            tracker,
+            link_events,
         })
     }
 
     fn run(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
-        for fsm in &mut self.fsms {
-            fsm.handle_startup(now);
+        self.apply_tracking(now);
+        for (slot, fsm) in self.slots.iter_mut().zip(&mut self.fsms) {
+            if self.tracker.is_up(slot.port_ifindex) {
+                fsm.handle_startup(now);
+            } else {
+                slot.fault = true;
+                tracing::warn!(instance = %slot.cfg.name, port = %slot.cfg.port, "port is down: instance in fault");
+            }
         }
         self.drain_outputs(now);
         tracing::info!(instances = self.slots.len(), "xvrrp running");
@@ -360,10 +404,19 @@ impl Daemon {
                 if ev.token() == WAKE {
                     continue;
                 }
+                if ev.token() == LINKS {
+                    let now = Instant::now();
+                    if let Some(events) = &self.link_events {
+                        let tracker = &mut self.tracker;
+                        events.drain(|ifindex, up| tracker.handle_link(now, ifindex, up));
+                    }
+                    continue;
+                }
                 if self.ctl.owns(ev.token()) {
                     let (ctl, registry) = (&mut self.ctl, self.poll.registry());
                     let view = View {
                         slots: &self.slots,
+                        tracker: &self.tracker,
                         fsms: &self.fsms,
                         dp: &self.dp,
                         control_drops: &self.control_drops,
@@ -387,9 +440,42 @@ impl Daemon {
 
     fn set_priority(&mut self, name: &str, priority: u8) {
         let now = Instant::now();
-        if let Some(i) = self.slots.iter().position(|s| s.cfg.name == name) {
-            if let Some(fsm) = self.fsms.get_mut(i) {
-                fsm.handle_priority(now, priority);
+        if let Some(slot) = self.slots.iter_mut().find(|s| s.cfg.name == name) {
+            slot.base_priority = priority;
+        }
+        self.apply_tracking(now);
+        self.drain_outputs(now);
+    }
+
+    /// Effective priority of each instance: its base priority plus the
+    /// weights of its tracked links that are down (clamped by the FSM).
+    fn apply_tracking(&mut self, now: Instant) {
+        for (slot, fsm) in self.slots.iter_mut().zip(&mut self.fsms) {
+            let port_up = self.tracker.is_up(slot.port_ifindex);
+            if slot.fault && port_up {
+                slot.fault = false;
+                tracing::info!(instance = %slot.cfg.name, port = %slot.cfg.port, "port is up again: instance restarts");
+                fsm.handle_startup(now);
+            } else if !slot.fault && !port_up && fsm.state() != State::Initialize {
+                slot.fault = true;
+                tracing::warn!(instance = %slot.cfg.name, port = %slot.cfg.port, "port is down: instance in fault");
+                fsm.handle_shutdown(now);
+            }
+            if slot.cfg.priority == 255 {
+                // The address owner's priority never moves (RFC 9568 §6.1).
+                continue;
+            }
+            let adjust: i32 = slot
+                .tracks
+                .iter()
+                .filter(|(_, ifindex, _)| !self.tracker.is_up(*ifindex))
+                .map(|(_, _, w)| *w)
+                .sum();
+            let wanted = (i32::from(slot.base_priority) + adjust).clamp(1, 254);
+            let wanted = u8::try_from(wanted).unwrap_or(1);
+            if wanted != fsm.effective_priority() {
+                tracing::info!(instance = %slot.cfg.name, priority = wanted, "priority changed");
+                fsm.handle_priority(now, wanted);
             }
         }
         self.drain_outputs(now);
@@ -399,6 +485,10 @@ impl Daemon {
     fn step(&mut self, now: Instant) {
         while let Some(adv) = self.dp.shared().adverts.pop() {
             self.handle_advert(adv.port, adv.arrival, adv.ip_packet());
+        }
+        if self.tracker.poll_timeout().is_some_and(|t| t <= now) && self.tracker.handle_timeout(now)
+        {
+            self.apply_tracking(now);
         }
         for fsm in &mut self.fsms {
             if fsm.poll_timeout().is_some_and(|t| t <= now) {
@@ -610,6 +700,7 @@ impl Daemon {
             .zip(&self.fsms)
             .flat_map(|(s, f)| [f.poll_timeout(), s.garp.map(|g| g.next), s.garp_refresh_at])
             .flatten()
+            .chain(self.tracker.poll_timeout())
             .min()
     }
 
@@ -774,6 +865,7 @@ fn state_name(s: State) -> String {
 /// What the control socket's handler reads.
 struct View<'a> {
     slots: &'a [Slot],
+    tracker: &'a LinkTracker,
     fsms: &'a [Instance],
     dp: &'a Dataplane,
     control_drops: &'a HashMap<&'static str, u64>,
@@ -797,7 +889,7 @@ impl View<'_> {
                         "port": s.cfg.port,
                         "vrid": s.cfg.vrid,
                         "version": s.cfg.version,
-                        "state": state_name(f.state()),
+                        "state": if s.fault { "fault".to_string() } else { state_name(f.state()) },
                         "priority": f.priority(),
                         "effective_priority": f.effective_priority(),
                         "master": master,
@@ -812,6 +904,7 @@ impl View<'_> {
                         "checksum": checksum_name(checksum_kind(s.cfg.checksum)),
                         "peer_checksum": s.peer_checksum.map(checksum_name),
                         "addresses": s.cfg.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect::<Vec<_>>(),
+                        "track": s.tracks.iter().map(|(port, ifindex, weight)| json!({"port": port, "weight": weight, "up": self.tracker.is_up(*ifindex)})).collect::<Vec<_>>(),
                         "adverts_rx": s.adverts_rx,
                         "adverts_tx": s.adverts_tx,
                     })

@@ -1,0 +1,240 @@
+//! Link-state tracking for `track = [{ port, weight }]`.
+//!
+//! The kernel tells us about carrier and admin changes through an rtnetlink
+//! socket subscribed to RTMGRP_LINK, which the control thread polls with
+//! mio. Changes are debounced: a link must stay in its new state for
+//! [`DEBOUNCE`] before priorities move, so a flapping carrier (or an AF_XDP
+//! rebind blip) does not make the election flap with it.
+
+use std::{
+    collections::HashMap,
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    time::{Duration, Instant},
+};
+
+/// How long a link must hold its new state before it counts.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+const NLMSG_HDR_LEN: usize = 16;
+const IFINFO_LEN: usize = 16;
+
+/// Debounced up/down state of the tracked interfaces, by ifindex. Sans-IO:
+/// time and link events are passed in.
+#[derive(Debug, Default)]
+pub struct LinkTracker {
+    /// ifindex → (state in force, pending change and since when).
+    links: HashMap<u32, (bool, Option<(bool, Instant)>)>,
+}
+
+impl LinkTracker {
+    /// Starts tracking `ifindex`, currently `up`.
+    pub fn track(&mut self, ifindex: u32, up: bool) {
+        self.links.insert(ifindex, (up, None));
+    }
+
+    /// Whether `ifindex` counts as up (untracked interfaces are up).
+    pub fn is_up(&self, ifindex: u32) -> bool {
+        self.links.get(&ifindex).is_none_or(|(up, _)| *up)
+    }
+
+    /// The kernel reported `ifindex` as `up` at `now`.
+    pub fn handle_link(&mut self, now: Instant, ifindex: u32, up: bool) {
+        if let Some((current, pending)) = self.links.get_mut(&ifindex) {
+            *pending = match *pending {
+                _ if up == *current => None,
+                Some((p, since)) if p == up => Some((p, since)),
+                _ => Some((up, now)),
+            };
+        }
+    }
+
+    /// When the next pending change matures.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.links
+            .values()
+            .filter_map(|(_, p)| p.map(|(_, since)| since + DEBOUNCE))
+            .min()
+    }
+
+    /// Applies the changes that held for [`DEBOUNCE`]; true if any did.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        for (current, pending) in self.links.values_mut() {
+            if let Some((up, since)) = *pending {
+                if now >= since + DEBOUNCE {
+                    *current = up;
+                    *pending = None;
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// An rtnetlink socket subscribed to link events, non-blocking.
+#[derive(Debug)]
+pub struct LinkEvents {
+    fd: OwnedFd,
+}
+
+impl LinkEvents {
+    /// Opens and subscribes the socket.
+    ///
+    /// # Errors
+    /// socket/bind failures.
+    pub fn open() -> io::Result<Self> {
+        // SAFETY: plain socket(2) call; the result is checked.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or(16);
+        addr.nl_groups = u32::try_from(libc::RTMGRP_LINK).unwrap_or(1);
+        let len = u32::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or(12);
+        // SAFETY: addr is a valid sockaddr_nl of `len` bytes.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_nl).cast(),
+                len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self { fd })
+    }
+
+    /// The descriptor to register with mio.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads every pending message; calls `f(ifindex, up)` per link event.
+    pub fn drain(&self, mut f: impl FnMut(u32, bool)) {
+        let mut buf = [0u8; 16384];
+        loop {
+            // SAFETY: reading into our own buffer of buf.len() bytes.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let Ok(n) = usize::try_from(n) else { return };
+            if n == 0 {
+                return;
+            }
+            parse_link_messages(buf.get(..n).unwrap_or(&[]), &mut f);
+        }
+    }
+}
+
+fn read_u16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2)?.try_into().ok().map(u16::from_ne_bytes)
+}
+
+fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes)
+}
+
+/// Walks a buffer of netlink messages and reports RTM_NEWLINK/RTM_DELLINK
+/// as (ifindex, up). A link counts as up when it is administratively up and
+/// has carrier (IFF_UP and IFF_RUNNING); a deleted link is down.
+pub fn parse_link_messages(mut buf: &[u8], f: &mut impl FnMut(u32, bool)) {
+    while buf.len() >= NLMSG_HDR_LEN {
+        let Some(len) = read_u32(buf, 0).and_then(|l| usize::try_from(l).ok()) else {
+            return;
+        };
+        if len < NLMSG_HDR_LEN || len > buf.len() {
+            return;
+        }
+        let kind = read_u16(buf, 4).unwrap_or(0);
+        let body = buf.get(NLMSG_HDR_LEN..len).unwrap_or(&[]);
+        if (kind == libc::RTM_NEWLINK || kind == libc::RTM_DELLINK) && body.len() >= IFINFO_LEN {
+            let index = read_u32(body, 4).unwrap_or(0);
+            let flags = read_u32(body, 8).unwrap_or(0);
+            let up_bits = u32::try_from(libc::IFF_UP | libc::IFF_RUNNING).unwrap_or(0x41);
+            let up = kind == libc::RTM_NEWLINK && flags & up_bits == up_bits;
+            f(index, up);
+        }
+        // Messages are 4-byte aligned.
+        let next = (len + 3) & !3;
+        buf = buf.get(next..).unwrap_or(&[]);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_counts_only_after_the_debounce() {
+        let mut t = LinkTracker::default();
+        let t0 = Instant::now();
+        t.track(7, true);
+        t.handle_link(t0, 7, false);
+        assert!(t.is_up(7));
+        assert_eq!(t.poll_timeout(), Some(t0 + DEBOUNCE));
+        assert!(!t.handle_timeout(t0 + DEBOUNCE / 2));
+        assert!(t.handle_timeout(t0 + DEBOUNCE));
+        assert!(!t.is_up(7));
+        assert_eq!(t.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_flap_shorter_than_the_debounce_changes_nothing() {
+        let mut t = LinkTracker::default();
+        let t0 = Instant::now();
+        t.track(7, true);
+        t.handle_link(t0, 7, false);
+        t.handle_link(t0 + Duration::from_millis(30), 7, true);
+        assert_eq!(t.poll_timeout(), None);
+        assert!(!t.handle_timeout(t0 + DEBOUNCE * 2));
+        assert!(t.is_up(7));
+        // repeated reports of the same pending state keep the first timestamp
+        t.handle_link(t0, 7, false);
+        t.handle_link(t0 + Duration::from_millis(50), 7, false);
+        assert_eq!(t.poll_timeout(), Some(t0 + DEBOUNCE));
+        // untracked interfaces are ignored and count as up
+        t.handle_link(t0, 9, false);
+        assert!(t.is_up(9));
+    }
+
+    fn msg(kind: u16, index: u32, flags: u32) -> Vec<u8> {
+        let mut m = vec![0u8; 32];
+        m[0..4].copy_from_slice(&32u32.to_ne_bytes());
+        m[4..6].copy_from_slice(&kind.to_ne_bytes());
+        m[16 + 4..16 + 8].copy_from_slice(&index.to_ne_bytes());
+        m[16 + 8..16 + 12].copy_from_slice(&flags.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn parses_link_events_and_survives_garbage() {
+        let up = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
+        let mut buf = msg(libc::RTM_NEWLINK, 3, up);
+        buf.extend(msg(libc::RTM_NEWLINK, 4, libc::IFF_UP as u32));
+        buf.extend(msg(libc::RTM_DELLINK, 5, up));
+        let mut seen = Vec::new();
+        parse_link_messages(&buf, &mut |i, u| seen.push((i, u)));
+        assert_eq!(seen, vec![(3, true), (4, false), (5, false)]);
+        for cut in 0..buf.len() {
+            parse_link_messages(&buf[..cut], &mut |_, _| {});
+        }
+        let mut bad = msg(libc::RTM_NEWLINK, 3, up);
+        bad[0..4].copy_from_slice(&1000u32.to_ne_bytes());
+        let mut n = 0;
+        parse_link_messages(&bad, &mut |_, _| n += 1);
+        assert_eq!(n, 0);
+    }
+}
