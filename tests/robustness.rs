@@ -718,6 +718,15 @@ fn f03_frozen_master_steps_down_on_resume() {
         "A flapped: {moves:?}: {seen:?}\n{}",
         rig.pair.logs()
     );
+    // A steps down before answering the adverts queued while it was frozen,
+    // so nothing knocks the new master down: B moved exactly once (to
+    // master) per router. (A, stepped down by its sync group, is held and
+    // does not preempt B afterwards.)
+    assert!(
+        moves_b.values().all(|&n| n == 1),
+        "B was knocked down after SIGCONT: {moves_b:?}: {seen:?}\n{}",
+        rig.pair.logs()
+    );
 }
 
 // ----- B-series: single bad adverts ------------------------------------------------------------

@@ -513,3 +513,52 @@ fn sync_group_follows_a_dead_peer_box() {
         assert_eq!(changes[1].3, Reason::MasterDown);
     }
 }
+
+/// A frozen master that, on resume, first sees the adverts queued while it
+/// slept must step down before answering them: it must not send a
+/// priority-200 advert that knocks the new master down (CHECKLIST F03).
+#[test]
+fn f03_frozen_master_steps_down_before_answering_queued_adverts() {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, Instant};
+    use xvrrp_control::vrrp::fsm::{Advert, Output, Reason, State, Version};
+    use xvrrp_control::vrrp::instance::{Instance, InstanceConfig};
+
+    let t0 = Instant::now();
+    let mut a = Instance::new(InstanceConfig {
+        name: "a".into(),
+        vrid: 1,
+        version: Version::V3,
+        priority: 200,
+        advert_interval_cs: 10,
+        preempt: true,
+        preempt_delay: Duration::ZERO,
+        primary_addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)),
+    });
+    a.handle_startup(t0);
+    let mdi = a.master_down_interval();
+    a.handle_timeout(t0 + mdi);
+    assert_eq!(a.state(), State::Master);
+    while a.poll_output().is_some() {}
+    // Frozen for a second; on resume the first input is B's queued advert.
+    let resume = t0 + mdi + Duration::from_secs(1);
+    let from_b = Advert {
+        src: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)),
+        priority: 100,
+        max_advert_int_cs: 10,
+    };
+    a.handle_advert(resume, &from_b);
+    assert_eq!(a.state(), State::Backup);
+    let outputs: Vec<Output> = std::iter::from_fn(|| a.poll_output()).collect();
+    assert!(
+        !outputs
+            .iter()
+            .any(|o| matches!(o, Output::SendAdvert { priority, .. } if *priority > 0)),
+        "no advert claiming mastership after the freeze: {outputs:?}"
+    );
+    assert!(outputs.contains(&Output::StateChanged {
+        from: State::Master,
+        to: State::Backup,
+        reason: Reason::Stalled
+    }));
+}

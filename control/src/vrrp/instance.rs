@@ -185,11 +185,32 @@ impl Instance {
         if adv.priority == 0 {
             self.counters.priority_zero_received += 1;
         }
+        // A master resuming from a freeze may see queued adverts before its
+        // overdue timer: it must step down first, not answer them as master.
+        if self.state == State::Master {
+            self.step_down_if_stalled(now);
+        }
         match self.state {
             State::Initialize => {}
             State::Backup => self.backup_rx(now, adv),
             State::Master => self.master_rx(now, adv),
         }
+    }
+
+    /// Not in the RFC: a master that missed its own adverts for longer than
+    /// a backup waits has almost surely been replaced (it was frozen, or
+    /// starved of CPU); stepping down avoids a dual master fighting on
+    /// resume. Returns whether it stepped down.
+    fn step_down_if_stalled(&mut self, now: Instant) -> bool {
+        let Some(deadline) = self.timers.get(Timer::Adver) else {
+            return false;
+        };
+        if now.saturating_duration_since(deadline) <= self.local_master_down_interval() {
+            return false;
+        }
+        let interval = self.cfg.advert_interval_cs;
+        self.become_backup(now, Reason::Stalled, interval);
+        true
     }
 
     /// Fires every timer due at `now`. A call with nothing due, or for a timer
@@ -210,12 +231,7 @@ impl Instance {
                 if deadline > now {
                     return;
                 }
-                if now.duration_since(deadline) > self.local_master_down_interval() {
-                    // Not in the RFC: a master that missed its own adverts for
-                    // longer than a backup waits has almost surely been replaced;
-                    // stepping down avoids a dual master fighting on resume.
-                    let interval = self.cfg.advert_interval_cs;
-                    self.become_backup(now, Reason::Stalled, interval);
+                if self.step_down_if_stalled(now) {
                     return;
                 }
                 // RFC 9568 §6.4.3: Adver_Timer fired → advert, re-arm. Keep the
@@ -689,7 +705,8 @@ mod tests {
             (9, 99, false),
         ] {
             let mut m = master(100, t0);
-            let t = t0 + 10 * SEC;
+            // The advert arrives while the master is on schedule (not frozen).
+            let t = m.poll_timeout().unwrap();
             m.handle_advert(t, &adv(host, priority, 50));
             let outs = drain(&mut m);
             if yields {
