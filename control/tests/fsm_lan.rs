@@ -246,22 +246,24 @@ fn lower_priority_flood_gets_one_immediate_advert_per_interval() {
     let mut sent = 0;
     for interval in 0..3u32 {
         let base = t + SEC * interval;
-        let mut immediate = 0;
+        let (mut immediate, mut garps) = (0, 0);
         for k in 0..1000u32 {
             let now = base + Duration::from_micros(u64::from(k) * 900);
             m.handle_advert(now, &rogue);
             while let Some(out) = m.poll_output() {
-                assert_eq!(
-                    out,
+                match out {
                     Output::SendAdvert {
                         priority: 200,
-                        max_advert_int_cs: 100
-                    }
-                );
-                immediate += 1;
+                        max_advert_int_cs: 100,
+                    } => immediate += 1,
+                    // RFC 9568 re-announce, under the same rate limit.
+                    Output::SendGarp => garps += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
             }
         }
         assert_eq!(immediate, 1, "interval {interval}");
+        assert_eq!(garps, 1, "interval {interval}");
         sent += immediate;
     }
     assert_eq!(m.state(), State::Master);

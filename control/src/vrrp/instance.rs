@@ -472,8 +472,13 @@ impl Instance {
             self.peer_master = Some(adv.src);
         } else {
             // RFC 9568 §6.4.3: discard, and assert mastership with an
-            // immediate advert; Adver_Timer keeps its cadence.
-            self.respond(now);
+            // immediate advert; Adver_Timer keeps its cadence. Another
+            // router believed itself master, so re-announce the addresses
+            // too (switches and hosts may have followed it). Both share the
+            // response rate limit.
+            if self.respond(now) {
+                self.outputs.push_back(Output::SendGarp);
+            }
         }
     }
 
@@ -724,12 +729,16 @@ mod tests {
                 assert_eq!(m.master_adver_interval_cs(), 50);
                 assert_eq!(m.poll_timeout(), Some(t + m.master_down_interval()));
             } else {
+                // RFC 9568 §6.4.3: answered at once, and the addresses re-announced.
                 assert_eq!(
                     outs,
-                    vec![Output::SendAdvert {
-                        priority: 100,
-                        max_advert_int_cs: 100
-                    }]
+                    vec![
+                        Output::SendAdvert {
+                            priority: 100,
+                            max_advert_int_cs: 100
+                        },
+                        Output::SendGarp
+                    ]
                 );
                 assert_eq!(m.state(), State::Master);
             }
