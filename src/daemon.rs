@@ -15,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::track::{LinkEvents, LinkTracker};
+use crate::{
+    peers::PeerMacs,
+    track::{LinkEvents, LinkTracker},
+};
 use anyhow::{bail, Context};
 use mio::{unix::SourceFd, Events, Interest, Poll, Token};
 use serde_json::{json, Map, Value};
@@ -133,6 +136,7 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
             vips4,
             vips6,
             accept: v.accept,
+            unicast: !v.unicast_peers.is_empty(),
         });
     }
     if cfg.kernel_routes {
@@ -197,6 +201,50 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
     })
 }
 
+/// The fields of an advertisement the worker validated and punted.
+struct PuntedAdvert {
+    src: IpAddr,
+    vrid: u8,
+    version: WireVersion,
+    priority: u8,
+    max_advert_int: u16,
+    /// The v3/IPv4 checksum variant the sender used.
+    checksum: Option<ChecksumKind>,
+}
+
+impl PuntedAdvert {
+    /// Parses the IP packet again (the worker checked it, with the
+    /// destination mode the packet itself claims: multicast group or unicast).
+    fn parse(ip_bytes: &[u8]) -> Result<Self, xvrrp_wire::error::WireError> {
+        match ip_bytes.first().map(|b| b >> 4) {
+            Some(6) => {
+                let ip = Ipv6Packet::new_checked(ip_bytes)?;
+                let r = wire_vrrp::parse_ipv6_advert(&ip, ip.dst_addr().is_multicast())?;
+                Ok(Self {
+                    src: IpAddr::V6(ip.src_addr()),
+                    vrid: r.vrid,
+                    version: r.version,
+                    priority: r.priority,
+                    max_advert_int: r.max_advert_int,
+                    checksum: None,
+                })
+            }
+            _ => {
+                let ip = Ipv4Packet::new_checked(ip_bytes)?;
+                let (r, kind) = wire_vrrp::parse_ipv4_advert(&ip, ip.dst_addr().is_multicast())?;
+                Ok(Self {
+                    src: IpAddr::V4(ip.src_addr()),
+                    vrid: r.vrid,
+                    version: r.version,
+                    priority: r.priority,
+                    max_advert_int: r.max_advert_int,
+                    checksum: Some(kind),
+                })
+            }
+        }
+    }
+}
+
 struct Daemon {
     cfg: Config,
     dp: Dataplane,
@@ -213,6 +261,8 @@ struct Daemon {
     tracker: LinkTracker,
     /// Link events from the kernel, when anything is tracked.
     link_events: Option<LinkEvents>,
+    /// MACs of unicast peers.
+    peer_macs: PeerMacs,
 }
 
 impl Daemon {
@@ -352,6 +402,7 @@ impl Daemon {
             control_drops: HashMap::new(),
             tracker,
             link_events,
+            peer_macs: PeerMacs::default(),
         })
     }
 
@@ -504,43 +555,21 @@ impl Daemon {
     }
 
     fn handle_advert(&mut self, port: usize, arrival: Instant, ip_bytes: &[u8]) {
-        let parsed = match ip_bytes.first().map(|b| b >> 4) {
-            Some(4) => Ipv4Packet::new_checked(ip_bytes).and_then(|ip| {
-                wire_vrrp::parse_ipv4_advert(&ip, true).map(|(r, k)| {
-                    (
-                        IpAddr::V4(ip.src_addr()),
-                        r.vrid,
-                        r.version,
-                        r.priority,
-                        r.max_advert_int,
-                        Some(k),
-                    )
-                })
-            }),
-            Some(6) => Ipv6Packet::new_checked(ip_bytes).and_then(|ip| {
-                wire_vrrp::parse_ipv6_advert(&ip, true).map(|r| {
-                    (
-                        IpAddr::V6(ip.src_addr()),
-                        r.vrid,
-                        r.version,
-                        r.priority,
-                        r.max_advert_int,
-                        None,
-                    )
-                })
-            }),
-            _ => {
-                self.count_control_drop(DropReason::Malformed.name());
-                return;
-            }
-        };
-        let (src, vrid, version, priority, max_advert_int, kind) = match parsed {
-            Ok(p) => p,
+        let advert = match PuntedAdvert::parse(ip_bytes) {
+            Ok(a) => a,
             Err(e) => {
                 self.count_control_drop(xvrrp_dataplane::process::advert_drop_reason(e).name());
                 return;
             }
         };
+        let PuntedAdvert {
+            src,
+            vrid,
+            version,
+            priority,
+            max_advert_int,
+            checksum: kind,
+        } = advert;
         let Some(idx) = self.slots.iter().position(|s| {
             s.port == port && s.cfg.vrid == vrid && s.primary.is_ipv6() == src.is_ipv6()
         }) else {
@@ -553,6 +582,11 @@ impl Daemon {
         if src == slot.primary {
             // Our own advertisement reflected back: inert.
             self.count_control_drop("own-advert");
+            return;
+        }
+        if !slot.cfg.unicast_peers.is_empty() && !slot.cfg.unicast_peers.contains(&src) {
+            // Unicast mode: only the configured peers take part.
+            self.count_control_drop(DropReason::SourceError.name());
             return;
         }
         slot.adverts_rx += 1;
@@ -612,7 +646,13 @@ impl Daemon {
                 priority,
                 max_advert_int_cs,
             } => {
-                if send_advert(&self.dp, slot, priority, max_advert_int_cs) {
+                if send_advert(
+                    &self.dp,
+                    &mut self.peer_macs,
+                    slot,
+                    priority,
+                    max_advert_int_cs,
+                ) {
                     slot.adverts_tx += 1;
                 }
             }
@@ -733,7 +773,13 @@ impl Daemon {
                     Some(slot),
                 ) = (out, self.slots.get_mut(i))
                 {
-                    send_advert(&self.dp, slot, priority, max_advert_int_cs);
+                    send_advert(
+                        &self.dp,
+                        &mut self.peer_macs,
+                        slot,
+                        priority,
+                        max_advert_int_cs,
+                    );
                 }
             }
         }
@@ -742,17 +788,16 @@ impl Daemon {
             let mut taken_over = vec![false; self.slots.len()];
             while Instant::now() < deadline {
                 while let Some(adv) = self.dp.shared().adverts.pop() {
-                    if let Ok(ip) = Ipv4Packet::new_checked(adv.ip_packet()) {
-                        if let Ok((repr, _)) = wire_vrrp::parse_ipv4_advert(&ip, true) {
-                            for (i, s) in self.slots.iter().enumerate() {
-                                if s.port == adv.port
-                                    && s.cfg.vrid == repr.vrid
-                                    && repr.priority > 0
-                                {
-                                    if let Some(t) = taken_over.get_mut(i) {
-                                        *t = true;
-                                    }
-                                }
+                    let Ok(punted) = PuntedAdvert::parse(adv.ip_packet()) else {
+                        continue;
+                    };
+                    for (i, s) in self.slots.iter().enumerate() {
+                        let same = s.port == adv.port
+                            && s.cfg.vrid == punted.vrid
+                            && s.primary.is_ipv6() == punted.src.is_ipv6();
+                        if same && punted.priority > 0 {
+                            if let Some(t) = taken_over.get_mut(i) {
+                                *t = true;
                             }
                         }
                     }
@@ -812,7 +857,13 @@ fn advert_frame(
     }
 }
 
-fn send_advert(dp: &Dataplane, slot: &Slot, priority: u8, max_advert_int_cs: u16) -> bool {
+fn send_advert(
+    dp: &Dataplane,
+    peers: &mut PeerMacs,
+    slot: &Slot,
+    priority: u8,
+    max_advert_int_cs: u16,
+) -> bool {
     let version = if slot.cfg.version == 2 {
         WireVersion::V2
     } else {
@@ -846,11 +897,10 @@ fn send_advert(dp: &Dataplane, slot: &Slot, priority: u8, max_advert_int_cs: u16
             sent = dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
         }
     } else {
-        // Unicast peers: the control thread has no neighbour lookup of its
-        // own yet, so the advert goes to the peer's address in a broadcast frame.
+        let now = Instant::now();
         for peer in &slot.cfg.unicast_peers {
-            if let Some(n) = advert_frame(&mut buf, slot, &repr, *peer, EthernetAddress::BROADCAST)
-            {
+            let mac = peers.lookup(now, &slot.cfg.port, *peer);
+            if let Some(n) = advert_frame(&mut buf, slot, &repr, *peer, mac) {
                 sent |= dp.send(slot.port, buf.get(..n).unwrap_or(&[]));
             }
         }

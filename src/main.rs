@@ -13,6 +13,7 @@ mod demo;
 mod flow;
 mod lab;
 mod netns;
+mod peers;
 mod track;
 
 use std::process::ExitCode;

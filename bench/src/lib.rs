@@ -73,6 +73,7 @@ pub fn gateway_tables() -> Tables {
         vips4: vec![(vip, 24)],
         vips6: Vec::new(),
         accept: true,
+        unicast: false,
     };
     let connected = |net, port| Route {
         net,

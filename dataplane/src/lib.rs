@@ -58,6 +58,8 @@ pub struct InstanceSpec {
     pub vips6: Vec<(Ipv6Addr, u8)>,
     /// Answer ICMP echo for the virtual addresses.
     pub accept: bool,
+    /// Adverts are exchanged by unicast with configured peers, not multicast.
+    pub unicast: bool,
 }
 
 /// Everything needed to start the fast path.
@@ -314,6 +316,7 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
             vips4: i.vips4.clone(),
             vips6: i.vips6.clone(),
             accept: i.accept,
+            unicast: i.unicast,
         })
         .collect();
     let connected4 = infos.iter().enumerate().flat_map(|(port, i)| {

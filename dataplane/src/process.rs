@@ -62,6 +62,9 @@ pub struct InstanceView {
     pub vips6: Vec<(Ipv6Addr, u8)>,
     /// Answer ICMP echo sent to the virtual addresses.
     pub accept: bool,
+    /// Adverts come by unicast from configured peers (to the port's own
+    /// address), not to the multicast group.
+    pub unicast: bool,
 }
 
 /// The fast path's static tables (built once at start).
@@ -423,20 +426,31 @@ impl Processor<'_> {
         let Ok(ip) = Ipv4Packet::new_checked(payload) else {
             return self.drop(port, DropReason::Malformed);
         };
-        let repr = match vrrp::parse_ipv4_advert(&ip, true) {
+        // The ladder checks the destination against the mode the packet
+        // claims; the instance's mode is checked once the VRID is known.
+        let multicast = ip.dst_addr().is_multicast();
+        let repr = match vrrp::parse_ipv4_advert(&ip, multicast) {
             Ok((repr, _)) => repr,
             Err(e) => return self.drop(port, advert_drop_reason(e)),
         };
-        let known = self
+        let Some(inst) = self
             .tables
             .instances
             .iter()
             .find(|i| i.port == port && i.vrid == repr.vrid && !i.vips4.is_empty())
-            .map(|i| i.version);
-        match known {
-            None => return self.drop(port, DropReason::VridError),
-            Some(v) if v != repr.version => return self.drop(port, DropReason::VersionError),
-            Some(_) => {}
+        else {
+            return self.drop(port, DropReason::VridError);
+        };
+        if inst.version != repr.version {
+            return self.drop(port, DropReason::VersionError);
+        }
+        let to_us = self
+            .tables
+            .ports
+            .get(port)
+            .is_some_and(|p| p.addrs4.iter().any(|(a, _)| *a == ip.dst_addr()));
+        if inst.unicast == multicast || (inst.unicast && !to_us) {
+            return self.drop(port, DropReason::DestinationError);
         }
         let total = usize::from(ip.total_len());
         self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
@@ -659,17 +673,26 @@ impl Processor<'_> {
         let Ok(ip) = Ipv6Packet::new_checked(payload) else {
             return self.drop(port, DropReason::Malformed);
         };
-        let repr = match vrrp::parse_ipv6_advert(&ip, true) {
+        let multicast = ip.dst_addr().is_multicast();
+        let repr = match vrrp::parse_ipv6_advert(&ip, multicast) {
             Ok(repr) => repr,
             Err(e) => return self.drop(port, advert_drop_reason(e)),
         };
-        let known = self
+        let Some(inst) = self
             .tables
             .instances
             .iter()
-            .any(|i| i.port == port && i.vrid == repr.vrid && !i.vips6.is_empty());
-        if !known {
+            .find(|i| i.port == port && i.vrid == repr.vrid && !i.vips6.is_empty())
+        else {
             return self.drop(port, DropReason::VridError);
+        };
+        let to_us = self
+            .tables
+            .ports
+            .get(port)
+            .is_some_and(|p| p.addrs6.iter().any(|(a, _)| *a == ip.dst_addr()));
+        if inst.unicast == multicast || (inst.unicast && !to_us) {
+            return self.drop(port, DropReason::DestinationError);
         }
         let total = xvrrp_wire::ipv6::HEADER_LEN + usize::from(ip.payload_len());
         self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
@@ -721,6 +744,7 @@ mod tests {
                 vips4: vec![(LAN_VIP, 24)],
                 vips6: Vec::new(),
                 accept,
+                unicast: false,
             },
             InstanceView {
                 port: 1,
@@ -730,6 +754,7 @@ mod tests {
                 vips4: vec![(WAN_VIP, 24)],
                 vips6: Vec::new(),
                 accept,
+                unicast: false,
             },
         ];
         let routes = RouteTable::new([
@@ -1025,6 +1050,48 @@ mod tests {
         );
     }
 
+    fn unicast_advert(dst: Ipv4Addr) -> Vec<u8> {
+        let vips = [LAN_VIP];
+        let repr = VrrpRepr {
+            version: Version::V3,
+            vrid: 1,
+            priority: 100,
+            max_advert_int: 1,
+            addresses: AddrList::V4(&vips),
+        };
+        let mut buf = [0u8; 128];
+        let n = frames::advert_v4(
+            &mut buf,
+            EthernetAddress::vrrp_v4(1),
+            Ipv4Addr::new(192, 0, 2, 3),
+            dst,
+            LAN_MAC,
+            &repr,
+            ChecksumKind::Rfc9568,
+        )
+        .unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn b24_advert_destination_must_match_the_instance_mode() {
+        // Multicast instance: a unicast advert is refused.
+        let mut rig = Rig::new(true, false);
+        rig.handle(0, &unicast_advert(Ipv4Addr::new(192, 0, 2, 2)));
+        assert_eq!(rig.drops(0, DropReason::DestinationError), 1);
+        assert!(rig.shared.adverts.is_empty());
+        // Unicast instance: a unicast advert to our address is taken, one to
+        // another address or to the group is refused.
+        let mut rig = Rig::new(true, false);
+        rig.tables.instances[0].unicast = true;
+        rig.handle(0, &unicast_advert(Ipv4Addr::new(192, 0, 2, 2)));
+        assert_eq!(rig.shared.adverts.len(), 1);
+        rig.handle(0, &unicast_advert(Ipv4Addr::new(192, 0, 2, 77)));
+        rig.handle(0, &advert(1, 100));
+        assert_eq!(rig.drops(0, DropReason::DestinationError), 2);
+        assert_eq!(rig.shared.adverts.len(), 1);
+    }
+
     proptest! {
         #[test]
         fn arbitrary_frames_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), port in 0usize..3) {
@@ -1087,6 +1154,7 @@ mod tests_v6 {
             vips4: Vec::new(),
             vips6: vec![(a(vip), 64)],
             accept: true,
+            unicast: false,
         };
         let connected = |net: &str, port| Route {
             net: a(net),
