@@ -16,6 +16,7 @@ use std::{
 };
 
 use crate::{
+    mcast::Memberships,
     peers::PeerMacs,
     track::{LinkEvents, LinkTracker},
 };
@@ -263,6 +264,8 @@ struct Daemon {
     link_events: Option<LinkEvents>,
     /// MACs of unicast peers.
     peer_macs: PeerMacs,
+    /// VRRP multicast group memberships (held for their lifetime).
+    _memberships: Memberships,
 }
 
 impl Daemon {
@@ -383,6 +386,18 @@ impl Daemon {
                     .collect(),
             })
             .collect();
+        let mut memberships = Memberships::default();
+        let mut joined = std::collections::HashSet::new();
+        for slot in slots.iter().filter(|s| s.cfg.unicast_peers.is_empty()) {
+            let ifindex = slot.port_ifindex;
+            if joined.insert((ifindex, slot.primary.is_ipv6())) {
+                if slot.primary.is_ipv6() {
+                    memberships.join_v6(frames::VRRP_V6_MCAST, ifindex)?;
+                } else {
+                    memberships.join_v4(frames::VRRP_V4_MCAST, ifindex)?;
+                }
+            }
+        }
         let link_events = {
             let events = LinkEvents::open().context("subscribing to link events (rtnetlink)")?;
             poll.registry()
@@ -403,6 +418,7 @@ impl Daemon {
             tracker,
             link_events,
             peer_macs: PeerMacs::default(),
+            _memberships: memberships,
         })
     }
 
@@ -501,7 +517,8 @@ impl Daemon {
     /// Effective priority of each instance: its base priority plus the
     /// weights of its tracked links that are down (clamped by the FSM).
     fn apply_tracking(&mut self, now: Instant) {
-        for (slot, fsm) in self.slots.iter_mut().zip(&mut self.fsms) {
+        let mut faulted = Vec::new();
+        for (i, (slot, fsm)) in self.slots.iter_mut().zip(&mut self.fsms).enumerate() {
             let port_up = self.tracker.is_up(slot.port_ifindex);
             if slot.fault && port_up {
                 slot.fault = false;
@@ -511,6 +528,7 @@ impl Daemon {
                 slot.fault = true;
                 tracing::warn!(instance = %slot.cfg.name, port = %slot.cfg.port, "port is down: instance in fault");
                 fsm.handle_shutdown(now);
+                faulted.push(i);
             }
             if slot.cfg.priority == 255 {
                 // The address owner's priority never moves (RFC 9568 §6.1).
@@ -527,6 +545,21 @@ impl Daemon {
             if wanted != fsm.effective_priority() {
                 tracing::info!(instance = %slot.cfg.name, priority = wanted, "priority changed");
                 fsm.handle_priority(now, wanted);
+            }
+        }
+        // A member in fault takes its sync group down with it (as keepalived
+        // puts the whole group in FAULT): a gateway that lost one side must
+        // not keep the other, or traffic would enter one box and leave by
+        // the dead port of the other.
+        for i in faulted {
+            for group in self.groups.iter().filter(|g| g.members.contains(&i)) {
+                for &j in group.members.iter().filter(|&&j| j != i) {
+                    if let Some(other) = self.fsms.get_mut(j) {
+                        if other.state() == State::Master {
+                            other.handle_force(now, State::Backup);
+                        }
+                    }
+                }
             }
         }
         self.drain_outputs(now);

@@ -12,6 +12,7 @@ mod daemon;
 mod demo;
 mod flow;
 mod lab;
+mod mcast;
 mod netns;
 mod peers;
 mod track;
