@@ -830,6 +830,9 @@ impl Drop for Appliance {
         if let Err(e) = self.kill() {
             eprintln!("warning: stopping appliance {}: {e:#}", self.name);
         }
+        // A daemon killed by SIGKILL cannot remove its control socket: the
+        // one who started it does, so runs leave nothing behind.
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
