@@ -50,6 +50,9 @@ const CTL_FIRST_TOKEN: usize = 16;
 /// How long a stopping master keeps forwarding at most after its priority-0
 /// advertisement, in advertisement intervals (SPEC §7).
 const DRAIN_INTERVALS: u32 = 3;
+/// At most one log line about dropped frames per this period: a peer (or
+/// an attacker) must not be able to flood the journal.
+const DROP_LOG_PERIOD: Duration = Duration::from_secs(10);
 /// Longest sleep of the control loop with no timer due.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
@@ -266,6 +269,8 @@ struct Daemon {
     peer_macs: PeerMacs,
     /// VRRP multicast group memberships (held for their lifetime).
     _memberships: Memberships,
+    /// Drop totals by reason at the last drop log line, and when it was.
+    drops_logged: (Vec<u64>, Instant),
 }
 
 impl Daemon {
@@ -419,6 +424,7 @@ impl Daemon {
             link_events,
             peer_macs: PeerMacs::default(),
             _memberships: memberships,
+            drops_logged: (vec![0; DropReason::COUNT], Instant::now()),
         })
     }
 
@@ -565,6 +571,37 @@ impl Daemon {
         self.drain_outputs(now);
     }
 
+    /// Logs, at most once per [`DROP_LOG_PERIOD`], what the fast path
+    /// dropped since the last line, by reason.
+    fn log_drops(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.drops_logged.1) < DROP_LOG_PERIOD {
+            return;
+        }
+        let mut totals = vec![0u64; DropReason::COUNT];
+        for worker in self.dp.stats() {
+            for port in &worker.drops {
+                for (t, n) in totals.iter_mut().zip(port) {
+                    *t += n;
+                }
+            }
+        }
+        let new: Vec<String> = DropReason::ALL
+            .iter()
+            .zip(totals.iter().zip(&self.drops_logged.0))
+            // Backups drop traffic to the VMAC by design; not worth a line.
+            .filter(|(r, (t, old))| t > old && **r != DropReason::NotMaster)
+            .map(|(r, (t, old))| format!("{}={}", r.name(), t - old))
+            .collect();
+        if !new.is_empty() {
+            tracing::warn!(
+                period_s = DROP_LOG_PERIOD.as_secs(),
+                "fast path dropped frames: {}",
+                new.join(" ")
+            );
+        }
+        self.drops_logged = (totals, now);
+    }
+
     /// One pass: punted adverts, due timers, outputs, GARP bursts.
     fn step(&mut self, now: Instant) {
         while let Some(adv) = self.dp.shared().adverts.pop() {
@@ -581,6 +618,7 @@ impl Daemon {
         }
         self.drain_outputs(now);
         self.run_garps(now);
+        self.log_drops(now);
     }
 
     fn count_control_drop(&mut self, reason: &'static str) {

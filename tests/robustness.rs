@@ -489,6 +489,12 @@ fn l01_flood_of_malformed_and_foreign_vrrp_holds_the_election() {
         "flow lost too much: {flow_report}"
     );
     assert!(flow_report.max_gap_ms < 1000.0, "{flow_report}");
+    // Hundreds of thousands of drops, a handful of log lines: the drop log is
+    // one summary per 10 s, never a line per frame.
+    let log = rig.pair.a.log_tail(100_000);
+    let summaries = log.matches("fast path dropped frames").count();
+    assert!(summaries <= 2, "{summaries} drop summaries:\n{log}");
+    assert!(log.lines().count() < 100, "A logged too much:\n{log}");
 }
 
 /// What a spoofed flood did: frames sent, what A handled and sent on
