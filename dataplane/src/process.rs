@@ -363,7 +363,8 @@ impl Processor<'_> {
             return self.drop(port, DropReason::NoRoute);
         };
         if ttl <= 1 {
-            return self.drop(port, DropReason::TtlExceeded);
+            self.counters.drop(port, DropReason::TtlExceeded);
+            return self.time_exceeded(now, port, buf, len, src_mac, src_ip);
         }
         let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V4(hop.addr)) {
             Lookup::Hit(mac) => mac,
@@ -413,6 +414,42 @@ impl Processor<'_> {
         Action::Send {
             port: hop.port,
             len,
+        }
+    }
+
+    /// Answers an expired datagram with ICMP Time Exceeded, from the
+    /// ingress side's virtual (or own) address, rate-limited.
+    fn time_exceeded(
+        &mut self,
+        now: Instant,
+        port: usize,
+        buf: &mut [u8],
+        len: usize,
+        src_mac: EthernetAddress,
+        src_ip: Ipv4Addr,
+    ) -> Action {
+        if !self.shared.icmp_error_allowed(now) {
+            return Action::Free;
+        }
+        // The quote (header + 8 bytes) is copied out: the reply is built
+        // over the same buffer.
+        let mut quote = [0u8; 68];
+        let original = buf.get(HEADER_LEN..len).unwrap_or(&[]);
+        let n = original.len().min(quote.len());
+        let (Some(dst), Some(src)) = (quote.get_mut(..n), original.get(..n)) else {
+            return Action::Free;
+        };
+        dst.copy_from_slice(src);
+        let Some((our_mac, our_ip)) = self.tables.egress_identity(self.shared, port, src_ip) else {
+            return Action::Free;
+        };
+        match frames::time_exceeded_v4(buf, quote.get(..n).unwrap_or(&[]), our_mac, src_mac, our_ip)
+        {
+            Ok(n) => {
+                self.counters.port(port).icmp_errors += 1;
+                Action::Send { port, len: n }
+            }
+            Err(_) => Action::Free,
         }
     }
 
@@ -1012,11 +1049,40 @@ mod tests {
     }
 
     #[test]
-    fn ttl_one_is_not_forwarded() {
+    fn ttl_one_is_answered_with_time_exceeded_from_the_vip_rate_limited() {
         let mut rig = Rig::new(true, true);
-        let f = ipv4_frame(EthernetAddress::vrrp_v4(1), CLIENT, SERVER, 1, 17, &[1; 12]);
-        assert_eq!(rig.handle(0, &f).0, Action::Free);
+        // Longer than the quote, as a ping is: only header + 8 bytes go back.
+        let f = ipv4_frame(EthernetAddress::vrrp_v4(1), CLIENT, SERVER, 1, 17, &[1; 64]);
+        let (action, reply) = rig.handle(0, &f);
+        assert_eq!(reply.len(), HEADER_LEN + 20 + 8 + 28);
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 0,
+                len: reply.len()
+            }
+        );
         assert_eq!(rig.drops(0, DropReason::TtlExceeded), 1);
+        let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
+        assert_eq!(
+            (eth.dst_addr(), eth.src_addr()),
+            (CLIENT_MAC, EthernetAddress::vrrp_v4(1))
+        );
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.protocol()),
+            (LAN_VIP, CLIENT, IPPROTO_ICMP)
+        );
+        assert!(ip.verify_checksum());
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!((icmp.msg_type(), icmp.msg_code()), (11, 0));
+        assert!(icmp.verify_checksum());
+        // The quote is the expired datagram's header and first 8 bytes.
+        assert_eq!(&icmp.data()[..28], &f[HEADER_LEN..HEADER_LEN + 28]);
+        // A second one in the same millisecond is counted but not answered.
+        assert_eq!(rig.handle(0, &f).0, Action::Free);
+        assert_eq!(rig.drops(0, DropReason::TtlExceeded), 2);
+        assert_eq!(rig.counters.ports[0].icmp_errors, 1);
     }
 
     #[test]
@@ -1328,3 +1394,8 @@ mod tests_v6 {
         assert_eq!(s.adverts.len(), 1);
     }
 }
+
+/// The advertisement validation ladder and the ARP responder as the worker
+/// runs them, one test per CHECKLIST row, for a v3/IPv4, a v2/IPv4 and a
+/// v3/IPv6 instance on one port: each bad frame moves exactly its drop
+/// counter by one, reaches nothing else (no punt, no reply) and never panics.

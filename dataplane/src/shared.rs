@@ -6,7 +6,7 @@
 
 use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::Instant,
 };
 
@@ -165,7 +165,15 @@ pub struct Shared {
     pub control_wakeup: Wakeup,
     /// Wakes worker `i` when frames are queued for it.
     pub worker_wakeup: Vec<Wakeup>,
+    /// Time origin of `last_icmp_error`.
+    epoch: Instant,
+    /// When the last ICMP error was sent, in ns since `epoch` (all workers).
+    last_icmp_error: AtomicU64,
 }
+
+/// Minimum spacing of ICMP errors from the fast path (RFC 1812 §4.3.2.8
+/// asks routers to rate-limit them): 1000 per second at most.
+pub const ICMP_ERROR_SPACING: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Shared {
     /// Shared state for `workers` workers, `ports` ports and `instances` instances.
@@ -183,7 +191,24 @@ impl Shared {
             worker_wakeup: (0..workers)
                 .map(|_| Wakeup::new())
                 .collect::<Result<_, _>>()?,
+            epoch: Instant::now(),
+            last_icmp_error: AtomicU64::new(0),
         })
+    }
+
+    /// Whether an ICMP error may be sent at `now` (and if so, takes the slot).
+    /// Only expired packets get here, so one atomic exchange per error is fine.
+    pub fn icmp_error_allowed(&self, now: Instant) -> bool {
+        let spacing = u64::try_from(ICMP_ERROR_SPACING.as_nanos()).unwrap_or(u64::MAX);
+        let at = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .saturating_add(spacing);
+        let last = self.last_icmp_error.load(Ordering::Relaxed);
+        at.saturating_sub(last) >= spacing
+            && self
+                .last_icmp_error
+                .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Is this appliance master of `instance`?

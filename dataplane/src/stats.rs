@@ -148,9 +148,11 @@ pub struct PortCounters {
     pub nd_replies: u64,
     /// Neighbour Solicitations sent to resolve IPv6 next hops.
     pub nd_requests: u64,
+    /// ICMP errors sent (Time Exceeded).
+    pub icmp_errors: u64,
 }
 
-const PORT_FIELDS: usize = 10;
+const PORT_FIELDS: usize = 11;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -165,11 +167,12 @@ impl PortCounters {
             self.control_tx,
             self.nd_replies,
             self.nd_requests,
+            self.icmp_errors,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors] =
             a;
         Self {
             rx,
@@ -182,6 +185,7 @@ impl PortCounters {
             control_tx,
             nd_replies,
             nd_requests,
+            icmp_errors,
         }
     }
 
@@ -198,6 +202,7 @@ impl PortCounters {
             ("control_tx", self.control_tx),
             ("nd_replies", self.nd_replies),
             ("nd_requests", self.nd_requests),
+            ("icmp_errors", self.icmp_errors),
         ]
     }
 }

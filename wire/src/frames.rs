@@ -166,6 +166,58 @@ fn arp_frame(
     Ok(len)
 }
 
+/// Builds the ICMP Time Exceeded (type 11, code 0) a router sends back when
+/// a datagram's TTL runs out (RFC 792, RFC 1812 §4.3.2.3, §5.3.1): Ethernet
+/// from `our_mac` to `dst_mac` (the sender's next hop, usually the sender),
+/// IPv4 from `our_ip` to the original source with TTL 64, quoting the
+/// original header and the first 8 bytes of its payload. `original` is the
+/// expired datagram from its IP header on; it must not overlap `buf` (copy
+/// the quoted part out first when building in place).
+///
+/// # Errors
+/// [`WireError::Truncated`] if `buf` is too small or `original` shorter
+/// than an IPv4 header, [`WireError::BadIpHeader`] if it is not one;
+/// nothing is written then.
+pub fn time_exceeded_v4(
+    buf: &mut [u8],
+    original: &[u8],
+    our_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    our_ip: Ipv4Addr,
+) -> Result<usize, WireError> {
+    // `original` may be only the quoted part of a longer datagram, so only
+    // its header is checked, not its Total Length.
+    if original.len() < ipv4::HEADER_LEN {
+        return Err(WireError::Truncated {
+            need: ipv4::HEADER_LEN,
+            got: original.len(),
+        });
+    }
+    let orig = Ipv4Packet::new_unchecked(original);
+    if orig.version() != 4 || orig.header_len() < ipv4::HEADER_LEN {
+        return Err(WireError::BadIpHeader);
+    }
+    let icmp = icmpv4::Icmpv4Repr::time_exceeded(original);
+    let icmp_len = icmp.buffer_len();
+    let ip = Ipv4Repr {
+        src: our_ip,
+        dst: orig.src_addr(),
+        protocol: ipv4::IPPROTO_ICMP,
+        ttl: ECHO_REPLY_TTL,
+        tos: 0,
+        ident: 0,
+        dont_frag: false,
+        payload_len: icmp_len,
+    };
+    let (frame, len) = frame_slot(buf, ethernet::HEADER_LEN + ipv4::HEADER_LEN + icmp_len)?;
+    write_ethernet(frame, dst_mac, our_mac, EtherType::IPV4);
+    let ip_buf = bytes::slice_mut(frame, ethernet::HEADER_LEN..len);
+    ip.emit(&mut Ipv4Packet::new_unchecked(&mut *ip_buf));
+    let icmp_buf = bytes::slice_mut(ip_buf, ipv4::HEADER_LEN..ipv4::HEADER_LEN + icmp_len);
+    icmp.emit(&mut Icmpv4Packet::new_unchecked(icmp_buf));
+    Ok(len)
+}
+
 /// Builds a gratuitous ARP request announcing `vip` at `vmac` (RFC 5227
 /// §3 form: broadcast, sender = target = `vip`, target MAC zero), as a new
 /// master sends (RFC 9568 §6.4.1).
