@@ -1394,8 +1394,3 @@ mod tests_v6 {
         assert_eq!(s.adverts.len(), 1);
     }
 }
-
-/// The advertisement validation ladder and the ARP responder as the worker
-/// runs them, one test per CHECKLIST row, for a v3/IPv4, a v2/IPv4 and a
-/// v3/IPv6 instance on one port: each bad frame moves exactly its drop
-/// counter by one, reaches nothing else (no punt, no reply) and never panics.
