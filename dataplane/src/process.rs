@@ -1394,3 +1394,824 @@ mod tests_v6 {
         assert_eq!(s.adverts.len(), 1);
     }
 }
+
+/// The advertisement validation ladder and the ARP responder as the worker
+/// runs them, one test per CHECKLIST row, for a v3/IPv4, a v2/IPv4 and a
+/// v3/IPv6 instance on one port: each bad frame moves exactly its drop
+/// counter by one, reaches nothing else (no punt, no reply) and never panics.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests_ladder {
+    use super::*;
+    use xvrrp_wire::{
+        icmpv4::Icmpv4Repr,
+        ipv4::Ipv4Repr,
+        vrrp::{AddrList, ChecksumKind, VrrpPacket, VrrpRepr},
+    };
+
+    const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+    const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+    const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    /// Our primary address: the unicast-mode destination.
+    const OWN4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    /// The peer that sends the adverts.
+    const PEER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+    const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const VIP4_V2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    const OWN6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+    const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+    const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+    const ETH: usize = HEADER_LEN;
+
+    /// The three kinds of instance, each with its VRID on port 0.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fam {
+        V3,
+        V2,
+        V6,
+    }
+
+    const ALL: [Fam; 3] = [Fam::V3, Fam::V2, Fam::V6];
+    const V4_ONLY: [Fam; 2] = [Fam::V3, Fam::V2];
+
+    impl Fam {
+        fn vrid(self) -> u8 {
+            match self {
+                Fam::V3 | Fam::V6 => 1,
+                Fam::V2 => 2,
+            }
+        }
+        fn instance(self) -> usize {
+            match self {
+                Fam::V3 => 0,
+                Fam::V2 => 1,
+                Fam::V6 => 2,
+            }
+        }
+    }
+
+    fn tables() -> Tables {
+        let inst = |vrid, version, vmac, vips4, vips6| InstanceView {
+            port: 0,
+            vrid,
+            version,
+            vmac,
+            vips4,
+            vips6,
+            accept: true,
+            unicast: false,
+        };
+        Tables {
+            ports: vec![PortView {
+                name: "lan0".into(),
+                mac: LAN_MAC,
+                addrs4: vec![(OWN4, 24)],
+                addrs6: vec![(OWN6, 64)],
+            }],
+            instances: vec![
+                inst(
+                    1,
+                    Version::V3,
+                    EthernetAddress::vrrp_v4(1),
+                    vec![(VIP4, 24)],
+                    Vec::new(),
+                ),
+                inst(
+                    2,
+                    Version::V2,
+                    EthernetAddress::vrrp_v4(2),
+                    vec![(VIP4_V2, 24)],
+                    Vec::new(),
+                ),
+                inst(
+                    1,
+                    Version::V3,
+                    EthernetAddress::vrrp_v6(1),
+                    Vec::new(),
+                    vec![(VIP6, 64)],
+                ),
+            ],
+            routes4: RouteTable::default(),
+            routes6: RouteTable::default(),
+        }
+    }
+
+    struct Rig {
+        tables: Tables,
+        shared: Shared,
+        neigh: NeighbourTable,
+        counters: Counters,
+    }
+
+    impl Rig {
+        fn new(master: bool) -> Self {
+            let shared = Shared::new(1, 1, 3).unwrap();
+            for m in &shared.master {
+                m.store(master, std::sync::atomic::Ordering::Relaxed);
+            }
+            Self {
+                tables: tables(),
+                shared,
+                neigh: NeighbourTable::new(),
+                counters: Counters::new(1),
+            }
+        }
+
+        fn handle(&mut self, frame: &[u8]) -> (Action, Vec<u8>) {
+            // Large enough for a 255-address IPv6 advert.
+            let mut buf = vec![0u8; 8192];
+            buf[..frame.len()].copy_from_slice(frame);
+            let mut p = Processor {
+                tables: &self.tables,
+                shared: &self.shared,
+                neigh: &mut self.neigh,
+                counters: &mut self.counters,
+                punted: false,
+            };
+            let action = p.handle(Instant::now(), 0, &mut buf, frame.len());
+            let out = match action {
+                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Free => Vec::new(),
+            };
+            (action, out)
+        }
+
+        /// `frame` is dropped: `reason` moved by exactly one, no other drop
+        /// counter moved, nothing punted, nothing sent.
+        fn assert_dropped(&mut self, frame: &[u8], reason: DropReason, what: &str) {
+            let drops = self.counters.drops[0];
+            let port = self.counters.ports[0];
+            let queued = self.shared.adverts.len();
+            let (action, _) = self.handle(frame);
+            assert_eq!(action, Action::Free, "{what}");
+            for r in DropReason::ALL {
+                let want = drops[r as usize] + u64::from(r == reason);
+                assert_eq!(
+                    self.counters.drops[0][r as usize],
+                    want,
+                    "{what}: counter {} (expected {} +1)",
+                    r.name(),
+                    reason.name()
+                );
+            }
+            let now = self.counters.ports[0];
+            assert_eq!(now.rx, port.rx + 1, "{what}");
+            assert_eq!(
+                (
+                    now.punted,
+                    now.arp_replies,
+                    now.nd_replies,
+                    now.icmp_replies
+                ),
+                (
+                    port.punted,
+                    port.arp_replies,
+                    port.nd_replies,
+                    port.icmp_replies
+                ),
+                "{what}"
+            );
+            assert_eq!(self.shared.adverts.len(), queued, "{what}: punted");
+        }
+
+        /// `frame` is handed to the control thread, counted once, no drop.
+        fn assert_punted(&mut self, frame: &[u8], what: &str) {
+            let drops = self.counters.drops[0];
+            let punted = self.counters.ports[0].punted;
+            let queued = self.shared.adverts.len();
+            assert_eq!(self.handle(frame).0, Action::Free, "{what}");
+            assert_eq!(
+                self.counters.drops[0], drops,
+                "{what}: a drop counter moved"
+            );
+            assert_eq!(self.counters.ports[0].punted, punted + 1, "{what}");
+            assert_eq!(self.shared.adverts.len(), queued + 1, "{what}");
+        }
+    }
+
+    // ----- frames ----------------------------------------------------------------
+
+    /// An advert of `version` for `vrid`, from the peer, to the group (or,
+    /// `unicast`, to our own address and MAC), priority 100, with the family's
+    /// virtual address; every checksum correct.
+    fn advert_with(fam: Fam, version: Version, vrid: u8, unicast: bool) -> Vec<u8> {
+        let mut buf = vec![0u8; 256];
+        let n = match fam {
+            Fam::V3 | Fam::V2 => {
+                let vips = [if fam == Fam::V2 { VIP4_V2 } else { VIP4 }];
+                let repr = VrrpRepr {
+                    version,
+                    vrid,
+                    priority: 100,
+                    max_advert_int: if version == Version::V2 { 1 } else { 100 },
+                    addresses: AddrList::V4(&vips),
+                };
+                let (dst, dst_mac) = if unicast {
+                    (OWN4, LAN_MAC)
+                } else {
+                    (frames::VRRP_V4_MCAST, frames::VRRP_V4_MCAST_MAC)
+                };
+                frames::advert_v4(
+                    &mut buf,
+                    EthernetAddress::vrrp_v4(vrid),
+                    PEER4,
+                    dst,
+                    dst_mac,
+                    &repr,
+                    ChecksumKind::Rfc9568,
+                )
+            }
+            Fam::V6 => {
+                let vips = [frames::link_local_from_mac(EthernetAddress::vrrp_v6(1))];
+                let repr = VrrpRepr {
+                    version,
+                    vrid,
+                    priority: 100,
+                    max_advert_int: 100,
+                    addresses: AddrList::V6(&vips),
+                };
+                let (dst, dst_mac) = if unicast {
+                    (OWN6, LAN_MAC)
+                } else {
+                    (frames::VRRP_V6_MCAST, frames::VRRP_V6_MCAST_MAC)
+                };
+                frames::advert_v6(
+                    &mut buf,
+                    EthernetAddress::vrrp_v6(vrid),
+                    PEER6,
+                    dst,
+                    dst_mac,
+                    &repr,
+                )
+            }
+        }
+        .unwrap();
+        buf.truncate(n);
+        buf
+    }
+
+    fn version_of(fam: Fam) -> Version {
+        if fam == Fam::V2 {
+            Version::V2
+        } else {
+            Version::V3
+        }
+    }
+
+    fn good(fam: Fam) -> Vec<u8> {
+        advert_with(fam, version_of(fam), fam.vrid(), false)
+    }
+
+    /// Offset and length of the VRRP message inside `f`, as the IP header says.
+    fn vrrp_span(f: &[u8], fam: Fam) -> (usize, usize) {
+        if fam == Fam::V6 {
+            let ip = Ipv6Packet::new_unchecked(&f[ETH..]);
+            (ETH + 40, usize::from(ip.payload_len()))
+        } else {
+            let ip = Ipv4Packet::new_unchecked(&f[ETH..]);
+            let hl = ip.header_len();
+            (ETH + hl, usize::from(ip.total_len()) - hl)
+        }
+    }
+
+    /// Sets the VRRP message length in the IP header (growing the frame with
+    /// zeros if needed), then fixes only the IPv4 header checksum.
+    fn set_vrrp_len(f: &mut Vec<u8>, fam: Fam, len: usize) {
+        let (at, _) = vrrp_span(f, fam);
+        if f.len() < at + len {
+            f.resize(at + len, 0);
+        }
+        if fam == Fam::V6 {
+            Ipv6Packet::new_unchecked(&mut f[ETH..]).set_payload_len(u16::try_from(len).unwrap());
+        } else {
+            let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+            let hl = ip.header_len();
+            ip.set_total_len(u16::try_from(hl + len).unwrap());
+            ip.fill_checksum();
+        }
+    }
+
+    /// Recomputes the VRRP checksum (the family's form, over the length the
+    /// IP header gives) and the IPv4 header checksum, so that only the
+    /// defect under test remains.
+    fn refix(f: &mut [u8], fam: Fam) {
+        let (at, len) = vrrp_span(f, fam);
+        let (src, dst, kind) = if fam == Fam::V6 {
+            let ip = Ipv6Packet::new_unchecked(&f[ETH..]);
+            (
+                IpAddr::V6(ip.src_addr()),
+                IpAddr::V6(ip.dst_addr()),
+                ChecksumKind::PseudoHeader,
+            )
+        } else {
+            let ip = Ipv4Packet::new_unchecked(&f[ETH..]);
+            (
+                IpAddr::V4(ip.src_addr()),
+                IpAddr::V4(ip.dst_addr()),
+                ChecksumKind::Rfc9568,
+            )
+        };
+        VrrpPacket::new_unchecked(&mut f[at..at + len]).fill_checksum(kind, src, dst);
+        if fam != Fam::V6 {
+            Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+        }
+    }
+
+    /// The family's good advert with `edit` applied to its VRRP message
+    /// (given the message's offset), checksums then recomputed.
+    fn edited(fam: Fam, edit: impl FnOnce(&mut Vec<u8>, usize)) -> Vec<u8> {
+        let mut f = good(fam);
+        let (at, _) = vrrp_span(&f, fam);
+        edit(&mut f, at);
+        refix(&mut f, fam);
+        f
+    }
+
+    fn set_ttl(f: &mut [u8], fam: Fam, ttl: u8) {
+        if fam == Fam::V6 {
+            Ipv6Packet::new_unchecked(&mut f[ETH..]).set_hop_limit(ttl);
+        } else {
+            let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+            ip.set_ttl(ttl);
+            ip.fill_checksum();
+        }
+    }
+
+    /// The good IPv4 advert of `fam` with IPv4 options `opts` inserted.
+    fn with_options(fam: Fam, opts: &[u8]) -> Vec<u8> {
+        let g = good(fam);
+        let (at, len) = vrrp_span(&g, fam);
+        let mut f = g[..at].to_vec();
+        f.extend_from_slice(opts);
+        f.extend_from_slice(&g[at..at + len]);
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+        ip.set_version_and_header_len(4, 20 + opts.len());
+        ip.set_total_len(u16::try_from(20 + opts.len() + len).unwrap());
+        ip.fill_checksum();
+        f
+    }
+
+    // ----- control ---------------------------------------------------------------
+
+    #[test]
+    fn good_adverts_of_each_family_are_punted() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            rig.assert_punted(&good(fam), &format!("{fam:?}"));
+        }
+        // The unicast form, to an instance in unicast mode.
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            rig.tables.instances[fam.instance()].unicast = true;
+            let f = advert_with(fam, version_of(fam), fam.vrid(), true);
+            rig.assert_punted(&f, &format!("{fam:?} unicast"));
+        }
+    }
+
+    // ----- B rows ----------------------------------------------------------------
+
+    #[test]
+    fn b01_ttl_254_64_1_dropped_as_ip_ttl_error() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            for ttl in [254, 64, 1] {
+                let mut f = good(fam);
+                set_ttl(&mut f, fam, ttl);
+                rig.assert_dropped(&f, DropReason::IpTtlError, &format!("{fam:?} ttl {ttl}"));
+            }
+        }
+    }
+
+    /// xvrrp has no `min_ttl`: unicast adverts need TTL 255 like multicast
+    /// ones (RFC 9568 §7.1), so anything lower is dropped.
+    #[test]
+    fn b02_unicast_mode_ttl_below_255_dropped() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            rig.tables.instances[fam.instance()].unicast = true;
+            for ttl in [254, 64] {
+                let mut f = advert_with(fam, version_of(fam), fam.vrid(), true);
+                set_ttl(&mut f, fam, ttl);
+                rig.assert_dropped(&f, DropReason::IpTtlError, &format!("{fam:?} ttl {ttl}"));
+            }
+        }
+    }
+
+    #[test]
+    fn b03_wrong_and_unknown_versions_dropped_as_version_error() {
+        let mut rig = Rig::new(false);
+        // A well-formed v2 advert at the v3 router, a v3 one at the v2 router.
+        let v2_at_v3 = advert_with(Fam::V3, Version::V2, 1, false);
+        rig.assert_dropped(&v2_at_v3, DropReason::VersionError, "v2 at v3");
+        let v3_at_v2 = advert_with(Fam::V2, Version::V3, 2, false);
+        rig.assert_dropped(&v3_at_v2, DropReason::VersionError, "v3 at v2");
+        // Version 2 over IPv6, and versions that exist nowhere.
+        for fam in ALL {
+            let versions: &[u8] = if fam == Fam::V6 {
+                &[2, 0, 4, 15]
+            } else {
+                &[0, 4, 15]
+            };
+            for &v in versions {
+                let f = edited(fam, |f, at| f[at] = v << 4 | 1);
+                rig.assert_dropped(&f, DropReason::VersionError, &format!("{fam:?} v{v}"));
+            }
+        }
+    }
+
+    #[test]
+    fn b04_types_0_2_15_dropped_as_invalid_type() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            for t in [0u8, 2, 15] {
+                let f = edited(fam, |f, at| f[at] = f[at] & 0xf0 | t);
+                rig.assert_dropped(&f, DropReason::InvalidType, &format!("{fam:?} type {t}"));
+            }
+        }
+    }
+
+    #[test]
+    fn b05_unknown_vrid_and_vrid_0_dropped_as_vrid_error() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            for vrid in [0u8, 9, 255] {
+                let f = edited(fam, |f, at| f[at + 1] = vrid);
+                rig.assert_dropped(&f, DropReason::VridError, &format!("{fam:?} vrid {vrid}"));
+            }
+        }
+        // VRID 2 exists for IPv4 only: an IPv6 advert for it is unknown.
+        let f = edited(Fam::V6, |f, at| f[at + 1] = 2);
+        rig.assert_dropped(&f, DropReason::VridError, "v6 vrid 2");
+    }
+
+    #[test]
+    fn b06_flipped_zero_and_ffff_checksums_dropped_as_checksum_error() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            let g = good(fam);
+            let (at, _) = vrrp_span(&g, fam);
+            let right = u16::from_be_bytes([g[at + 6], g[at + 7]]);
+            assert!(right != 0 && right != 0xffff, "{fam:?}: pick another frame");
+            for (what, value) in [
+                ("bit flip", right ^ 0x0100),
+                ("0x0000", 0),
+                ("0xffff", 0xffff),
+            ] {
+                let mut f = g.clone();
+                f[at + 6..at + 8].copy_from_slice(&value.to_be_bytes());
+                rig.assert_dropped(&f, DropReason::ChecksumError, &format!("{fam:?} {what}"));
+            }
+        }
+    }
+
+    #[test]
+    fn b09_truncated_adverts_dropped_as_packet_length_error() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            // 0 to 7 bytes, then the 8-byte header without its address.
+            for len in 0..=8 {
+                let mut f = good(fam);
+                set_vrrp_len(&mut f, fam, len);
+                let what = format!("{fam:?} {len} bytes");
+                rig.assert_dropped(&f, DropReason::PacketLengthError, &what);
+            }
+            // Count 2 with one address.
+            let f = edited(fam, |f, at| f[at + 3] = 2);
+            let what = format!("{fam:?} count 2, one address");
+            rig.assert_dropped(&f, DropReason::PacketLengthError, &what);
+        }
+    }
+
+    /// Trailing bytes, with the checksum valid over the longer message, so
+    /// only the length can fail.
+    #[test]
+    fn b10_trailing_bytes_dropped_as_packet_length_error_not_checksum() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            for extra in [1usize, 3, 8] {
+                let f = edited(fam, |f, _| {
+                    let (_, len) = vrrp_span(f, fam);
+                    set_vrrp_len(f, fam, len + extra);
+                });
+                let what = format!("{fam:?} +{extra} bytes");
+                rig.assert_dropped(&f, DropReason::PacketLengthError, &what);
+            }
+        }
+    }
+
+    /// An IP length beyond the frame or below the header is malformed framing,
+    /// dropped before the VRRP ladder; one that cuts the message short is a
+    /// VRRP length error.
+    #[test]
+    fn b12_ip_length_inconsistent_with_frame_or_payload_dropped() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            let g = good(fam);
+            let (at, len) = vrrp_span(&g, fam);
+            let beyond = g.len() - at + 1;
+            let mut long = g.clone();
+            if fam == Fam::V6 {
+                Ipv6Packet::new_unchecked(&mut long[ETH..])
+                    .set_payload_len(u16::try_from(beyond).unwrap());
+            } else {
+                let mut ip = Ipv4Packet::new_unchecked(&mut long[ETH..]);
+                ip.set_total_len(u16::try_from(20 + beyond).unwrap());
+                ip.fill_checksum();
+            }
+            let what = format!("{fam:?} length beyond the frame");
+            rig.assert_dropped(&long, DropReason::Malformed, &what);
+            let short = edited(fam, |f, _| set_vrrp_len(f, fam, len - 2));
+            let what = format!("{fam:?} length short of the message");
+            rig.assert_dropped(&short, DropReason::PacketLengthError, &what);
+        }
+        for fam in V4_ONLY {
+            let mut f = good(fam);
+            let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+            ip.set_total_len(19);
+            ip.fill_checksum();
+            let what = format!("{fam:?} total length below the header");
+            rig.assert_dropped(&f, DropReason::Malformed, &what);
+        }
+    }
+
+    #[test]
+    fn b13_ihl_4_and_overlong_header_dropped_options_decoded() {
+        let mut rig = Rig::new(false);
+        for fam in V4_ONLY {
+            let mut f = good(fam);
+            f[ETH] = 0x44;
+            Ipv4Packet::new_unchecked(&mut f[ETH..]).fill_checksum();
+            rig.assert_dropped(&f, DropReason::Malformed, &format!("{fam:?} IHL 4"));
+            // IHL 15 (60-byte header) in a datagram of 40 bytes.
+            let mut f = good(fam);
+            let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+            ip.set_version_and_header_len(4, 60);
+            ip.set_total_len(40);
+            ip.fill_checksum();
+            let what = format!("{fam:?} header longer than the datagram");
+            rig.assert_dropped(&f, DropReason::Malformed, &what);
+            // IHL 6 (Router Alert) and 15 (NOPs): decoded, the advert is taken.
+            rig.assert_punted(&with_options(fam, &[0x94, 4, 0, 0]), "IHL 6");
+            rig.assert_punted(&with_options(fam, &[1; 40]), "IHL 15");
+        }
+    }
+
+    #[test]
+    fn b14_fragments_never_taken_for_adverts() {
+        let mut rig = Rig::new(false);
+        for fam in V4_ONLY {
+            for (mf, offset) in [(true, 0u16), (false, 1), (true, 8)] {
+                let mut f = good(fam);
+                let mut ip = Ipv4Packet::new_unchecked(&mut f[ETH..]);
+                ip.set_flags_and_frag_offset(false, mf, offset);
+                ip.fill_checksum();
+                let what = format!("{fam:?} MF {mf} offset {offset}");
+                rig.assert_dropped(&f, DropReason::Fragment, &what);
+            }
+        }
+        // IPv6: a Fragment header before the message. Not protocol 112 at
+        // the IPv6 layer, so the worker does not even try the ladder.
+        let g = good(Fam::V6);
+        let (at, len) = vrrp_span(&g, Fam::V6);
+        let mut f = g[..at].to_vec();
+        f.extend_from_slice(&[112, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend_from_slice(&g[at..at + len]);
+        let mut ip = Ipv6Packet::new_unchecked(&mut f[ETH..]);
+        ip.set_next_header(xvrrp_wire::ipv6::NEXT_HEADER_FRAGMENT);
+        ip.set_payload_len(u16::try_from(len + 8).unwrap());
+        rig.assert_dropped(&f, DropReason::Unhandled, "v6 fragment header");
+    }
+
+    /// Count 0 is refused; 255 IPv6 addresses (a 4088-byte message) parse
+    /// without allocation or overflow and are then too large to punt.
+    #[test]
+    fn b15_count_0_refused_count_255_bounded() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            let f = edited(fam, |f, at| f[at + 3] = 0);
+            let what = format!("{fam:?} count 0");
+            rig.assert_dropped(&f, DropReason::AddressCountError, &what);
+        }
+        let vips: Vec<Ipv6Addr> = (0..255u16)
+            .map(|i| Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 1, i))
+            .collect();
+        let repr = VrrpRepr {
+            version: Version::V3,
+            vrid: 1,
+            priority: 100,
+            max_advert_int: 100,
+            addresses: AddrList::V6(&vips),
+        };
+        let mut buf = vec![0u8; 5000];
+        let n = frames::advert_v6(
+            &mut buf,
+            EthernetAddress::vrrp_v6(1),
+            PEER6,
+            frames::VRRP_V6_MCAST,
+            frames::VRRP_V6_MCAST_MAC,
+            &repr,
+        )
+        .unwrap();
+        assert_eq!(n, ETH + 40 + 8 + 255 * 16);
+        rig.assert_dropped(&buf[..n], DropReason::TooLarge, "v6 count 255");
+    }
+
+    /// Interval 0 (v2 and v3, and v3 with only the reserved bits set) is
+    /// refused; reserved bits above a non-zero interval are masked.
+    #[test]
+    fn b17_b19_zero_interval_dropped_reserved_bits_masked() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            let values: &[u16] = if fam == Fam::V2 { &[0] } else { &[0, 0xf000] };
+            for &v in values {
+                let f = edited(fam, |f, at| {
+                    if fam == Fam::V2 {
+                        f[at + 5] = 0;
+                    } else {
+                        f[at + 4..at + 6].copy_from_slice(&v.to_be_bytes());
+                    }
+                });
+                let what = format!("{fam:?} interval {v:#x}");
+                rig.assert_dropped(&f, DropReason::IntervalError, &what);
+            }
+        }
+        for fam in [Fam::V3, Fam::V6] {
+            let f = edited(fam, |f, at| f[at + 4] |= 0xf0);
+            rig.assert_punted(&f, &format!("{fam:?} reserved bits"));
+        }
+    }
+
+    #[test]
+    fn b21_v2_auth_types_1_2_3_dropped_as_auth_type() {
+        let mut rig = Rig::new(false);
+        for auth in [1u8, 2, 3] {
+            let f = edited(Fam::V2, |f, at| f[at + 4] = auth);
+            rig.assert_dropped(&f, DropReason::AuthType, &format!("auth type {auth}"));
+        }
+    }
+
+    #[test]
+    fn b23_impossible_sources_dropped_as_source_error() {
+        let mut rig = Rig::new(false);
+        for fam in V4_ONLY {
+            for src in [
+                Ipv4Addr::UNSPECIFIED,
+                Ipv4Addr::BROADCAST,
+                Ipv4Addr::new(224, 0, 0, 5),
+            ] {
+                let mut f = good(fam);
+                Ipv4Packet::new_unchecked(&mut f[ETH..]).set_src_addr(src);
+                refix(&mut f, fam);
+                rig.assert_dropped(&f, DropReason::SourceError, &format!("{fam:?} {src}"));
+            }
+        }
+        for src in [
+            Ipv6Addr::UNSPECIFIED,
+            Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1),
+        ] {
+            let mut f = good(Fam::V6);
+            Ipv6Packet::new_unchecked(&mut f[ETH..]).set_src_addr(src);
+            refix(&mut f, Fam::V6);
+            rig.assert_dropped(&f, DropReason::SourceError, &format!("v6 {src}"));
+        }
+    }
+
+    /// A unicast advert at a multicast-mode router, a multicast one at a
+    /// unicast-mode router, and the wrong group.
+    #[test]
+    fn b24_wrong_destination_dropped_as_destination_error() {
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            let f = advert_with(fam, version_of(fam), fam.vrid(), true);
+            let what = format!("{fam:?} unicast in multicast mode");
+            rig.assert_dropped(&f, DropReason::DestinationError, &what);
+            let mut f = good(fam);
+            if fam == Fam::V6 {
+                Ipv6Packet::new_unchecked(&mut f[ETH..])
+                    .set_dst_addr(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x13));
+            } else {
+                Ipv4Packet::new_unchecked(&mut f[ETH..]).set_dst_addr(Ipv4Addr::new(224, 0, 0, 19));
+            }
+            refix(&mut f, fam);
+            let what = format!("{fam:?} wrong group");
+            rig.assert_dropped(&f, DropReason::DestinationError, &what);
+        }
+        let mut rig = Rig::new(false);
+        for fam in ALL {
+            rig.tables.instances[fam.instance()].unicast = true;
+            let what = format!("{fam:?} multicast in unicast mode");
+            rig.assert_dropped(&good(fam), DropReason::DestinationError, &what);
+        }
+    }
+
+    fn arp_for_vip() -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = frames::arp_request(&mut buf, CLIENT_MAC, CLIENT, VIP4).unwrap();
+        buf[..n].to_vec()
+    }
+
+    /// The master is asked for its virtual address by malformed ARP: bad
+    /// hardware/protocol types or lengths, a packet cut short, a gratuitous
+    /// announcement by someone else, a reply, an unknown operation. None is
+    /// answered; the malformed ones count as `arp-malformed`, the others as
+    /// traffic to the virtual address. A well-formed request is answered.
+    #[test]
+    fn b29_malformed_arp_for_the_vip_is_not_answered() {
+        let mut rig = Rig::new(true);
+        let arp = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut f = arp_for_vip();
+            edit(&mut f);
+            f
+        };
+        let malformed: [(&str, Vec<u8>); 6] = [
+            ("hardware length 8", arp(&|f| f[ETH + 4] = 8)),
+            ("protocol length 16", arp(&|f| f[ETH + 5] = 16)),
+            ("hardware type 6", arp(&|f| f[ETH + 1] = 6)),
+            (
+                "protocol type IPv6",
+                arp(&|f| f[ETH + 2..ETH + 4].copy_from_slice(&[0x86, 0xdd])),
+            ),
+            ("27 bytes", arp(&|f| f.truncate(ETH + 27))),
+            ("no ARP body", arp(&|f| f.truncate(ETH))),
+        ];
+        for (what, f) in &malformed {
+            rig.assert_dropped(f, DropReason::ArpMalformed, what);
+        }
+        let mut garp = [0u8; 64];
+        let n = frames::garp_v4(&mut garp, CLIENT_MAC, VIP4).unwrap();
+        rig.assert_dropped(&garp[..n], DropReason::ToVirtualAddress, "gratuitous");
+        let reply = arp(&|f| f[ETH + 7] = 2);
+        rig.assert_dropped(&reply, DropReason::ToVirtualAddress, "reply");
+        let unknown = arp(&|f| f[ETH + 7] = 9);
+        rig.assert_dropped(&unknown, DropReason::ToVirtualAddress, "operation 9");
+        let (action, out) = rig.handle(&arp_for_vip());
+        assert!(matches!(action, Action::Send { port: 0, .. }));
+        assert_eq!(&out[6..12], &EthernetAddress::vrrp_v4(1).0);
+        assert_eq!(rig.counters.ports[0].arp_replies, 1);
+    }
+
+    // ----- P09 -------------------------------------------------------------------
+
+    fn echo_to_vip() -> Vec<u8> {
+        let data = [0xab; 16];
+        let repr = Icmpv4Repr::EchoRequest {
+            ident: 1,
+            seq_no: 2,
+            data: &data,
+        };
+        let mut f = vec![0u8; ETH + 20 + repr.buffer_len()];
+        {
+            let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+            eth.set_dst_addr(EthernetAddress::vrrp_v4(1));
+            eth.set_src_addr(CLIENT_MAC);
+            eth.set_ethertype(EtherType::IPV4);
+        }
+        Ipv4Repr {
+            src: CLIENT,
+            dst: VIP4,
+            protocol: IPPROTO_ICMP,
+            ttl: 64,
+            tos: 0,
+            ident: 7,
+            dont_frag: true,
+            payload_len: repr.buffer_len(),
+        }
+        .emit(&mut Ipv4Packet::new_unchecked(&mut f[ETH..]));
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut f[ETH + 20..]));
+        f
+    }
+
+    /// `accept = false` on a master: ICMP echo to the virtual address is
+    /// dropped, but ARP and Neighbour Solicitations for it are still
+    /// answered (RFC 9568 §6.4.3: NS/ARP are never subject to Accept_Mode).
+    #[test]
+    fn p09_accept_false_drops_echo_but_answers_arp_and_ns() {
+        let mut rig = Rig::new(true);
+        for inst in &mut rig.tables.instances {
+            inst.accept = false;
+        }
+        rig.assert_dropped(&echo_to_vip(), DropReason::ToVirtualAddress, "echo");
+        let (action, _) = rig.handle(&arp_for_vip());
+        assert!(matches!(action, Action::Send { port: 0, .. }));
+        let mut ns = [0u8; 128];
+        let client6 = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x100);
+        let n = frames::ns_request(&mut ns, CLIENT_MAC, client6, VIP6).unwrap();
+        let (action, out) = rig.handle(&ns[..n]);
+        assert!(matches!(action, Action::Send { port: 0, .. }));
+        assert_eq!(&out[6..12], &EthernetAddress::vrrp_v6(1).0);
+        assert_eq!(
+            (
+                rig.counters.ports[0].arp_replies,
+                rig.counters.ports[0].nd_replies,
+                rig.counters.ports[0].icmp_replies
+            ),
+            (1, 1, 0)
+        );
+        // The same echo with accept on is answered.
+        rig.tables.instances[0].accept = true;
+        assert!(matches!(
+            rig.handle(&echo_to_vip()).0,
+            Action::Send { port: 0, .. }
+        ));
+    }
+}
