@@ -90,13 +90,16 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                 })
                 .unwrap_or_default();
             println!(
-                "{port} worker {w}: rx {} tx {} forwarded {} punted {} arp-replies {} icmp-replies {}{rate}",
+                "{port} worker {w}: rx {} tx {} forwarded {} punted {} arp-replies {} nd-replies {} \
+                 icmp-replies {} icmp-errors {}{rate}",
                 get(wv, "rx"),
                 get(wv, "tx"),
                 get(wv, "forwarded"),
                 get(wv, "punted"),
                 get(wv, "arp_replies"),
+                get(wv, "nd_replies"),
                 get(wv, "icmp_replies"),
+                get(wv, "icmp_errors"),
             );
             if let Some(drops) = wv.get("drops").and_then(Value::as_object) {
                 let nonzero: Vec<String> = drops
