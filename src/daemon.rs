@@ -75,6 +75,8 @@ struct Slot {
     vips6: Vec<Ipv6Addr>,
     /// Whether the peer's checksum variant differing from ours was logged.
     checksum_mismatch_logged: bool,
+    /// Accepted adverts whose address list differs from ours (v3, B16/B22).
+    address_list_errors: u64,
     /// Priority before tracking: the configured one, or what `priority` set.
     base_priority: u8,
     /// Tracked links: (port name, ifindex, weight added while it is down).
@@ -214,6 +216,8 @@ struct PuntedAdvert {
     max_advert_int: u16,
     /// The v3/IPv4 checksum variant the sender used.
     checksum: Option<ChecksumKind>,
+    /// The virtual addresses it lists, in order.
+    addresses: Vec<IpAddr>,
 }
 
 impl PuntedAdvert {
@@ -231,6 +235,7 @@ impl PuntedAdvert {
                     priority: r.priority,
                     max_advert_int: r.max_advert_int,
                     checksum: None,
+                    addresses: r.addresses.iter().collect(),
                 })
             }
             _ => {
@@ -243,6 +248,7 @@ impl PuntedAdvert {
                     priority: r.priority,
                     max_advert_int: r.max_advert_int,
                     checksum: Some(kind),
+                    addresses: r.addresses.iter().collect(),
                 })
             }
         }
@@ -368,6 +374,7 @@ impl Daemon {
                 vips4,
                 vips6,
                 checksum_mismatch_logged: false,
+                address_list_errors: 0,
                 base_priority: v.priority,
                 tracks,
                 port_ifindex,
@@ -640,6 +647,7 @@ impl Daemon {
             priority,
             max_advert_int,
             checksum: kind,
+            addresses,
         } = advert;
         let Some(idx) = self.slots.iter().position(|s| {
             s.port == port && s.cfg.vrid == vrid && s.primary.is_ipv6() == src.is_ipv6()
@@ -659,6 +667,35 @@ impl Daemon {
             // Unicast mode: only the configured peers take part.
             self.count_control_drop(DropReason::SourceError.name());
             return;
+        }
+        // RFC 9568 §6.4.2 / RFC 3768 §7.1 (B16, B22): an address list that is
+        // not ours is a misconfiguration. VRRPv3 accepts the advert and counts
+        // it; VRRPv2 drops it unless the sender owns the addresses. An IPv6
+        // list should start with a link-local address; counted likewise.
+        let ours: Vec<IpAddr> = slot
+            .vips4
+            .iter()
+            .map(|a| IpAddr::V4(*a))
+            .chain(slot.vips6.iter().map(|a| IpAddr::V6(*a)))
+            .collect();
+        let same_set = addresses.len() == ours.len() && addresses.iter().all(|a| ours.contains(a));
+        let link_local_first = match addresses.first() {
+            Some(IpAddr::V6(a)) => a.segments()[0] & 0xffc0 == 0xfe80,
+            _ => true,
+        };
+        if !same_set || !link_local_first {
+            if version == WireVersion::V2 && priority != 255 {
+                self.count_control_drop("address-list-error");
+                return;
+            }
+            if slot.address_list_errors == 0 {
+                tracing::warn!(
+                    instance = %slot.cfg.name,
+                    peer = %src,
+                    "the peer advertises other virtual addresses than ours (or no link-local first): check both configurations"
+                );
+            }
+            slot.address_list_errors += 1;
         }
         slot.adverts_rx += 1;
         if let Some(kind) = kind {
@@ -1026,6 +1063,7 @@ impl View<'_> {
                         "peer_checksum": s.peer_checksum.map(checksum_name),
                         "addresses": s.cfg.addresses.iter().map(|a| format!("{}/{}", a.addr, a.prefix_len)).collect::<Vec<_>>(),
                         "track": s.tracks.iter().map(|(port, ifindex, weight)| json!({"port": port, "weight": weight, "up": self.tracker.is_up(*ifindex)})).collect::<Vec<_>>(),
+                        "address_list_errors": s.address_list_errors,
                         "adverts_rx": s.adverts_rx,
                         "adverts_tx": s.adverts_tx,
                     })
@@ -1110,7 +1148,7 @@ fn stats_json(
         .map(|(s, f)| {
             (
                 s.cfg.name.clone(),
-                json!({"adverts_rx": s.adverts_rx, "adverts_tx": s.adverts_tx, "state": state_name(f.state())}),
+                json!({"adverts_rx": s.adverts_rx, "adverts_tx": s.adverts_tx, "address-list-error": s.address_list_errors, "state": state_name(f.state())}),
             )
         })
         .collect();

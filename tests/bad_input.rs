@@ -179,3 +179,40 @@ fn control_valid_injected_advert_moves_the_election() {
         "{before:?} -> {after:?}"
     );
 }
+
+/// B16 (VRRPv3): an advert listing other virtual addresses than ours is a
+/// misconfiguration: accepted, but counted in `address_list_errors`.
+#[test]
+fn b16_v3_address_list_mismatch_accepted_and_counted() {
+    let Some(mut rig) = Rig::standard("b16_v3_address_list_mismatch_accepted_and_counted") else {
+        return;
+    };
+    let errors = |app: &Appliance| {
+        let status = app.query(&["status"]).unwrap();
+        let n = lab::instances(&status)
+            .find(|i| i["name"] == "lan-gw")
+            .and_then(|i| i["address_list_errors"].as_u64())
+            .unwrap_or(0);
+        n
+    };
+    let (before_a, before_b) = (errors(&rig.pair.a), errors(&rig.pair.b));
+    // Priority 50 from 192.0.2.100, listing 192.0.2.77 instead of 192.0.2.1:
+    // lower than both appliances, so no election moves.
+    let mut v = vec![0x31, 1, 50, 1, 0x00, 10, 0, 0, 192, 0, 2, 77];
+    let len = u16::try_from(v.len()).unwrap().to_be_bytes();
+    let pseudo = [&SRC_IP[..], &GROUP[..], &[0, 112][..], &len[..]].concat();
+    let c = checksum(&[&pseudo, &v]);
+    v[6..8].copy_from_slice(&c.to_be_bytes());
+    let trans_a = rig.pair.check(common::transitions(&rig.pair.a));
+    common::send_frames(&rig.lab.ns("client"), "eth0", copies(frame(&v, 255))).unwrap();
+    let (a, b) = (&rig.pair.a, &rig.pair.b);
+    let r = lab::wait_until(
+        "address-list errors to be counted",
+        Duration::from_secs(3),
+        &NO_STOP,
+        || Ok(errors(a) >= before_a + COPIES && errors(b) >= before_b + COPIES),
+    );
+    rig.pair.check(r);
+    assert_eq!(rig.pair.check(common::transitions(&rig.pair.a)), trans_a);
+    assert!(rig.pair.a.all_in("master").unwrap(), "{}", rig.pair.logs());
+}

@@ -303,7 +303,7 @@ impl Processor<'_> {
                 return self.drop(port, DropReason::Malformed);
             };
             if ip.protocol() == vrrp::IPPROTO_VRRP {
-                return self.punt(now, port, src_mac, payload);
+                return self.punt(now, port, src_mac, dst_mac, payload);
             }
             (ip.protocol(), ip.src_addr(), ip.dst_addr(), ip.ttl())
         };
@@ -458,6 +458,7 @@ impl Processor<'_> {
         now: Instant,
         port: usize,
         src_mac: EthernetAddress,
+        dst_mac: EthernetAddress,
         payload: &[u8],
     ) -> Action {
         let Ok(ip) = Ipv4Packet::new_checked(payload) else {
@@ -486,11 +487,47 @@ impl Processor<'_> {
             .ports
             .get(port)
             .is_some_and(|p| p.addrs4.iter().any(|(a, _)| *a == ip.dst_addr()));
-        if inst.unicast == multicast || (inst.unicast && !to_us) {
+        let unicast_mode = inst.unicast;
+        if !self.destination_ok(
+            port,
+            unicast_mode,
+            multicast,
+            to_us,
+            dst_mac,
+            vrrp::VRRP_V4_MCAST_MAC,
+        ) {
             return self.drop(port, DropReason::DestinationError);
         }
         let total = usize::from(ip.total_len());
         self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
+    }
+
+    /// Whether an advert's destination fits the instance's mode (B24): a
+    /// multicast instance takes adverts to the group, IP and MAC; a unicast
+    /// one takes adverts to one of the port's addresses and its MAC, or the
+    /// broadcast MAC, which a sender that has not resolved ours yet uses
+    /// (xvrrp's own unicast adverts do for their first second).
+    fn destination_ok(
+        &self,
+        port: usize,
+        unicast_mode: bool,
+        multicast: bool,
+        to_us: bool,
+        dst_mac: EthernetAddress,
+        group_mac: EthernetAddress,
+    ) -> bool {
+        match (unicast_mode, multicast) {
+            (false, true) => dst_mac == group_mac,
+            (true, false) => {
+                let ours = self
+                    .tables
+                    .ports
+                    .get(port)
+                    .is_some_and(|p| p.mac == dst_mac);
+                to_us && (ours || dst_mac.is_broadcast())
+            }
+            _ => false,
+        }
     }
 
     /// Hands a validated advertisement (its IP packet) to the control thread.
@@ -527,7 +564,7 @@ impl Processor<'_> {
                 return self.drop(port, DropReason::Malformed);
             };
             if ip.next_header() == vrrp::IPPROTO_VRRP {
-                return self.punt6(now, port, src_mac, payload);
+                return self.punt6(now, port, src_mac, dst_mac, payload);
             }
             if ip.next_header() == IPPROTO_ICMPV6 {
                 if let Ok(nd) = nd::parse_ipv6_nd(&ip) {
@@ -705,6 +742,7 @@ impl Processor<'_> {
         now: Instant,
         port: usize,
         src_mac: EthernetAddress,
+        dst_mac: EthernetAddress,
         payload: &[u8],
     ) -> Action {
         let Ok(ip) = Ipv6Packet::new_checked(payload) else {
@@ -728,7 +766,15 @@ impl Processor<'_> {
             .ports
             .get(port)
             .is_some_and(|p| p.addrs6.iter().any(|(a, _)| *a == ip.dst_addr()));
-        if inst.unicast == multicast || (inst.unicast && !to_us) {
+        let unicast_mode = inst.unicast;
+        if !self.destination_ok(
+            port,
+            unicast_mode,
+            multicast,
+            to_us,
+            dst_mac,
+            vrrp::VRRP_V6_MCAST_MAC,
+        ) {
             return self.drop(port, DropReason::DestinationError);
         }
         let total = xvrrp_wire::ipv6::HEADER_LEN + usize::from(ip.payload_len());
@@ -1137,6 +1183,26 @@ mod tests {
         )
         .unwrap();
         buf[..n].to_vec()
+    }
+
+    #[test]
+    fn b24_advert_to_the_wrong_mac_is_dropped() {
+        let mut rig = Rig::new(true, false);
+        // Right group address, wrong multicast MAC.
+        let mut f = advert(1, 100);
+        f[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x13]);
+        rig.handle(0, &f);
+        // Right group address, a stranger's unicast MAC.
+        f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+        rig.handle(0, &f);
+        assert_eq!(rig.drops(0, DropReason::DestinationError), 2);
+        // Unicast instance: to our address but not to our MAC.
+        rig.tables.instances[0].unicast = true;
+        let mut u = unicast_advert(Ipv4Addr::new(192, 0, 2, 2));
+        u[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
+        rig.handle(0, &u);
+        assert_eq!(rig.drops(0, DropReason::DestinationError), 3);
+        assert!(rig.shared.adverts.is_empty());
     }
 
     #[test]
