@@ -77,6 +77,8 @@ struct Slot {
     checksum_mismatch_logged: bool,
     /// Accepted adverts whose address list differs from ours (v3, B16/B22).
     address_list_errors: u64,
+    /// Whether a master's interval differing from ours was logged (B18).
+    interval_mismatch_logged: bool,
     /// Priority before tracking: the configured one, or what `priority` set.
     base_priority: u8,
     /// Tracked links: (port name, ifindex, weight added while it is down).
@@ -375,6 +377,7 @@ impl Daemon {
                 vips6,
                 checksum_mismatch_logged: false,
                 address_list_errors: 0,
+                interval_mismatch_logged: false,
                 base_priority: v.priority,
                 tracks,
                 port_ifindex,
@@ -716,6 +719,19 @@ impl Daemon {
             WireVersion::V2 => max_advert_int.saturating_mul(100),
             WireVersion::V3 => max_advert_int,
         };
+        let ours_cs = u16::try_from(slot.cfg.advert_interval.as_millis() / 10).unwrap_or(u16::MAX);
+        if interval_cs != ours_cs && priority != 0 && !slot.interval_mismatch_logged {
+            // RFC 9568 §6.4.2: a v3 backup adopts the master's interval (a v2
+            // one drops the advert); worth one line, not one per advert (B18).
+            slot.interval_mismatch_logged = true;
+            tracing::warn!(
+                instance = %slot.cfg.name,
+                peer = %src,
+                peer_interval_ms = u32::from(interval_cs) * 10,
+                our_interval_ms = u32::from(ours_cs) * 10,
+                "the peer advertises another interval than ours"
+            );
+        }
         fsm.handle_advert(
             arrival,
             &Advert {
