@@ -185,7 +185,7 @@ impl Worker {
         let action = self.processor().handle(now, port, &mut buf, frame.len());
         let out = match action {
             Action::Send { len, .. } => buf.get(..len).unwrap_or_default().to_vec(),
-            Action::Free => Vec::new(),
+            Action::Free | Action::Park => Vec::new(),
         };
         (action, out)
     }

@@ -67,10 +67,23 @@ pub struct Entry {
     pub mac: Option<EthernetAddress>,
 }
 
-/// The table.
+/// Room for one ARP request or Neighbour Solicitation frame.
+pub const REQUEST_MAX: usize = 96;
+/// Resolution requests that can wait to be sent within one batch.
+const OUTBOX: usize = 8;
+
+/// A resolution request waiting to be sent: (port, length, frame).
+type Request = (usize, usize, [u8; REQUEST_MAX]);
+
+/// The table, and the resolution requests it wants sent.
 #[derive(Debug)]
 pub struct NeighbourTable {
     slots: Box<[Slot; SLOTS]>,
+    /// Requests built by the packet handler, sent by the worker.
+    outbox: [Option<Request>; OUTBOX],
+    /// Bumped whenever an address gets a (new) MAC: parked frames waiting
+    /// for a resolution are worth another try only then.
+    generation: u64,
 }
 
 impl Default for NeighbourTable {
@@ -109,6 +122,8 @@ impl NeighbourTable {
     pub fn new() -> Self {
         Self {
             slots: Box::new([Slot::Empty; SLOTS]),
+            outbox: [None; OUTBOX],
+            generation: 0,
         }
     }
 
@@ -149,6 +164,10 @@ impl NeighbourTable {
     pub fn learn(&mut self, now: Instant, port: usize, ip: IpAddr, mac: EthernetAddress) {
         let (ip, port) = (key_of(ip), port_key(port));
         let idx = self.find(ip, port).unwrap_or_else(|| self.victim(ip, port));
+        let known = matches!(self.slots.get(idx), Some(Slot::Reachable { mac: m, ip: i, port: p, .. }) if *m == mac && *i == ip && *p == port);
+        if !known {
+            self.generation = self.generation.wrapping_add(1);
+        }
         self.set(
             idx,
             Slot::Reachable {
@@ -200,6 +219,40 @@ impl NeighbourTable {
                 Lookup::Ask
             }
         }
+    }
+
+    /// Changes whenever an address is resolved (or its MAC changes).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Queues a resolution request for `port`, built by `build` into a
+    /// frame buffer (returning its length); false if the outbox is full or
+    /// the build failed — the address is asked again after [`RETRY_TIME`].
+    pub fn queue_request(
+        &mut self,
+        port: usize,
+        build: impl FnOnce(&mut [u8]) -> Option<usize>,
+    ) -> bool {
+        let Some(slot) = self.outbox.iter_mut().find(|r| r.is_none()) else {
+            return false;
+        };
+        let mut frame = [0u8; REQUEST_MAX];
+        match build(&mut frame) {
+            Some(len) if len <= REQUEST_MAX => {
+                *slot = Some((port, len, frame));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Takes the next queued request: (port, frame).
+    pub fn take_request(&mut self) -> Option<(usize, [u8; REQUEST_MAX], usize)> {
+        self.outbox
+            .iter_mut()
+            .find_map(Option::take)
+            .map(|(port, len, frame)| (port, frame, len))
     }
 
     /// Every entry, for display.

@@ -222,6 +222,12 @@ impl Processor<'_> {
     /// the received length. May rewrite `buf` in place.
     pub fn handle(&mut self, now: Instant, port: usize, buf: &mut [u8], len: usize) -> Action {
         self.counters.port(port).rx += 1;
+        self.resume(now, port, buf, len)
+    }
+
+    /// Handles a frame again: one parked while its next hop was resolved
+    /// (not counted as received a second time).
+    pub fn resume(&mut self, now: Instant, port: usize, buf: &mut [u8], len: usize) -> Action {
         let Some(frame) = buf.get(..len) else {
             return self.drop(port, DropReason::Malformed);
         };
@@ -368,24 +374,20 @@ impl Processor<'_> {
         }
         let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V4(hop.addr)) {
             Lookup::Hit(mac) => mac,
-            Lookup::Pending => return self.drop(port, DropReason::NoNeighbour),
+            Lookup::Pending => return Action::Park,
             Lookup::Ask => {
-                // Reuse this frame for the ARP request that resolves the hop.
-                self.counters.drop(port, DropReason::NoNeighbour);
+                // Park the frame while an ARP request resolves the hop.
                 let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr)
                 else {
-                    return Action::Free;
+                    return self.drop(port, DropReason::NoEgress);
                 };
-                return match frames::arp_request(buf, mac, ip, hop.addr) {
-                    Ok(n) => {
-                        self.counters.port(hop.port).arp_requests += 1;
-                        Action::Send {
-                            port: hop.port,
-                            len: n,
-                        }
-                    }
-                    Err(_) => Action::Free,
-                };
+                let queued = self
+                    .neigh
+                    .queue_request(hop.port, |b| frames::arp_request(b, mac, ip, hop.addr).ok());
+                if queued {
+                    self.counters.port(hop.port).arp_requests += 1;
+                }
+                return Action::Park;
             }
         };
         let Some(egress_mac) = self.tables.egress_mac::<Ipv4Addr>(self.shared, hop.port) else {
@@ -690,23 +692,20 @@ impl Processor<'_> {
         }
         let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V6(hop.addr)) {
             Lookup::Hit(mac) => mac,
-            Lookup::Pending => return self.drop(port, DropReason::NoNeighbour),
+            Lookup::Pending => return Action::Park,
             Lookup::Ask => {
-                self.counters.drop(port, DropReason::NoNeighbour);
+                // Park the frame while a Neighbour Solicitation resolves the hop.
                 let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr)
                 else {
-                    return Action::Free;
+                    return self.drop(port, DropReason::NoEgress);
                 };
-                return match frames::ns_request(buf, mac, ip, hop.addr) {
-                    Ok(n) => {
-                        self.counters.port(hop.port).nd_requests += 1;
-                        Action::Send {
-                            port: hop.port,
-                            len: n,
-                        }
-                    }
-                    Err(_) => Action::Free,
-                };
+                let queued = self
+                    .neigh
+                    .queue_request(hop.port, |b| frames::ns_request(b, mac, ip, hop.addr).ok());
+                if queued {
+                    self.counters.port(hop.port).nd_requests += 1;
+                }
+                return Action::Park;
             }
         };
         let Some(egress_mac) = self.tables.egress_mac::<Ipv6Addr>(self.shared, hop.port) else {
@@ -898,7 +897,25 @@ mod tests {
             let action = p.handle(self.now, port, &mut buf, frame.len());
             let out = match action {
                 Action::Send { len, .. } => buf[..len].to_vec(),
-                Action::Free => Vec::new(),
+                Action::Free | Action::Park => Vec::new(),
+            };
+            (action, out)
+        }
+
+        fn resume(&mut self, port: usize, frame: &[u8]) -> (Action, Vec<u8>) {
+            let mut buf = [0u8; 2048];
+            buf[..frame.len()].copy_from_slice(frame);
+            let mut p = Processor {
+                tables: &self.tables,
+                shared: &self.shared,
+                neigh: &mut self.neigh,
+                counters: &mut self.counters,
+                punted: false,
+            };
+            let action = p.resume(self.now, port, &mut buf, frame.len());
+            let out = match action {
+                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Free | Action::Park => Vec::new(),
             };
             (action, out)
         }
@@ -1056,26 +1073,31 @@ mod tests {
             17,
             &[1; 12],
         );
-        // First packet: the next hop is unknown, so the frame becomes an ARP
-        // request on the WAN from the WAN virtual MAC and address.
-        let (action, out) = rig.handle(0, &f);
-        assert_eq!(
-            action,
-            Action::Send {
-                port: 1,
-                len: out.len()
-            }
-        );
+        // First packet: the next hop is unknown, so the frame is parked and
+        // an ARP request goes out of the WAN from the WAN virtual MAC and
+        // address; a second packet meanwhile is parked without another request.
+        assert_eq!(rig.handle(0, &f).0, Action::Park);
+        assert_eq!(rig.handle(0, &f).0, Action::Park);
+        let (req_port, req, req_len) = rig.neigh.take_request().unwrap();
+        assert_eq!(req_port, 1);
+        assert!(rig.neigh.take_request().is_none());
+        let out = req[..req_len].to_vec();
         let eth = EthernetFrame::new_checked(&out[..]).unwrap();
         assert_eq!(eth.src_addr(), EthernetAddress::vrrp_v4(2));
         let arp = ArpRepr::parse(&ArpPacket::new_checked(eth.payload()).unwrap()).unwrap();
         assert_eq!((arp.source_ip, arp.target_ip), (WAN_VIP, SERVER));
         // The server answers to the WAN virtual MAC: learned.
+        let generation = rig.neigh.generation();
         let mut reply = [0u8; 64];
         let n = frames::arp_reply(&mut reply, &arp, SERVER_MAC, SERVER_MAC, SERVER).unwrap();
         assert_eq!(rig.handle(1, &reply[..n]).0, Action::Free);
-        // Now the packet is forwarded.
-        let (action, out) = rig.handle(0, &f);
+        assert_ne!(
+            rig.neigh.generation(),
+            generation,
+            "parked frames get retried"
+        );
+        // Now the parked packet, offered again, is forwarded.
+        let (action, out) = rig.resume(0, &f);
         assert_eq!(
             action,
             Action::Send {
@@ -1322,7 +1344,7 @@ mod tests_v6 {
         let action = p.handle(Instant::now(), port, &mut buf, frame.len());
         let out = match action {
             Action::Send { len, .. } => buf[..len].to_vec(),
-            Action::Free => Vec::new(),
+            Action::Free | Action::Park => Vec::new(),
         };
         (action, out)
     }
@@ -1395,12 +1417,15 @@ mod tests_v6 {
             payload_len: 8,
         };
         repr.emit(&mut Ipv6Packet::new_unchecked(&mut f[14..]));
-        let (action, out) = run(&s, &mut n, &mut c, 0, &f);
-        assert!(
-            matches!(action, Action::Send { port: 1, .. }),
-            "an NS goes out of the WAN first"
+        let (action, _) = run(&s, &mut n, &mut c, 0, &f);
+        assert_eq!(
+            action,
+            Action::Park,
+            "parked while an NS goes out of the WAN"
         );
-        let ip = Ipv6Packet::new_checked(&out[14..]).unwrap();
+        let (req_port, req, req_len) = n.take_request().unwrap();
+        assert_eq!(req_port, 1);
+        let ip = Ipv6Packet::new_checked(&req[14..req_len]).unwrap();
         assert!(
             matches!(nd::parse_ipv6_nd(&ip).unwrap(), NdRepr::Solicit { target, .. } if target == a("2001:db8:2::100"))
         );
@@ -1597,7 +1622,7 @@ mod tests_ladder {
             let action = p.handle(Instant::now(), 0, &mut buf, frame.len());
             let out = match action {
                 Action::Send { len, .. } => buf[..len].to_vec(),
-                Action::Free => Vec::new(),
+                Action::Free | Action::Park => Vec::new(),
             };
             (action, out)
         }

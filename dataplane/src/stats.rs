@@ -230,6 +230,17 @@ impl Counters {
         }
     }
 
+    /// Counts `n` drops on `port`.
+    pub fn drop_n(&mut self, port: usize, reason: DropReason, n: u64) {
+        if let Some(c) = self
+            .drops
+            .get_mut(port)
+            .and_then(|d| d.get_mut(reason as usize))
+        {
+            *c += n;
+        }
+    }
+
     /// Counts one drop on `port`.
     #[inline]
     pub fn drop(&mut self, port: usize, reason: DropReason) {

@@ -7,7 +7,11 @@
 //! When there is nothing to do the loop spins (`busy`), spins then sleeps in
 //! poll(2) (`adaptive`), or sleeps at once (`wait`).
 
-use std::{sync::atomic::Ordering, sync::Arc, time::Instant};
+use std::{
+    sync::atomic::Ordering,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use crate::{
     neigh::NeighbourTable,
@@ -32,6 +36,11 @@ pub enum Idle {
 const SPIN_BEFORE_SLEEP: u32 = 2000;
 /// Upper bound on one sleep; a safety net, wake-ups normally come first.
 const SLEEP_MS: i32 = 100;
+/// How long a frame may wait for its next hop to be resolved (a few ARP
+/// retries); then it is dropped as `no-neighbour`.
+const PARK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often parked frames are checked for expiry with no resolution.
+const PARK_CHECK: Duration = Duration::from_millis(50);
 
 /// Everything a worker owns.
 pub struct Worker {
@@ -69,6 +78,8 @@ impl Worker {
             })
             .collect();
         let mut empty_loops: u32 = 0;
+        let mut seen_generation = neigh.generation();
+        let mut next_park_check = Instant::now();
         let shared = Arc::clone(&self.shared);
         let stats = shared.stats.get(self.index);
         while !self.shared.stop.load(Ordering::Relaxed) {
@@ -86,8 +97,30 @@ impl Worker {
                 };
                 work += self
                     .xsk
-                    .receive(s, |port, buf, len| proc.handle(now, port, buf, len));
+                    .receive(s, now, |port, buf, len| proc.handle(now, port, buf, len));
                 punted |= proc.punted;
+                self.send_requests(&mut neigh);
+            }
+            // Parked frames go again once an address was resolved, and are
+            // given up when too old.
+            if self.xsk.parked() > 0
+                && (neigh.generation() != seen_generation || now >= next_park_check)
+            {
+                seen_generation = neigh.generation();
+                next_park_check = now + PARK_CHECK;
+                let mut proc = Processor {
+                    tables: &self.tables,
+                    shared: &self.shared,
+                    neigh: &mut neigh,
+                    counters: &mut counters,
+                    punted: false,
+                };
+                self.xsk.retry_parked(now, PARK_TIMEOUT, |port, buf, len| {
+                    proc.resume(now, port, buf, len)
+                });
+                self.send_requests(&mut neigh);
+                self.xsk
+                    .take_lost(|port, n| counters.drop_n(port, DropReason::NoNeighbour, n));
             }
             self.xsk.flush(|port, sent, dropped| {
                 counters.port(port).tx += sent as u64;
@@ -124,6 +157,14 @@ impl Worker {
         }
         if let Some(s) = stats {
             s.publish(&counters);
+        }
+    }
+
+    /// Sends the ARP requests / Neighbour Solicitations the handler queued.
+    fn send_requests(&mut self, neigh: &mut NeighbourTable) {
+        while let Some((port, frame, len)) = neigh.take_request() {
+            // A request that finds no room is asked again after RETRY_TIME.
+            self.xsk.queue_copy(port, frame.get(..len).unwrap_or(&[]));
         }
     }
 

@@ -8,7 +8,11 @@
 //! ring calls below sound: we only hand the kernel frames we own and only
 //! touch frames the kernel gave back.
 
-use std::{io::Write, num::NonZeroU32};
+use std::{
+    io::Write,
+    num::NonZeroU32,
+    time::{Duration, Instant},
+};
 
 use xsk_rs::{
     config::{BindFlags, LibxdpFlags, QueueSize, SocketConfig, UmemConfig},
@@ -47,6 +51,22 @@ pub struct WorkerXsk {
     free: Vec<FrameDesc>,
     scratch: Vec<FrameDesc>,
     sockets: Vec<XskSocket>,
+    /// Frames waiting for their next hop's MAC.
+    parked: Vec<Parked>,
+    /// Parked frames given up (queue full or too old), by ingress port.
+    lost: Vec<u64>,
+}
+
+/// Frames that can wait for a resolution at once (per worker).
+pub const PARK_MAX: usize = 64;
+
+/// A frame waiting for its next hop to be resolved.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    desc: FrameDesc,
+    /// Ingress port (what `resume` needs).
+    port: usize,
+    since: Instant,
 }
 
 impl WorkerXsk {
@@ -74,6 +94,8 @@ impl WorkerXsk {
             free: descs,
             scratch,
             sockets: Vec::new(),
+            parked: Vec::with_capacity(PARK_MAX),
+            lost: Vec::new(),
         })
     }
 
@@ -197,7 +219,7 @@ impl WorkerXsk {
     /// Receives up to a batch on socket `s` and calls `f(port, frame_buf,
     /// len) -> Action` on each; `frame_buf` is the whole frame buffer and
     /// `len` the received length. The action says what became of the frame.
-    pub fn receive<F>(&mut self, s: usize, mut f: F) -> usize
+    pub fn receive<F>(&mut self, s: usize, now: Instant, mut f: F) -> usize
     where
         F: FnMut(usize, &mut [u8], usize) -> Action,
     {
@@ -212,31 +234,88 @@ impl WorkerXsk {
             let Some(desc) = self.scratch.get_mut(i) else {
                 break;
             };
-            let len = desc.lengths().data();
-            // SAFETY: we own this frame (just consumed from RX) and no other
-            // reference to its memory exists.
-            let mut data = unsafe { self.umem.data_mut(desc) };
-            let mut cursor = data.cursor();
-            let cap = cursor.buf_len();
-            cursor.set_pos(cap);
-            let action = f(port, data.contents_mut(), len);
-            let (target, new_len) = match action {
-                Action::Free => (None, 0),
-                Action::Send { port, len } => (Some(port), len),
-            };
-            data.cursor().set_pos(new_len);
+            let action = run_on(&self.umem, desc, port, &mut f);
             let desc = *desc;
-            match target.and_then(|p| self.sockets.iter().position(|x| x.port == p)) {
-                Some(t) => match self.sockets.get_mut(t) {
-                    Some(out) if out.pending.len() < out.pending.capacity() => {
-                        out.pending.push(desc)
-                    }
-                    _ => self.free.push(desc),
-                },
-                None => self.free.push(desc),
-            }
+            self.place(desc, port, action, now);
         }
         n
+    }
+
+    /// Offers every parked frame to `f` again (after a resolution); frames
+    /// parked longer than `max_age` are given up.
+    pub fn retry_parked<F>(&mut self, now: Instant, max_age: Duration, mut f: F)
+    where
+        F: FnMut(usize, &mut [u8], usize) -> Action,
+    {
+        let mut i = 0;
+        while i < self.parked.len() {
+            let Some(mut entry) = self.parked.get(i).copied() else {
+                break;
+            };
+            if now.saturating_duration_since(entry.since) > max_age {
+                self.parked.swap_remove(i);
+                self.give_up(entry.desc, entry.port);
+                continue;
+            }
+            let action = run_on(&self.umem, &mut entry.desc, entry.port, &mut f);
+            if action == Action::Park {
+                if let Some(slot) = self.parked.get_mut(i) {
+                    slot.desc = entry.desc;
+                }
+                i += 1;
+                continue;
+            }
+            self.parked.swap_remove(i);
+            self.place(entry.desc, entry.port, action, entry.since);
+        }
+    }
+
+    /// Frames waiting for a resolution.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Reports and resets the parked frames given up, per ingress port.
+    pub fn take_lost(&mut self, mut f: impl FnMut(usize, u64)) {
+        for (port, n) in self.lost.iter_mut().enumerate() {
+            if *n > 0 {
+                f(port, *n);
+                *n = 0;
+            }
+        }
+    }
+
+    fn give_up(&mut self, desc: FrameDesc, port: usize) {
+        self.free.push(desc);
+        if self.lost.len() <= port {
+            // Sized once per port, the first time one loses a frame.
+            self.lost.resize(port + 1, 0);
+        }
+        if let Some(n) = self.lost.get_mut(port) {
+            *n += 1;
+        }
+    }
+
+    /// Puts a handled frame where its action says.
+    fn place(&mut self, desc: FrameDesc, ingress: usize, action: Action, since: Instant) {
+        match action {
+            Action::Free => self.free.push(desc),
+            Action::Park => {
+                if self.parked.len() < PARK_MAX {
+                    self.parked.push(Parked {
+                        desc,
+                        port: ingress,
+                        since,
+                    });
+                } else {
+                    self.give_up(desc, ingress);
+                }
+            }
+            Action::Send { port, .. } => match self.sockets.iter_mut().find(|x| x.port == port) {
+                Some(out) if out.pending.len() < out.pending.capacity() => out.pending.push(desc),
+                _ => self.free.push(desc),
+            },
+        }
     }
 
     /// Queues a copy of `frame` for transmission on `port`; false if no
@@ -292,6 +371,9 @@ impl WorkerXsk {
 pub enum Action {
     /// Return the frame to the free list.
     Free,
+    /// Keep the frame, unchanged, until its next hop is resolved, then
+    /// offer it again (`Processor::resume`).
+    Park,
     /// Transmit `len` bytes of the (possibly rewritten) frame on `port`.
     Send {
         /// Egress port.
@@ -299,4 +381,30 @@ pub enum Action {
         /// Frame length.
         len: usize,
     },
+}
+
+/// Runs the packet handler on the frame of `desc` (which we own) and sets
+/// the frame's length to what the action leaves: the reply or forwarded
+/// frame for `Send`, the frame as received for `Park`.
+fn run_on<F>(umem: &Umem, desc: &mut FrameDesc, port: usize, f: &mut F) -> Action
+where
+    F: FnMut(usize, &mut [u8], usize) -> Action,
+{
+    let len = desc.lengths().data();
+    // SAFETY: the caller owns this frame (just consumed from RX, or parked
+    // by us) and no other reference to its memory exists.
+    let mut data = unsafe { umem.data_mut(desc) };
+    {
+        let mut cursor = data.cursor();
+        let cap = cursor.buf_len();
+        cursor.set_pos(cap);
+    }
+    let action = f(port, data.contents_mut(), len);
+    let keep = match action {
+        Action::Free => 0,
+        Action::Park => len,
+        Action::Send { len, .. } => len,
+    };
+    data.cursor().set_pos(keep);
+    action
 }
