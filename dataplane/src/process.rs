@@ -25,10 +25,10 @@ use xvrrp_wire::{
 };
 
 use crate::{
-    lpm::{in_prefix, RouteAddr, RouteTable},
+    lpm::{in_prefix, NextHop, RouteAddr, RouteTable},
     neigh::{Lookup, NeighbourTable},
     shared::{RxAdvert, Shared},
-    stats::{Counters, DropReason},
+    stats::{Counters, DropReason, PortCounters},
     xsk::Action,
 };
 
@@ -80,13 +80,25 @@ pub struct Tables {
     pub routes6: RouteTable<Ipv6Addr>,
 }
 
-/// An address family as the tables see it: which addresses of a port and
-/// which virtual addresses of an instance belong to it.
+/// An address family as the tables and the forwarding path see it.
 pub trait Family: RouteAddr + Into<IpAddr> {
     /// The port's own addresses of this family.
     fn port_addrs(port: &PortView) -> &[(Self, u8)];
     /// The instance's virtual addresses of this family.
     fn vips(inst: &InstanceView) -> &[(Self, u8)];
+    /// Builds the frame that resolves `target` (ARP request / Neighbour
+    /// Solicitation) from `mac`/`ip`; its length.
+    fn resolution_request(
+        buf: &mut [u8],
+        mac: EthernetAddress,
+        ip: Self,
+        target: Self,
+    ) -> Option<usize>;
+    /// Counts one resolution request sent.
+    fn count_request(counters: &mut PortCounters);
+    /// Decrements the TTL / hop limit of the packet starting at `l3`;
+    /// false if it is not a packet of this family.
+    fn decrement_ttl(l3: &mut [u8]) -> bool;
 }
 
 impl Family for Ipv4Addr {
@@ -96,6 +108,23 @@ impl Family for Ipv4Addr {
     fn vips(inst: &InstanceView) -> &[(Self, u8)] {
         &inst.vips4
     }
+    fn resolution_request(
+        buf: &mut [u8],
+        mac: EthernetAddress,
+        ip: Self,
+        target: Self,
+    ) -> Option<usize> {
+        frames::arp_request(buf, mac, ip, target).ok()
+    }
+    fn count_request(counters: &mut PortCounters) {
+        counters.arp_requests += 1;
+    }
+    fn decrement_ttl(l3: &mut [u8]) -> bool {
+        // The header checksum is updated incrementally (RFC 1624).
+        Ipv4Packet::new_checked(l3)
+            .map(|mut ip| ip.decrement_ttl())
+            .is_ok()
+    }
 }
 
 impl Family for Ipv6Addr {
@@ -104,6 +133,26 @@ impl Family for Ipv6Addr {
     }
     fn vips(inst: &InstanceView) -> &[(Self, u8)] {
         &inst.vips6
+    }
+    fn resolution_request(
+        buf: &mut [u8],
+        mac: EthernetAddress,
+        ip: Self,
+        target: Self,
+    ) -> Option<usize> {
+        frames::ns_request(buf, mac, ip, target).ok()
+    }
+    fn count_request(counters: &mut PortCounters) {
+        counters.nd_requests += 1;
+    }
+    fn decrement_ttl(l3: &mut [u8]) -> bool {
+        // IPv6 has no header checksum: the hop limit is all there is to update.
+        Ipv6Packet::new_checked(l3)
+            .map(|mut ip| {
+                let h = ip.hop_limit().saturating_sub(1);
+                ip.set_hop_limit(h);
+            })
+            .is_ok()
     }
 }
 
@@ -372,51 +421,7 @@ impl Processor<'_> {
             self.counters.drop(port, DropReason::TtlExceeded);
             return self.time_exceeded(now, port, buf, len, src_mac, src_ip);
         }
-        let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V4(hop.addr)) {
-            Lookup::Hit(mac) => mac,
-            Lookup::Pending => return Action::Park,
-            Lookup::Ask => {
-                // Park the frame while an ARP request resolves the hop.
-                let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr)
-                else {
-                    return self.drop(port, DropReason::NoEgress);
-                };
-                let queued = self
-                    .neigh
-                    .queue_request(hop.port, |b| frames::arp_request(b, mac, ip, hop.addr).ok());
-                if queued {
-                    self.counters.port(hop.port).arp_requests += 1;
-                }
-                return Action::Park;
-            }
-        };
-        let Some(egress_mac) = self.tables.egress_mac::<Ipv4Addr>(self.shared, hop.port) else {
-            return self.drop(port, DropReason::NoEgress);
-        };
-        let Some(frame) = buf.get_mut(..len) else {
-            return self.drop(port, DropReason::Malformed);
-        };
-        {
-            let Ok(mut eth) = EthernetFrame::new_checked(&mut *frame) else {
-                return self.drop(port, DropReason::Malformed);
-            };
-            eth.set_dst_addr(next_mac);
-            eth.set_src_addr(egress_mac);
-        }
-        let Some(l3) = frame.get_mut(HEADER_LEN..) else {
-            return self.drop(port, DropReason::Malformed);
-        };
-        match Ipv4Packet::new_checked(l3) {
-            Ok(mut ip) => {
-                ip.decrement_ttl();
-            }
-            Err(_) => return self.drop(port, DropReason::Malformed),
-        }
-        self.counters.port(hop.port).forwarded += 1;
-        Action::Send {
-            port: hop.port,
-            len,
-        }
+        self.forward_via(now, port, buf, len, hop)
     }
 
     /// Answers an expired datagram with ICMP Time Exceeded, from the
@@ -690,25 +695,37 @@ impl Processor<'_> {
         if hop_limit <= 1 {
             return self.drop(port, DropReason::TtlExceeded);
         }
-        let next_mac = match self.neigh.lookup(now, hop.port, IpAddr::V6(hop.addr)) {
+        self.forward_via(now, port, buf, len, hop)
+    }
+
+    /// The common tail of forwarding: the next hop's MAC (or park the frame
+    /// while a request resolves it), MAC rewrite, TTL / hop limit decrement.
+    fn forward_via<A: Family>(
+        &mut self,
+        now: Instant,
+        port: usize,
+        buf: &mut [u8],
+        len: usize,
+        hop: NextHop<A>,
+    ) -> Action {
+        let next_mac = match self.neigh.lookup(now, hop.port, hop.addr.into()) {
             Lookup::Hit(mac) => mac,
             Lookup::Pending => return Action::Park,
             Lookup::Ask => {
-                // Park the frame while a Neighbour Solicitation resolves the hop.
                 let Some((mac, ip)) = self.tables.egress_identity(self.shared, hop.port, hop.addr)
                 else {
                     return self.drop(port, DropReason::NoEgress);
                 };
-                let queued = self
+                if self
                     .neigh
-                    .queue_request(hop.port, |b| frames::ns_request(b, mac, ip, hop.addr).ok());
-                if queued {
-                    self.counters.port(hop.port).nd_requests += 1;
+                    .queue_request(hop.port, |b| A::resolution_request(b, mac, ip, hop.addr))
+                {
+                    A::count_request(self.counters.port(hop.port));
                 }
                 return Action::Park;
             }
         };
-        let Some(egress_mac) = self.tables.egress_mac::<Ipv6Addr>(self.shared, hop.port) else {
+        let Some(egress_mac) = self.tables.egress_mac::<A>(self.shared, hop.port) else {
             return self.drop(port, DropReason::NoEgress);
         };
         let Some(frame) = buf.get_mut(..len) else {
@@ -721,13 +738,8 @@ impl Processor<'_> {
             eth.set_dst_addr(next_mac);
             eth.set_src_addr(egress_mac);
         }
-        let Some(l3) = frame.get_mut(HEADER_LEN..) else {
+        if !frame.get_mut(HEADER_LEN..).is_some_and(A::decrement_ttl) {
             return self.drop(port, DropReason::Malformed);
-        };
-        match Ipv6Packet::new_checked(l3) {
-            // IPv6 has no header checksum: the hop limit is all there is to update.
-            Ok(mut ip) => ip.set_hop_limit(hop_limit - 1),
-            Err(_) => return self.drop(port, DropReason::Malformed),
         }
         self.counters.port(hop.port).forwarded += 1;
         Action::Send {
