@@ -53,6 +53,12 @@ const DRAIN_INTERVALS: u32 = 3;
 /// At most one log line about dropped frames per this period: a peer (or
 /// an attacker) must not be able to flood the journal.
 const DROP_LOG_PERIOD: Duration = Duration::from_secs(10);
+/// A timer served later than this after its deadline counts as a late
+/// wake-up (a starved control thread; CHECKLIST F04).
+const LATE: Duration = Duration::from_millis(2);
+/// Real-time priority of the control thread (SCHED_FIFO): above every
+/// normal task, so a busy neighbour on its core cannot delay adverts.
+const CONTROL_RT_PRIORITY: i32 = 10;
 /// Longest sleep of the control loop with no timer due.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
 
@@ -279,6 +285,8 @@ struct Daemon {
     _memberships: Memberships,
     /// Drop totals by reason at the last drop log line, and when it was.
     drops_logged: (Vec<u64>, Instant),
+    /// Timers served later than [`LATE`] after their deadline.
+    late_wakeups: u64,
 }
 
 impl Daemon {
@@ -435,10 +443,12 @@ impl Daemon {
             peer_macs: PeerMacs::default(),
             _memberships: memberships,
             drops_logged: (vec![0; DropReason::COUNT], Instant::now()),
+            late_wakeups: 0,
         })
     }
 
     fn run(&mut self) -> anyhow::Result<()> {
+        raise_control_priority();
         let now = Instant::now();
         self.apply_tracking(now);
         for (slot, fsm) in self.slots.iter_mut().zip(&mut self.fsms) {
@@ -498,6 +508,7 @@ impl Daemon {
                 if self.ctl.owns(ev.token()) {
                     let (ctl, registry) = (&mut self.ctl, self.poll.registry());
                     let view = View {
+                        late_wakeups: self.late_wakeups,
                         slots: &self.slots,
                         tracker: &self.tracker,
                         fsms: &self.fsms,
@@ -622,7 +633,12 @@ impl Daemon {
             self.apply_tracking(now);
         }
         for fsm in &mut self.fsms {
-            if fsm.poll_timeout().is_some_and(|t| t <= now) {
+            if let Some(due) = fsm.poll_timeout().filter(|t| *t <= now) {
+                // A timer served more than LATE after its deadline means the
+                // control thread was starved (CPU, freeze): counted for stats.
+                if now.saturating_duration_since(due) > LATE {
+                    self.late_wakeups += 1;
+                }
                 fsm.handle_timeout(now);
             }
         }
@@ -1038,6 +1054,7 @@ fn state_name(s: State) -> String {
 
 /// What the control socket's handler reads.
 struct View<'a> {
+    late_wakeups: u64,
     slots: &'a [Slot],
     tracker: &'a LinkTracker,
     fsms: &'a [Instance],
@@ -1089,7 +1106,13 @@ impl View<'_> {
                     json!({"instances": instances, "uptime_ms": millis(now.saturating_duration_since(started))}),
                 )
             }
-            Request::Stats => ok(stats_json(slots, self.fsms, self.dp, self.control_drops)),
+            Request::Stats => {
+                let mut stats = stats_json(slots, self.fsms, self.dp, self.control_drops);
+                if let Some(control) = stats.get_mut("control").and_then(Value::as_object_mut) {
+                    control.insert("late_wakeups".into(), json!(self.late_wakeups));
+                }
+                ok(stats)
+            }
             Request::Priority { name, priority } => {
                 if slots.iter().any(|s| &s.cfg.name == name) {
                     ok(json!({"name": name, "priority": priority}))
@@ -1173,6 +1196,27 @@ fn stats_json(
         .map(|(k, v)| ((*k).to_string(), json!(v)))
         .collect();
     json!({"ports": ports, "instances": instances, "control": {"drops": control}})
+}
+
+/// Puts the calling (control) thread in SCHED_FIFO so that CPU contention
+/// cannot delay adverts beyond an interval. The thread sleeps almost all
+/// the time, so it cannot starve its core. Needs CAP_SYS_NICE; without it
+/// the thread stays in the normal class and a warning says so.
+fn raise_control_priority() {
+    let param = libc::sched_param {
+        sched_priority: CONTROL_RT_PRIORITY,
+    };
+    // RESET_ON_FORK: threads and processes it starts (the notify script)
+    // fall back to the normal class.
+    let policy = libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK;
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid param.
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
+    if rc != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "could not give the control thread real-time priority (needs CAP_SYS_NICE); adverts may be late under CPU load"
+        );
+    }
 }
 
 /// Tells systemd (Type=notify) about our state, if it is listening.
