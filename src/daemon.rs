@@ -215,6 +215,42 @@ fn dataplane_config(cfg: &Config) -> anyhow::Result<DataplaneConfig> {
     })
 }
 
+/// What to make of an advert's address list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AddressList {
+    /// The same addresses as ours (in any order), link-local first for IPv6.
+    Matches,
+    /// Different (or, for IPv6, no link-local first): a misconfiguration
+    /// to count and log, but the advert still counts (VRRPv3, or the owner).
+    Mismatch,
+    /// Different, from a VRRPv2 router that is not the owner: dropped.
+    Drop,
+}
+
+/// RFC 9568 §6.4.2 / RFC 3768 §7.1 (CHECKLIST B16, B22): VRRPv3 accepts an
+/// advert listing other addresses and counts it; VRRPv2 drops it unless the
+/// sender is the address owner (priority 255). An IPv6 list should start
+/// with a link-local address.
+fn address_list_verdict(
+    version: WireVersion,
+    priority: u8,
+    ours: &[IpAddr],
+    theirs: &[IpAddr],
+) -> AddressList {
+    let same_set = theirs.len() == ours.len() && theirs.iter().all(|a| ours.contains(a));
+    let link_local_first = match theirs.first() {
+        Some(IpAddr::V6(a)) => a.segments()[0] & 0xffc0 == 0xfe80,
+        _ => true,
+    };
+    if same_set && link_local_first {
+        AddressList::Matches
+    } else if version == WireVersion::V2 && priority != 255 {
+        AddressList::Drop
+    } else {
+        AddressList::Mismatch
+    }
+}
+
 /// The fields of an advertisement the worker validated and punted.
 struct PuntedAdvert {
     src: IpAddr,
@@ -687,34 +723,28 @@ impl Daemon {
             self.count_control_drop(DropReason::SourceError.name());
             return;
         }
-        // RFC 9568 §6.4.2 / RFC 3768 §7.1 (B16, B22): an address list that is
-        // not ours is a misconfiguration. VRRPv3 accepts the advert and counts
-        // it; VRRPv2 drops it unless the sender owns the addresses. An IPv6
-        // list should start with a link-local address; counted likewise.
         let ours: Vec<IpAddr> = slot
             .vips4
             .iter()
             .map(|a| IpAddr::V4(*a))
             .chain(slot.vips6.iter().map(|a| IpAddr::V6(*a)))
             .collect();
-        let same_set = addresses.len() == ours.len() && addresses.iter().all(|a| ours.contains(a));
-        let link_local_first = match addresses.first() {
-            Some(IpAddr::V6(a)) => a.segments()[0] & 0xffc0 == 0xfe80,
-            _ => true,
-        };
-        if !same_set || !link_local_first {
-            if version == WireVersion::V2 && priority != 255 {
+        match address_list_verdict(version, priority, &ours, &addresses) {
+            AddressList::Matches => {}
+            AddressList::Drop => {
                 self.count_control_drop("address-list-error");
                 return;
             }
-            if slot.address_list_errors == 0 {
-                tracing::warn!(
-                    instance = %slot.cfg.name,
-                    peer = %src,
-                    "the peer advertises other virtual addresses than ours (or no link-local first): check both configurations"
-                );
+            AddressList::Mismatch => {
+                if slot.address_list_errors == 0 {
+                    tracing::warn!(
+                        instance = %slot.cfg.name,
+                        peer = %src,
+                        "the peer advertises other virtual addresses than ours (or no link-local first): check both configurations"
+                    );
+                }
+                slot.address_list_errors += 1;
             }
-            slot.address_list_errors += 1;
         }
         slot.adverts_rx += 1;
         if let Some(kind) = kind {
@@ -1259,5 +1289,66 @@ fn run_notify(cfg: &Config, instance: &str, state: State, priority: u8) {
         Err(e) => {
             tracing::warn!(script = %script.display(), error = %e, "notify script failed to start")
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn b16_b22_address_list_verdicts() {
+        let ours = ips(&["192.0.2.1", "192.0.2.5"]);
+        let v3 = WireVersion::V3;
+        let v2 = WireVersion::V2;
+        let same = ips(&["192.0.2.5", "192.0.2.1"]);
+        let other = ips(&["192.0.2.1", "192.0.2.77"]);
+        let fewer = ips(&["192.0.2.1"]);
+        assert_eq!(
+            address_list_verdict(v3, 100, &ours, &same),
+            AddressList::Matches
+        );
+        assert_eq!(
+            address_list_verdict(v2, 100, &ours, &same),
+            AddressList::Matches
+        );
+        // B16: same count, other addresses; and another count.
+        assert_eq!(
+            address_list_verdict(v3, 100, &ours, &other),
+            AddressList::Mismatch
+        );
+        assert_eq!(
+            address_list_verdict(v3, 100, &ours, &fewer),
+            AddressList::Mismatch
+        );
+        assert_eq!(
+            address_list_verdict(v2, 100, &ours, &other),
+            AddressList::Drop
+        );
+        assert_eq!(
+            address_list_verdict(v2, 100, &ours, &fewer),
+            AddressList::Drop
+        );
+        // (†) the v2 owner is believed whatever it lists.
+        assert_eq!(
+            address_list_verdict(v2, 255, &ours, &other),
+            AddressList::Mismatch
+        );
+        // B22: an IPv6 list must start with a link-local address.
+        let ours6 = ips(&["fe80::200:5eff:fe00:201", "2001:db8:1::1"]);
+        let global_first = ips(&["2001:db8:1::1", "fe80::200:5eff:fe00:201"]);
+        assert_eq!(
+            address_list_verdict(v3, 100, &ours6, &ours6),
+            AddressList::Matches
+        );
+        assert_eq!(
+            address_list_verdict(v3, 100, &ours6, &global_first),
+            AddressList::Mismatch
+        );
     }
 }
