@@ -755,7 +755,9 @@ impl Appliance {
         thread::spawn(move || {
             let _ = tx.send(child.wait_with_output());
         });
-        let out = match rx.recv_timeout(Duration::from_secs(3)) {
+        // Generous: on a loaded 2-core machine starting a process can take
+        // seconds; a daemon that really hangs is still caught.
+        let out = match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(out) => out.context("wait for the xvrrp client")?,
             Err(_) => {
                 netns::signal(pid, libc::SIGKILL)?;

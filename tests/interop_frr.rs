@@ -390,7 +390,7 @@ impl Frr {
         let dir = self.path("");
         let out = output_within(
             Command::new(VTYSH).args(["--vty_socket", &dir, "-c", "show vrrp json"]),
-            Duration::from_secs(3),
+            Duration::from_secs(10),
         )?;
         if !out.status.success() {
             bail!(
