@@ -738,7 +738,7 @@ impl Appliance {
     /// Runs `EXE -s SOCKET ARGS... --json` and returns the reply object.
     ///
     /// # Errors
-    /// The client fails or hangs for 3 s, or its reply is not `ok`.
+    /// The client fails or hangs for 10 s, or its reply is not `ok`.
     pub(crate) fn query(&self, args: &[&str]) -> Result<serde_json::Value> {
         let child = Command::new(&self.exe)
             .arg("-s")
