@@ -1,0 +1,679 @@
+//! Soak at a 10 ms advertisement interval (CHECKLIST L01 and F04): A (200)
+//! and B (100) in one lab hold their election through 30 s of steady state,
+//! 30 s of a full-speed flood of malformed and foreign VRRP with a UDP flow
+//! through the gateway, and 15 s with every core taken by a busy loop.
+//!
+//! B's Master_Down_Interval is 3 × 10 ms + 6 ms of skew: three adverts of A
+//! late or lost in a row, and B takes over. A's adverts are captured on its
+//! switch port with kernel receive timestamps, so the gaps measured are
+//! those on the wire, not those of a capture thread starved by the load.
+//!
+//! This file holds a single test, so that its binary runs alone: the busy
+//! loops must not starve other tests, nor other tests disturb the figures.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use common::{flow, lab, netns, Pair, Rig, NO_STOP};
+
+const NAME: &str = "l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation";
+/// The advertisement interval under test.
+const INTERVAL: Duration = Duration::from_millis(10);
+const STEADY: Duration = Duration::from_secs(30);
+const FLOOD: Duration = Duration::from_secs(30);
+const STARVE: Duration = Duration::from_secs(15);
+const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
+/// A's primary addresses, the sources of its adverts: LAN (VRID 1) and
+/// WAN (VRID 2).
+const A_LAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const A_WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+const GROUP: [u8; 4] = [224, 0, 0, 18];
+const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+
+// ----- flood frames ---------------------------------------------------------------
+
+/// One's-complement sum folded to 16 bits, then complemented (RFC 1071).
+fn checksum(chunks: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for bytes in chunks {
+        for pair in bytes.chunks(2) {
+            let hi = u32::from(pair[0]) << 8;
+            let lo = pair.get(1).map_or(0, |&b| u32::from(b));
+            sum += hi | lo;
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !u16::try_from(sum).unwrap_or(0xffff)
+}
+
+/// A VRRPv3 advertisement from the client with `version_type`, `vrid` and
+/// priority 250 (taken for valid, it would make A step down), 100 ms,
+/// address 192.0.2.1, with a correct checksum.
+fn v3(version_type: u8, vrid: u8) -> Vec<u8> {
+    let mut v = vec![version_type, vrid, 250, 1, 0x00, 10, 0, 0, 192, 0, 2, 1];
+    let len = u16::try_from(v.len()).unwrap().to_be_bytes();
+    let pseudo = [&CLIENT_IP[..], &GROUP[..], &[0, 112][..], &len[..]].concat();
+    let c = checksum(&[&pseudo, &v]);
+    v[6..8].copy_from_slice(&c.to_be_bytes());
+    v
+}
+
+/// An Ethernet + IPv4 frame from the client to 224.0.0.18 carrying `vrrp`,
+/// with `ttl` and a correct IPv4 header checksum.
+fn frame(ttl: u8, vrrp: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]; // 224.0.0.18's MAC
+    f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x00, 0x64]); // locally administered
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = u16::try_from(20 + vrrp.len()).unwrap().to_be_bytes();
+    let mut ip = vec![0x45, 0xc0, total[0], total[1], 0, 0, 0, 0, ttl, 112, 0, 0];
+    ip.extend_from_slice(&CLIENT_IP);
+    ip.extend_from_slice(&GROUP);
+    let c = checksum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(vrrp);
+    f
+}
+
+/// The flood's pattern: an unknown VRID, a bad checksum, TTL 64, two
+/// truncations and version 4, each otherwise a valid priority-250 advert
+/// for VRID 1.
+fn flood_pattern() -> Vec<Vec<u8>> {
+    let good = v3(0x31, 1);
+    let mut bad_sum = good.clone();
+    bad_sum[7] ^= 0x01;
+    vec![
+        frame(255, &v3(0x31, 77)),
+        frame(255, &bad_sum),
+        frame(64, &good),
+        frame(255, &good[..6]),
+        frame(255, &v3(0x41, 1)),
+        frame(255, &good[..8]),
+    ]
+}
+
+// ----- raw sending ----------------------------------------------------------------
+
+/// An AF_PACKET socket bound to one interface, sending whole batches of
+/// frames to the VRRP group MAC per system call.
+struct RawSender {
+    fd: OwnedFd,
+    addr: libc::sockaddr_ll,
+}
+
+impl RawSender {
+    /// Opens the socket on `ifname`; call it on a thread inside the
+    /// interface's namespace.
+    fn open(ifname: &str) -> Result<RawSender> {
+        let name = std::ffi::CString::new(ifname)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            bail!("no interface {ifname}");
+        }
+        // Bypassing the qdisc only makes sending cheaper; failing to is harmless.
+        let _ = set_int_option(&fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1);
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = u16::try_from(libc::AF_PACKET)?;
+        addr.sll_ifindex = i32::try_from(ifindex)?;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+        Ok(RawSender { fd, addr })
+    }
+
+    /// Sends `frames` with one sendmmsg(2); returns how many left.
+    fn send_batch(&self, frames: &[Vec<u8>]) -> Result<usize> {
+        let mut iovs: Vec<libc::iovec> = frames
+            .iter()
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr().cast_mut().cast(),
+                iov_len: f.len(),
+            })
+            .collect();
+        let addr_len = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
+        let mut msgs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: msghdr is plain data; all-zero is a valid value.
+                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                hdr.msg_name = std::ptr::addr_of!(self.addr).cast_mut().cast();
+                hdr.msg_namelen = addr_len;
+                hdr.msg_iov = iov;
+                hdr.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: hdr,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every header points at `self.addr` and at one iovec of
+        // `iovs`, whose buffers are the frames; all outlive the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                u32::try_from(msgs.len())?,
+                0,
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            // A full socket buffer is back-pressure, not a failure.
+            if err.raw_os_error() == Some(libc::ENOBUFS) || err.raw_os_error() == Some(libc::EAGAIN)
+            {
+                return Ok(0);
+            }
+            bail!("sendmmsg: {err}");
+        }
+        Ok(usize::try_from(n)?)
+    }
+}
+
+fn set_int_option(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: i32) -> Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())?;
+    // SAFETY: `value` is a valid c_int for the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        bail!(
+            "setsockopt {level}/{name}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// Sends `pattern` over and over from the client's `eth0`, as fast as the
+/// socket takes it, for `duration`; returns the frames sent and the time.
+fn flood(ns: &str, pattern: Vec<Vec<u8>>, duration: Duration) -> Result<(u64, Duration)> {
+    netns::run_in(ns, move || {
+        let sender = RawSender::open("eth0")?;
+        let batch: Vec<Vec<u8>> = pattern
+            .iter()
+            .cycle()
+            .take(pattern.len() * (64 / pattern.len()).max(1))
+            .cloned()
+            .collect();
+        let mut sent = 0u64;
+        let start = Instant::now();
+        while start.elapsed() < duration {
+            sent += u64::try_from(sender.send_batch(&batch)?)?;
+        }
+        Ok((sent, start.elapsed()))
+    })
+}
+
+// ----- advert capture -------------------------------------------------------------
+
+/// Records the kernel receive time of every advert A sends for `vrid`
+/// from `src`, on A's port `ifname` of the switch (frames towards A
+/// ignored), until finished.
+struct Capture {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<Vec<Duration>>>>,
+}
+
+impl Capture {
+    /// Opens the socket in the switch namespace; returns once it receives.
+    fn start(ns: &str, ifname: &str, src: Ipv4Addr, vrid: u8) -> Result<Capture> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (ns, dev, flag) = (ns.to_owned(), ifname.to_owned(), Arc::clone(&stop));
+        let thread = thread::spawn(move || {
+            let opened = netns::enter(&ns).and_then(|()| capture_socket(&dev));
+            let fd = match opened {
+                Ok(fd) => {
+                    let _ = ready_tx.send(Ok(()));
+                    fd
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("{e:#}")));
+                    return Err(e);
+                }
+            };
+            let mut stamps = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                if let Some(t) = recv_advert_stamp(&fd, src, vrid) {
+                    stamps.push(t);
+                }
+            }
+            Ok(stamps)
+        });
+        let capture = Capture {
+            stop,
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(capture),
+            Ok(Err(e)) => bail!("capture on {ifname}: {e}"),
+            Err(_) => bail!("the capture thread died"),
+        }
+    }
+
+    /// Stops the capture and returns the receive times, in arrival order.
+    fn finish(mut self) -> Result<Vec<Duration>> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => bail!("the capture thread panicked"),
+            None => bail!("the capture already finished"),
+        }
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An AF_PACKET datagram socket (link header stripped) bound to `ifname`
+/// in the calling thread's namespace: frames leaving the interface ignored,
+/// kernel timestamps on, a 50 ms receive timeout. All protocols: the port
+/// is a bridge port, and the bridge takes frames before any socket bound
+/// to one protocol would see them.
+fn capture_socket(ifname: &str) -> Result<OwnedFd> {
+    let proto = u16::try_from(libc::ETH_P_ALL)?.to_be();
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
+    if fd < 0 {
+        bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The flood reaches A through this port too: leave it out in the kernel.
+    set_int_option(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
+    set_int_option(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)?;
+    let name = std::ffi::CString::new(ifname)?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        bail!("no interface {ifname}");
+    }
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = u16::try_from(libc::AF_PACKET)?;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = i32::try_from(ifindex)?;
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
+    // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::addr_of!(addr).cast(), len) };
+    if rc < 0 {
+        bail!("bind to {ifname}: {}", std::io::Error::last_os_error());
+    }
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 50_000,
+    };
+    let tlen = libc::socklen_t::try_from(std::mem::size_of::<libc::timeval>())?;
+    // SAFETY: `timeout` is a valid timeval of `tlen` bytes.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::addr_of!(timeout).cast(),
+            tlen,
+        )
+    };
+    if rc < 0 {
+        bail!("SO_RCVTIMEO: {}", std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Receives one packet; its kernel timestamp (since the epoch) if it is an
+/// IPv4 VRRP advert from `src` for `vrid`. `None` on a timeout or another
+/// packet.
+fn recv_advert_stamp(fd: &OwnedFd, src: Ipv4Addr, vrid: u8) -> Option<Duration> {
+    let mut buf = [0u8; 2048];
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = std::ptr::addr_of_mut!(from).cast();
+    msg.msg_namelen = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>()).ok()?;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points at `from`, `iov` (into `buf`) and `control`,
+    // all live and of the lengths given.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
+    let packet = buf.get(..usize::try_from(n).ok()?)?;
+    if from.sll_protocol != u16::try_from(libc::ETH_P_IP).ok()?.to_be() {
+        return None;
+    }
+    let first = *packet.first()?;
+    let from_ip: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+    let vrrp = packet.get(usize::from(first & 0x0f) * 4..)?;
+    if first >> 4 != 4 || *packet.get(9)? != 112 || Ipv4Addr::from(from_ip) != src {
+        return None;
+    }
+    if *vrrp.get(1)? != vrid {
+        return None;
+    }
+    // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its
+    // control buffer within msg_controllen.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and inside the control buffer.
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_TIMESTAMPNS {
+            // SAFETY: an SCM_TIMESTAMPNS message carries one timespec;
+            // read unaligned, the data need not be aligned for it.
+            let ts: libc::timespec =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            return Some(
+                Duration::from_secs(u64::try_from(ts.tv_sec).ok()?)
+                    + Duration::from_nanos(u64::try_from(ts.tv_nsec).ok()?),
+            );
+        }
+        // SAFETY: as above; returns null past the last message.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    None
+}
+
+/// Gaps between consecutive adverts: how many, p50, p99 and the largest.
+struct Gaps {
+    adverts: usize,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Gaps {
+    fn of(stamps: &[Duration]) -> Gaps {
+        let mut gaps: Vec<Duration> = stamps
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .collect();
+        gaps.sort_unstable();
+        let at = |q: usize| {
+            gaps.get((gaps.len() * q / 100).min(gaps.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        Gaps {
+            adverts: stamps.len(),
+            p50: at(50),
+            p99: at(99),
+            max: gaps.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for Gaps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        write!(
+            f,
+            "{} adverts from A, gaps p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.adverts,
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max)
+        )
+    }
+}
+
+// ----- load and readings ----------------------------------------------------------
+
+/// Busy loops, one pinned to each core; killed by PID when dropped, so a
+/// failing test never leaves the machine starved.
+struct Hogs(Vec<Child>);
+
+impl Hogs {
+    fn start() -> Hogs {
+        let mut hogs = Hogs(Vec::new());
+        for core in ["0", "1"] {
+            let child = Command::new("taskset")
+                .args(["-c", core, "sh", "-c", "while :; do :; done"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap();
+            hogs.0.push(child);
+        }
+        hogs
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Transition counters of both appliances.
+fn transitions(pair: &Pair) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    (
+        pair.check(common::transitions(&pair.a)),
+        pair.check(common::transitions(&pair.b)),
+    )
+}
+
+/// `control.late_wakeups` of `app`'s stats.
+fn late_wakeups(app: &common::Appliance) -> u64 {
+    let stats = app.query(&["stats"]).unwrap();
+    stats["control"]["late_wakeups"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no control.late_wakeups in {stats}"))
+}
+
+/// Time `app`'s worker threads (`xvrrp-worker*`) have spent runnable but
+/// waiting for a CPU (`/proc/PID/task/TID/schedstat`), in all.
+fn worker_wait(app: &common::Appliance) -> Duration {
+    let Some(pid) = app.pid() else {
+        return Duration::ZERO;
+    };
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    let mut wait = 0u64;
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("xvrrp-worker") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        wait += stat
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| w.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(wait)
+}
+
+/// Samples both appliances' states once a second while `busy` holds (at
+/// least once); returns the samples where A was not master of every
+/// instance or B not backup of every instance.
+fn watch(pair: &mut Pair, busy: impl Fn() -> bool) -> Vec<String> {
+    let mut wrong = Vec::new();
+    let start = Instant::now();
+    let mut next = start;
+    loop {
+        let (a, b) = (pair.a.all_in("master"), pair.b.all_in("backup"));
+        if !matches!((&a, &b), (Ok(true), Ok(true))) {
+            wrong.push(format!(
+                "+{:.1} s: A master {a:?}, B backup {b:?}",
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        next += Duration::from_secs(1);
+        while Instant::now() < next {
+            if !busy() {
+                return wrong;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A's adverts during one phase, per instance.
+struct Cadence {
+    lan: Gaps,
+    wan: Gaps,
+}
+
+impl Cadence {
+    /// The largest gap of either instance.
+    fn max(&self) -> Duration {
+        self.lan.max.max(self.wan.max)
+    }
+}
+
+/// Runs one phase: captures A's adverts on both switch ports while `run`
+/// runs, sampling the states each second; asserts that nobody moved and
+/// returns what `run` returned and the adverts' gaps.
+fn phase<T>(rig: &mut Rig, label: &str, run: impl FnOnce() -> T + Send + 'static) -> (T, Cadence)
+where
+    T: Send + 'static,
+{
+    let before = transitions(&rig.pair);
+    let late = late_wakeups(&rig.pair.a);
+    let waited = worker_wait(&rig.pair.a);
+    let started = Instant::now();
+    let sw = rig.lab.ns("sw");
+    let lan = rig.pair.check(Capture::start(&sw, "a-lan", A_LAN, 1));
+    let wan = rig.pair.check(Capture::start(&sw, "a-wan", A_WAN, 2));
+    let worker = thread::spawn(run);
+    let wrong = watch(&mut rig.pair, || !worker.is_finished());
+    let out = worker.join().unwrap();
+    let cadence = Cadence {
+        lan: Gaps::of(&rig.pair.check(lan.finish())),
+        wan: Gaps::of(&rig.pair.check(wan.finish())),
+    };
+    let after = transitions(&rig.pair);
+    println!("{label}: lan-gw {}", cadence.lan);
+    println!("{label}: wan-gw {}", cadence.wan);
+    let waited = worker_wait(&rig.pair.a).saturating_sub(waited);
+    println!(
+        "{label}: late wake-ups of A's control thread +{}; A's worker waited for a CPU \
+         {:.0} ms in {:.1} s ({:.1} %)",
+        late_wakeups(&rig.pair.a).saturating_sub(late),
+        waited.as_secs_f64() * 1000.0,
+        started.elapsed().as_secs_f64(),
+        waited.as_secs_f64() * 100.0 / started.elapsed().as_secs_f64()
+    );
+    assert!(wrong.is_empty(), "{label}: {wrong:?}\n{}", rig.pair.logs());
+    assert_eq!(after, before, "{label}: transitions\n{}", rig.pair.logs());
+    (out, cadence)
+}
+
+#[test]
+fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
+    let Some(lab) = common::setup(NAME) else {
+        return;
+    };
+    let interval = format!("{}ms", INTERVAL.as_millis());
+    let mut a = common::gateway_config(&lab, "a", 200);
+    let mut b = common::gateway_config(&lab, "b", 100);
+    a.advert_interval.clone_from(&interval);
+    b.advert_interval = interval;
+    a.idle = "adaptive".to_owned();
+    b.idle = "adaptive".to_owned();
+    let mut pair = Pair::start(&lab, &a, &b);
+    pair.wait_a_master(common::ELECTION_TIMEOUT);
+    let mut rig = Rig { pair, lab };
+    let started = Instant::now();
+
+    // 1. Steady state.
+    let (_, steady) = phase(&mut rig, "steady", || thread::sleep(STEADY));
+
+    // 2. Flood with a flow through the gateway.
+    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
+    let f = flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, 2000).unwrap();
+    let r = lab::wait_until(
+        "the flow to arrive",
+        Duration::from_secs(5),
+        &NO_STOP,
+        || Ok(f.received() > 0),
+    );
+    rig.pair.check(r);
+    let client = rig.lab.ns("client");
+    let ((sent, took), flooded) = phase(&mut rig, "flood", move || {
+        flood(&client, flood_pattern(), FLOOD).unwrap()
+    });
+    let flow_report = f.stop().unwrap();
+    let rate = sent as f64 / took.as_secs_f64();
+    println!(
+        "flood: {sent} frames in {:.1} s = {rate:.0} frames/s; flow: {flow_report}",
+        took.as_secs_f64()
+    );
+    assert!(
+        flow_report.lost * 4 < flow_report.sent,
+        "flow lost too much: {flow_report}"
+    );
+    let late_before = late_wakeups(&rig.pair.a);
+
+    // 3. Every core contended by a busy loop.
+    let hogs = Hogs::start();
+    let (_, starved) = phase(&mut rig, "starvation", || thread::sleep(STARVE));
+    drop(hogs);
+    println!(
+        "late wake-ups of A: {late_before} before starvation, {} after",
+        late_wakeups(&rig.pair.a)
+    );
+    println!(
+        "summary: largest advert gap steady {:.2} ms, flood {:.2} ms, starvation {:.2} ms; \
+         total {:.0} s",
+        steady.max().as_secs_f64() * 1000.0,
+        flooded.max().as_secs_f64() * 1000.0,
+        starved.max().as_secs_f64() * 1000.0,
+        started.elapsed().as_secs_f64()
+    );
+    // The capture saw A's cadence (at least 90 % of the adverts due on each
+    // port), and no gap came near B's Master_Down_Interval (36 ms).
+    let due = usize::try_from(STARVE.as_millis() / INTERVAL.as_millis()).unwrap();
+    for gaps in [&starved.lan, &starved.wan] {
+        assert!(gaps.adverts >= due * 9 / 10, "captured {gaps}");
+    }
+    assert!(
+        starved.max() < INTERVAL * 3,
+        "starvation: largest advert gap {:?}\n{}",
+        starved.max(),
+        rig.pair.logs()
+    );
+}
