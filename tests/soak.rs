@@ -665,13 +665,18 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
         started.elapsed().as_secs_f64()
     );
     // The capture saw A's cadence (at least 90 % of the adverts due on each
-    // port), and no gap came near B's Master_Down_Interval (36 ms).
+    // port), and no gap reached B's Master_Down_Interval, the bound that
+    // matters: 3 × 10 ms + Skew_Time at priority 100, (256 − 100) × 10 ms /
+    // 256 = 6.09375 ms. (Typical maxima are 13–19 ms; the worker that sends
+    // the adverts is not real-time, so an unlucky schedule on a loaded CI
+    // machine can reach three intervals.)
     let due = usize::try_from(STARVE.as_millis() / INTERVAL.as_millis()).unwrap();
     for gaps in [&starved.lan, &starved.wan] {
         assert!(gaps.adverts >= due * 9 / 10, "captured {gaps}");
     }
+    let b_master_down = INTERVAL * 3 + Duration::from_nanos(6_093_750);
     assert!(
-        starved.max() < INTERVAL * 3,
+        starved.max() < b_master_down,
         "starvation: largest advert gap {:?}\n{}",
         starved.max(),
         rig.pair.logs()
