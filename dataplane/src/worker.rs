@@ -230,7 +230,9 @@ impl Worker {
 fn raise_priority() {
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
-    let Ok(tid) = libc::id_t::try_from(tid) else { return };
+    let Ok(tid) = libc::id_t::try_from(tid) else {
+        return;
+    };
     // SAFETY: setpriority on our own thread id with a plain integer value.
     let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE) };
     if rc != 0 {
