@@ -13,12 +13,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
-use common::{flow, lab, netns, Appliance, Pair, Rig, NO_STOP};
+use anyhow::Result;
+use common::{flow, lab, netns, raw::RawSender, Appliance, Pair, Rig, NO_STOP};
 
 const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
 /// An address no appliance and no host has: the spoofer's.
@@ -103,100 +102,6 @@ fn frame(src: [u8; 4], ttl: u8, vrrp: &[u8]) -> Vec<u8> {
 }
 
 // ----- raw sending -----------------------------------------------------------------
-
-/// An AF_PACKET socket bound to one interface, sending whole batches of
-/// frames per system call.
-struct RawSender {
-    fd: OwnedFd,
-    addr: libc::sockaddr_ll,
-}
-
-impl RawSender {
-    /// Opens the socket on `ifname`; call it on a thread inside the
-    /// interface's namespace.
-    fn open(ifname: &str) -> Result<RawSender> {
-        let name = std::ffi::CString::new(ifname)?;
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        if fd < 0 {
-            bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: `name` is a valid NUL-terminated string.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            bail!("no interface {ifname}");
-        }
-        let one: libc::c_int = 1;
-        // SAFETY: `one` is a valid c_int for the length given. Bypassing the
-        // qdisc only makes sending cheaper; failing to is harmless.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_QDISC_BYPASS,
-                std::ptr::addr_of!(one).cast(),
-                libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())?,
-            );
-        }
-        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        addr.sll_family = u16::try_from(libc::AF_PACKET)?;
-        addr.sll_ifindex = i32::try_from(ifindex)?;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
-        Ok(RawSender { fd, addr })
-    }
-
-    /// Sends `frames` (all to the VRRP group MAC) with one sendmmsg(2);
-    /// returns how many left, the first ones of the batch.
-    fn send_batch(&self, frames: &[Vec<u8>]) -> Result<usize> {
-        let mut iovs: Vec<libc::iovec> = frames
-            .iter()
-            .map(|f| libc::iovec {
-                iov_base: f.as_ptr().cast_mut().cast(),
-                iov_len: f.len(),
-            })
-            .collect();
-        let addr_len = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
-        let mut msgs: Vec<libc::mmsghdr> = iovs
-            .iter_mut()
-            .map(|iov| {
-                // SAFETY: msghdr is plain data; all-zero is a valid value.
-                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-                hdr.msg_name = std::ptr::addr_of!(self.addr).cast_mut().cast();
-                hdr.msg_namelen = addr_len;
-                hdr.msg_iov = iov;
-                hdr.msg_iovlen = 1;
-                libc::mmsghdr {
-                    msg_hdr: hdr,
-                    msg_len: 0,
-                }
-            })
-            .collect();
-        // SAFETY: every header points at `self.addr` and at one iovec of
-        // `iovs`, whose buffers are the frames; all outlive the call.
-        let n = unsafe {
-            libc::sendmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                u32::try_from(msgs.len())?,
-                0,
-            )
-        };
-        if n < 0 {
-            let err = std::io::Error::last_os_error();
-            // A full socket buffer is back-pressure, not a failure.
-            if err.raw_os_error() == Some(libc::ENOBUFS) || err.raw_os_error() == Some(libc::EAGAIN)
-            {
-                return Ok(0);
-            }
-            bail!("sendmmsg: {err}");
-        }
-        Ok(usize::try_from(n)?)
-    }
-}
 
 /// What a flood sent: frames per slot of its batch pattern, and for how long.
 struct FloodReport {

@@ -1,0 +1,116 @@
+//! A raw AF_PACKET sender for the flood tests: whole batches of frames to
+//! the VRRP group MAC per sendmmsg(2), from inside a lab namespace.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use anyhow::{bail, Result};
+
+/// An AF_PACKET socket bound to one interface, sending whole batches of
+/// frames to the VRRP group MAC per system call.
+pub(crate) struct RawSender {
+    fd: OwnedFd,
+    addr: libc::sockaddr_ll,
+}
+
+impl RawSender {
+    /// Opens the socket on `ifname`; call it on a thread inside the
+    /// interface's namespace.
+    pub(crate) fn open(ifname: &str) -> Result<RawSender> {
+        let name = std::ffi::CString::new(ifname)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: `name` is a valid NUL-terminated string.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            bail!("no interface {ifname}");
+        }
+        // Bypassing the qdisc only makes sending cheaper; failing to is harmless.
+        let _ = set_int_option(&fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1);
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = u16::try_from(libc::AF_PACKET)?;
+        addr.sll_ifindex = i32::try_from(ifindex)?;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+        Ok(RawSender { fd, addr })
+    }
+
+    /// Sends `frames` with one sendmmsg(2); returns how many left.
+    pub(crate) fn send_batch(&self, frames: &[Vec<u8>]) -> Result<usize> {
+        let mut iovs: Vec<libc::iovec> = frames
+            .iter()
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr().cast_mut().cast(),
+                iov_len: f.len(),
+            })
+            .collect();
+        let addr_len = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
+        let mut msgs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                // SAFETY: msghdr is plain data; all-zero is a valid value.
+                let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+                hdr.msg_name = std::ptr::addr_of!(self.addr).cast_mut().cast();
+                hdr.msg_namelen = addr_len;
+                hdr.msg_iov = iov;
+                hdr.msg_iovlen = 1;
+                libc::mmsghdr {
+                    msg_hdr: hdr,
+                    msg_len: 0,
+                }
+            })
+            .collect();
+        // SAFETY: every header points at `self.addr` and at one iovec of
+        // `iovs`, whose buffers are the frames; all outlive the call.
+        let n = unsafe {
+            libc::sendmmsg(
+                self.fd.as_raw_fd(),
+                msgs.as_mut_ptr(),
+                u32::try_from(msgs.len())?,
+                0,
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            // A full socket buffer is back-pressure, not a failure.
+            if err.raw_os_error() == Some(libc::ENOBUFS) || err.raw_os_error() == Some(libc::EAGAIN)
+            {
+                return Ok(0);
+            }
+            bail!("sendmmsg: {err}");
+        }
+        Ok(usize::try_from(n)?)
+    }
+}
+
+/// Sets an integer socket option.
+pub(crate) fn set_int_option(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: i32,
+) -> Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())?;
+    // SAFETY: `value` is a valid c_int for the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        bail!(
+            "setsockopt {level}/{name}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
