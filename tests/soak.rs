@@ -19,15 +19,13 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use common::{
     flow, lab, netns,
-    raw::{set_int_option, RawSender},
+    raw::{set_int_option, Capture, RawSender},
     Pair, Rig, NO_STOP,
 };
 
@@ -136,66 +134,10 @@ fn flood(ns: &str, pattern: Vec<Vec<u8>>, duration: Duration) -> Result<(u64, Du
 /// Records the kernel receive time of every advert A sends for `vrid`
 /// from `src`, on A's port `ifname` of the switch (frames towards A
 /// ignored), until finished.
-struct Capture {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<Vec<Duration>>>>,
-}
-
-impl Capture {
-    /// Opens the socket in the switch namespace; returns once it receives.
-    fn start(ns: &str, ifname: &str, src: Ipv4Addr, vrid: u8) -> Result<Capture> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (ns, dev, flag) = (ns.to_owned(), ifname.to_owned(), Arc::clone(&stop));
-        let thread = thread::spawn(move || {
-            let opened = netns::enter(&ns).and_then(|()| capture_socket(&dev));
-            let fd = match opened {
-                Ok(fd) => {
-                    let _ = ready_tx.send(Ok(()));
-                    fd
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(format!("{e:#}")));
-                    return Err(e);
-                }
-            };
-            let mut stamps = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                if let Some(t) = recv_advert_stamp(&fd, src, vrid) {
-                    stamps.push(t);
-                }
-            }
-            Ok(stamps)
-        });
-        let capture = Capture {
-            stop,
-            thread: Some(thread),
-        };
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(capture),
-            Ok(Err(e)) => bail!("capture on {ifname}: {e}"),
-            Err(_) => bail!("the capture thread died"),
-        }
-    }
-
-    /// Stops the capture and returns the receive times, in arrival order.
-    fn finish(mut self) -> Result<Vec<Duration>> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => bail!("the capture thread panicked"),
-            None => bail!("the capture already finished"),
-        }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn advert_stamps(ns: &str, ifname: &str, src: Ipv4Addr, vrid: u8) -> Result<Capture<Duration>> {
+    Capture::start(ns, ifname, capture_socket, move |fd| {
+        recv_advert_stamp(fd, src, vrid)
+    })
 }
 
 /// An AF_PACKET datagram socket (link header stripped) bound to `ifname`
@@ -476,8 +418,8 @@ where
     let waited = worker_wait(&rig.pair.a);
     let started = Instant::now();
     let sw = rig.lab.ns("sw");
-    let lan = rig.pair.check(Capture::start(&sw, "a-lan", A_LAN, 1));
-    let wan = rig.pair.check(Capture::start(&sw, "a-wan", A_WAN, 2));
+    let lan = rig.pair.check(advert_stamps(&sw, "a-lan", A_LAN, 1));
+    let wan = rig.pair.check(advert_stamps(&sw, "a-wan", A_WAN, 2));
     let worker = thread::spawn(run);
     let wrong = watch(&mut rig.pair, || !worker.is_finished());
     let out = worker.join().unwrap();

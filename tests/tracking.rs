@@ -20,13 +20,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use common::{flow, lab, netns, Appliance, TestLab, WorkDir, NO_STOP};
+use common::{flow, lab, netns, raw::Capture, Appliance, TestLab, WorkDir, NO_STOP};
 
 const LAN_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const WAN_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
@@ -256,75 +254,15 @@ fn parse_vrrp(packet: &[u8]) -> Option<Seen> {
     })
 }
 
-/// Records the VRRP adverts reaching an interface, from a thread inside
-/// its namespace, until finished or dropped.
-struct Capture {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<Vec<Seen>>>>,
-}
-
-impl Capture {
-    /// Opens an AF_PACKET socket on `ifname` in `ns`; returns once it
-    /// receives.
-    fn start(ns: &str, ifname: &str) -> Result<Capture> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (ns, dev, flag) = (ns.to_owned(), ifname.to_owned(), Arc::clone(&stop));
-        let thread = thread::spawn(move || {
-            let opened = netns::enter(&ns).and_then(|()| packet_socket(&dev));
-            let fd = match opened {
-                Ok(fd) => {
-                    let _ = ready_tx.send(Ok(()));
-                    fd
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(format!("{e:#}")));
-                    return Err(e);
-                }
-            };
-            let mut seen = Vec::new();
-            let mut buf = [0u8; 2048];
-            while !flag.load(Ordering::Relaxed) {
-                // SAFETY: reading into our own buffer of buf.len() bytes.
-                let n =
-                    unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-                // Negative: the receive timeout, to look at the flag again.
-                let Ok(n) = usize::try_from(n) else { continue };
-                if let Some(s) = buf.get(..n).and_then(parse_vrrp) {
-                    seen.push(s);
-                }
-            }
-            Ok(seen)
-        });
-        let capture = Capture {
-            stop,
-            thread: Some(thread),
-        };
-        match ready_rx.recv() {
-            Ok(Ok(())) => Ok(capture),
-            Ok(Err(e)) => bail!("capture on {ifname}: {e}"),
-            Err(_) => bail!("the capture thread died"),
-        }
-    }
-
-    /// Stops the capture and returns what it saw, in arrival order.
-    fn finish(mut self) -> Result<Vec<Seen>> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => bail!("the capture thread panicked"),
-            None => bail!("the capture already finished"),
-        }
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// Records the VRRP adverts reaching `ifname` in `ns`, until finished.
+fn adverts_seen(ns: &str, ifname: &str) -> Result<Capture<Seen>> {
+    Capture::start(ns, ifname, packet_socket, |fd| {
+        let mut buf = [0u8; 2048];
+        // SAFETY: reading into our own buffer of buf.len() bytes.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        // Negative: the receive timeout, to look at the stop flag again.
+        buf.get(..usize::try_from(n).ok()?).and_then(parse_vrrp)
+    })
 }
 
 /// An AF_PACKET datagram socket (IPv4 only, link header stripped) bound to
@@ -403,7 +341,7 @@ fn p10_tracking_lowers_the_advertised_priority_and_moves_the_group() {
     assert_eq!(lan["track"][0]["up"], true, "{lan}");
 
     let client = rig.lab.ns("client");
-    let capture = Capture::start(&client, "eth0");
+    let capture = adverts_seen(&client, "eth0");
     let capture = rig.check(capture);
     // A few of A's adverts at its full priority first.
     thread::sleep(Duration::from_millis(300));

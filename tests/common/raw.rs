@@ -1,9 +1,15 @@
-//! A raw AF_PACKET sender for the flood tests: whole batches of frames to
-//! the VRRP group MAC per sendmmsg(2), from inside a lab namespace.
+//! Raw AF_PACKET helpers for the tests: a sender of whole batches of
+//! frames to the VRRP group MAC per sendmmsg(2), and a capture thread that
+//! records what a socket in a lab namespace receives.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
 
 use anyhow::{bail, Result};
+
+use super::netns;
 
 /// An AF_PACKET socket bound to one interface, sending whole batches of
 /// frames to the VRRP group MAC per system call.
@@ -113,4 +119,76 @@ pub(crate) fn set_int_option(
         );
     }
     Ok(())
+}
+
+/// Records what a socket on an interface receives, from a thread inside
+/// the interface's namespace, until finished or dropped.
+pub(crate) struct Capture<T> {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<Vec<T>>>>,
+}
+
+impl<T: Send + 'static> Capture<T> {
+    /// Opens the socket with `open(ifname)` inside `ns` and then calls
+    /// `next` on it until finished, keeping what it returns; `next` must
+    /// return within a short while (a receive timeout on the socket) so the
+    /// thread sees the stop flag. Returns once the socket receives.
+    pub(crate) fn start(
+        ns: &str,
+        ifname: &str,
+        open: fn(&str) -> Result<OwnedFd>,
+        mut next: impl FnMut(&OwnedFd) -> Option<T> + Send + 'static,
+    ) -> Result<Capture<T>> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (ns, dev, flag) = (ns.to_owned(), ifname.to_owned(), Arc::clone(&stop));
+        let thread = thread::spawn(move || {
+            let opened = netns::enter(&ns).and_then(|()| open(&dev));
+            let fd = match opened {
+                Ok(fd) => {
+                    let _ = ready_tx.send(Ok(()));
+                    fd
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("{e:#}")));
+                    return Err(e);
+                }
+            };
+            let mut seen = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                if let Some(item) = next(&fd) {
+                    seen.push(item);
+                }
+            }
+            Ok(seen)
+        });
+        let capture = Capture {
+            stop,
+            thread: Some(thread),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(capture),
+            Ok(Err(e)) => bail!("capture on {ifname}: {e}"),
+            Err(_) => bail!("the capture thread died"),
+        }
+    }
+
+    /// Stops the capture and returns what it kept, in arrival order.
+    pub(crate) fn finish(mut self) -> Result<Vec<T>> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => bail!("the capture thread panicked"),
+            None => bail!("the capture already finished"),
+        }
+    }
+}
+
+impl<T> Drop for Capture<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
