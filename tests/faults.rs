@@ -24,13 +24,13 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use common::{flow, lab, netns, Pair, Rig, WorkDir, NO_STOP};
+use common::{flow, lab, netns, pcap::Tcpdump, Pair, Rig, WorkDir, NO_STOP};
 
 const VMAC: &str = "00:00:5e:00:01:01";
 const A_LAN: &str = "192.0.2.2";
@@ -51,91 +51,13 @@ const INTERVAL_WARNING: &str = "the peer advertises another interval than ours";
 
 // ----- capture ----------------------------------------------------------------------
 
-/// `tcpdump` writing a pcap in one of the lab's namespaces; stopped by its
-/// PID (SIGTERM flushes the file) when dropped. Immediate mode: packets are
-/// not held in the kernel's ring blocks, which tcpdump would not read
-/// before exiting.
-struct Capture {
-    child: Option<Child>,
-    path: PathBuf,
-}
-
-impl Capture {
-    /// Starts capturing `filter` on `ifname` in `ns` into `path`, and
-    /// returns once tcpdump has opened its file (it is capturing by then).
-    fn start(ns: &str, ifname: &str, filter: &str, path: &Path) -> Result<Capture> {
-        let file = path.to_string_lossy().into_owned();
-        let child = netns::spawn(
-            ns,
-            "tcpdump",
-            &[
-                "-i",
-                ifname,
-                "--immediate-mode",
-                "-U",
-                "-n",
-                "-s",
-                "256",
-                "-w",
-                &file,
-                filter,
-            ],
-            Stdio::null(),
-            Stdio::null(),
-        )?;
-        let mut cap = Capture {
-            child: Some(child),
-            path: path.to_owned(),
-        };
-        let r = lab::wait_until("tcpdump to start", Duration::from_secs(5), &NO_STOP, || {
-            Ok(cap.path.exists())
-        });
-        if let Err(e) = r {
-            cap.stop()?;
-            return Err(e);
-        }
-        // The file is created right after the capture handle is active.
-        thread::sleep(Duration::from_millis(200));
-        Ok(cap)
-    }
-
-    /// Stops tcpdump and waits for it: the file is complete afterwards.
-    fn stop(&mut self) -> Result<()> {
-        match self.child.take() {
-            Some(mut child) => netns::stop_child(&mut child, Duration::from_secs(3)),
-            None => Ok(()),
-        }
-    }
-
-    /// Stops the capture and decodes its frames with tshark (which checks
-    /// the VRRPv3 checksum in xvrrp's default form, RFC 9568).
-    fn frames(&mut self) -> Result<Vec<Frame>> {
-        self.stop()?;
-        let mut cmd = Command::new("tshark");
-        cmd.arg("-r")
-            .arg(&self.path)
-            .args(["-o", "vrrp.v3_checksum_as_in_v2:TRUE"])
-            .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
-        for f in FIELDS {
-            cmd.args(["-e", f]);
-        }
-        let out = cmd.stdin(Stdio::null()).output().context("run tshark")?;
-        if !out.status.success() {
-            bail!("tshark: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(Frame::parse)
-            .collect()
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop() {
-            eprintln!("warning: stopping tcpdump: {e:#}");
-        }
-    }
+/// Stops the capture and decodes its frames with tshark (which checks the
+/// VRRPv3 checksum in xvrrp's default form, RFC 9568).
+fn frames(cap: &mut Tcpdump) -> Result<Vec<Frame>> {
+    cap.decode(&FIELDS)?
+        .iter()
+        .map(|row| Frame::parse(row))
+        .collect()
 }
 
 const FIELDS: [&str; 7] = [
@@ -162,18 +84,17 @@ struct Frame {
 }
 
 impl Frame {
-    fn parse(line: &str) -> Result<Frame> {
-        let f: Vec<&str> = line.split('|').collect();
-        let [t, eth_src, ip_src, vrid, prio, arp_src, arp_dst] = f[..] else {
-            bail!("tshark line {line:?}");
+    fn parse(row: &[String]) -> Result<Frame> {
+        let [t, eth_src, ip_src, vrid, prio, arp_src, arp_dst] = row else {
+            bail!("tshark line {row:?}");
         };
-        let advert = match (vrid, prio) {
+        let advert = match (vrid.as_str(), prio.as_str()) {
             ("", _) | (_, "") => None,
             (v, p) => Some((v.parse()?, p.parse()?)),
         };
         let garp_for = (!arp_src.is_empty() && arp_src == arp_dst).then(|| arp_src.to_owned());
         Ok(Frame {
-            t: t.parse().with_context(|| format!("time in {line:?}"))?,
+            t: t.parse().with_context(|| format!("time in {row:?}"))?,
             eth_src: eth_src.to_owned(),
             ip_src: ip_src.to_owned(),
             advert,
@@ -218,9 +139,9 @@ fn describe(frames: &[Frame], t0: f64) -> String {
 }
 
 /// Starts capturing VRRP and ARP on the LAN bridge into `work`.
-fn capture_lan(rig: &Rig, work: &WorkDir) -> Capture {
+fn capture_lan(rig: &Rig, work: &WorkDir) -> Tcpdump {
     let path = work.path().join("lan.pcap");
-    let r = Capture::start(&rig.lab.ns("sw"), "lan", "ip proto 112 or arp", &path);
+    let r = Tcpdump::start(&rig.lab.ns("sw"), "lan", "ip proto 112 or arp", &path);
     rig.pair.check(r)
 }
 
@@ -508,7 +429,7 @@ fn sigterm_a_under_flow(rig: &mut Rig, work: &WorkDir) -> Sigterm {
     rig.pair.wait_b_master(Duration::from_secs(3));
     thread::sleep(Duration::from_millis(500));
     let report = f.stop().unwrap();
-    let r = cap.frames();
+    let r = frames(&mut cap);
     let frames = rig.pair.check(r);
     assert!(
         report.received > 0 && report.lost < report.sent,
@@ -694,7 +615,7 @@ fn f07_partition_then_heal() {
     thread::sleep(Duration::from_millis(500));
     let r = both_in(&mut rig.pair, "master", "backup");
     assert!(rig.pair.check(r), "not A alone: {}", rig.pair.logs());
-    let r = cap.frames();
+    let r = frames(&mut cap);
     let frames = rig.pair.check(r);
     let dump = || format!("\n{}\n{}", describe(&frames, t_heal), rig.pair.logs());
     let rel = |f: &Frame| f.t - t_heal;

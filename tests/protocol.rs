@@ -18,13 +18,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use common::{lab, netns, Appliance, TestLab, WorkDir, NO_STOP};
+use anyhow::{Context, Result};
+use common::{lab, netns, pcap::Tcpdump, Appliance, TestLab, WorkDir, NO_STOP};
 
 const VMAC: &str = "00:00:5e:00:01:01";
 const A_LAN: &str = "192.0.2.2";
@@ -37,94 +36,6 @@ const GARP_COUNT: usize = 3;
 const GARP_INTERVAL: f64 = 0.050;
 
 // ----- the rig --------------------------------------------------------------------
-
-/// `tcpdump` writing a pcap in one of the lab's namespaces; stopped by its
-/// PID (SIGTERM flushes the file) when dropped. Immediate mode: packets are
-/// not held in the kernel's ring blocks, which tcpdump would not read
-/// before exiting.
-struct Capture {
-    child: Option<Child>,
-    path: PathBuf,
-}
-
-impl Capture {
-    /// Starts capturing `filter` on `ifname` in `ns` into `path`, and
-    /// returns once tcpdump has opened its file (it is capturing by then).
-    fn start(ns: &str, ifname: &str, filter: &str, path: &Path) -> Result<Capture> {
-        let file = path.to_string_lossy().into_owned();
-        let child = netns::spawn(
-            ns,
-            "tcpdump",
-            &[
-                "-i",
-                ifname,
-                "--immediate-mode",
-                "-U",
-                "-n",
-                "-s",
-                "256",
-                "-w",
-                &file,
-                filter,
-            ],
-            Stdio::null(),
-            Stdio::null(),
-        )?;
-        let mut cap = Capture {
-            child: Some(child),
-            path: path.to_owned(),
-        };
-        let r = lab::wait_until("tcpdump to start", Duration::from_secs(5), &NO_STOP, || {
-            Ok(cap.path.exists())
-        });
-        if let Err(e) = r {
-            cap.stop()?;
-            return Err(e);
-        }
-        // The file is created right after the capture handle is active.
-        thread::sleep(Duration::from_millis(200));
-        Ok(cap)
-    }
-
-    /// Stops tcpdump and waits for it: the file is complete afterwards.
-    fn stop(&mut self) -> Result<()> {
-        match self.child.take() {
-            Some(mut child) => netns::stop_child(&mut child, Duration::from_secs(3)),
-            None => Ok(()),
-        }
-    }
-
-    /// The captured frames decoded by tshark, one map of `fields` per frame
-    /// (absent fields are empty strings). tshark checks the VRRPv3
-    /// checksum in xvrrp's default form (RFC 9568, without pseudo-header).
-    fn decode(&mut self, fields: &[&str]) -> Result<Vec<Vec<String>>> {
-        self.stop()?;
-        let mut cmd = Command::new("tshark");
-        cmd.arg("-r")
-            .arg(&self.path)
-            .args(["-o", "vrrp.v3_checksum_as_in_v2:TRUE"])
-            .args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
-        for f in fields {
-            cmd.args(["-e", f]);
-        }
-        let out = cmd.stdin(Stdio::null()).output().context("run tshark")?;
-        if !out.status.success() {
-            bail!("tshark: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.split('|').map(str::to_owned).collect())
-            .collect())
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        if let Err(e) = self.stop() {
-            eprintln!("warning: stopping tcpdump: {e:#}");
-        }
-    }
-}
 
 /// Appliances started by a test, then its scratch directory, then the lab:
 /// fields drop in that order, so the daemons are killed (by PID) first.
@@ -194,7 +105,7 @@ impl Rig {
     /// Starts capturing `filter` on the LAN bridge, once the bridge
     /// forwards: a fresh veth's carrier reaches its bridge port up to a
     /// second late, and frames sent before that never cross the bridge.
-    fn capture(&mut self, filter: &str) -> Capture {
+    fn capture(&mut self, filter: &str) -> Tcpdump {
         let client = self.lab.ns("client");
         let r = lab::wait_until(
             "the LAN bridge to forward",
@@ -207,7 +118,7 @@ impl Rig {
         );
         self.check(r);
         let path = self.work.path().join("lan.pcap");
-        let r = Capture::start(&self.lab.ns("sw"), "lan", filter, &path);
+        let r = Tcpdump::start(&self.lab.ns("sw"), "lan", filter, &path);
         self.check(r)
     }
 }

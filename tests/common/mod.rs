@@ -19,6 +19,7 @@ pub(crate) mod flow;
 pub(crate) mod lab;
 #[path = "../../src/netns.rs"]
 pub(crate) mod netns;
+pub(crate) mod pcap;
 pub(crate) mod raw;
 
 use std::collections::BTreeMap;
