@@ -18,7 +18,7 @@ CONFDIR ?= /etc/xvrrp
 # tests (iproute2, ethtool, ping, arping), captures (tshark, netsniff-ng),
 # and the peers the comparison benchmarks run (keepalived, frr).
 APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev \
-	keepalived frr tshark netsniff-ng iputils-ping iproute2 arping ethtool
+	keepalived frr tshark tcpdump netsniff-ng iputils-ping iproute2 arping ethtool
 
 .PHONY: deps build test lint demo install uninstall clean
 
