@@ -874,7 +874,7 @@ mod tests {
             config.vrrp.iter().map(|v| v.vrid).collect::<Vec<_>>(),
             [1, 2]
         );
-        assert_eq!(config.vrrp[0].advert_interval, Duration::from_millis(10));
+        assert_eq!(config.vrrp[0].advert_interval(), Duration::from_millis(10));
         assert_eq!(config.sync_groups.len(), 1);
     }
 }

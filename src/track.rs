@@ -1,77 +1,16 @@
-//! Link-state tracking for `track = [{ port, weight }]`.
+//! Link events from the kernel, for the ports' link state and `track`.
 //!
 //! The kernel tells us about carrier and admin changes through an rtnetlink
 //! socket subscribed to RTMGRP_LINK, which the control thread polls with
-//! mio. Changes are debounced: a link must stay in its new state for
-//! [`DEBOUNCE`] before priorities move, so a flapping carrier (or an AF_XDP
-//! rebind blip) does not make the election flap with it.
+//! mio and feeds to the routers' debounced `LinkTracker` (control::vrrp).
 
 use std::{
-    collections::HashMap,
     io,
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-    time::{Duration, Instant},
 };
-
-/// How long a link must hold its new state before it counts.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
 const NLMSG_HDR_LEN: usize = 16;
 const IFINFO_LEN: usize = 16;
-
-/// Debounced up/down state of the tracked interfaces, by ifindex. Sans-IO:
-/// time and link events are passed in.
-#[derive(Debug, Default)]
-pub struct LinkTracker {
-    /// ifindex → (state in force, pending change and since when).
-    links: HashMap<u32, (bool, Option<(bool, Instant)>)>,
-}
-
-impl LinkTracker {
-    /// Starts tracking `ifindex`, currently `up`.
-    pub fn track(&mut self, ifindex: u32, up: bool) {
-        self.links.insert(ifindex, (up, None));
-    }
-
-    /// Whether `ifindex` counts as up (untracked interfaces are up).
-    pub fn is_up(&self, ifindex: u32) -> bool {
-        self.links.get(&ifindex).is_none_or(|(up, _)| *up)
-    }
-
-    /// The kernel reported `ifindex` as `up` at `now`.
-    pub fn handle_link(&mut self, now: Instant, ifindex: u32, up: bool) {
-        if let Some((current, pending)) = self.links.get_mut(&ifindex) {
-            *pending = match *pending {
-                _ if up == *current => None,
-                Some((p, since)) if p == up => Some((p, since)),
-                _ => Some((up, now)),
-            };
-        }
-    }
-
-    /// When the next pending change matures.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.links
-            .values()
-            .filter_map(|(_, p)| p.map(|(_, since)| since + DEBOUNCE))
-            .min()
-    }
-
-    /// Applies the changes that held for [`DEBOUNCE`]; true if any did.
-    pub fn handle_timeout(&mut self, now: Instant) -> bool {
-        let mut changed = false;
-        for (current, pending) in self.links.values_mut() {
-            if let Some((up, since)) = *pending {
-                if now >= since + DEBOUNCE {
-                    *current = up;
-                    *pending = None;
-                    changed = true;
-                }
-            }
-        }
-        changed
-    }
-}
 
 /// An rtnetlink socket subscribed to link events, non-blocking.
 #[derive(Debug)]
@@ -176,39 +115,6 @@ pub fn parse_link_messages(mut buf: &[u8], f: &mut impl FnMut(u32, bool)) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_change_counts_only_after_the_debounce() {
-        let mut t = LinkTracker::default();
-        let t0 = Instant::now();
-        t.track(7, true);
-        t.handle_link(t0, 7, false);
-        assert!(t.is_up(7));
-        assert_eq!(t.poll_timeout(), Some(t0 + DEBOUNCE));
-        assert!(!t.handle_timeout(t0 + DEBOUNCE / 2));
-        assert!(t.handle_timeout(t0 + DEBOUNCE));
-        assert!(!t.is_up(7));
-        assert_eq!(t.poll_timeout(), None);
-    }
-
-    #[test]
-    fn a_flap_shorter_than_the_debounce_changes_nothing() {
-        let mut t = LinkTracker::default();
-        let t0 = Instant::now();
-        t.track(7, true);
-        t.handle_link(t0, 7, false);
-        t.handle_link(t0 + Duration::from_millis(30), 7, true);
-        assert_eq!(t.poll_timeout(), None);
-        assert!(!t.handle_timeout(t0 + DEBOUNCE * 2));
-        assert!(t.is_up(7));
-        // repeated reports of the same pending state keep the first timestamp
-        t.handle_link(t0, 7, false);
-        t.handle_link(t0 + Duration::from_millis(50), 7, false);
-        assert_eq!(t.poll_timeout(), Some(t0 + DEBOUNCE));
-        // untracked interfaces are ignored and count as up
-        t.handle_link(t0, 9, false);
-        assert!(t.is_up(9));
-    }
 
     fn msg(kind: u16, index: u32, flags: u32) -> Vec<u8> {
         let mut m = vec![0u8; 32];

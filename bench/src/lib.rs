@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use xvrrp_control::vrrp::{InstanceConfig, Version as FsmVersion};
+use xvrrp_control::{vrrp::InstanceConfig, RouterId};
 use xvrrp_dataplane::{
     lpm::{NextHop, Route, RouteTable},
     process::{InstanceView, PortView, Tables},
@@ -65,7 +65,8 @@ pub fn gateway_tables() -> Tables {
             addrs6: Vec::new(),
         },
     ];
-    let instance = |port, vrid, vip| InstanceView {
+    let instance = |port: usize, vrid, vip| InstanceView {
+        id: RouterId(u16::try_from(port).unwrap_or(u16::MAX)),
         port,
         vrid,
         version: Version::V3,
@@ -212,7 +213,7 @@ pub fn router_config(name: &str, priority: u8, host: u8) -> InstanceConfig {
     InstanceConfig {
         name: name.to_owned(),
         vrid: 1,
-        version: FsmVersion::V3,
+        version: Version::V3,
         priority,
         advert_interval_cs: 100,
         preempt: true,

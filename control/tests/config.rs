@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xvrrp_control::config::{
-    self, Backend, ChecksumMode, Config, ConfigError, Idle, IfAddr, Queues, XdpMode, ZeroCopy,
+    self, Backend, ChecksumMode, Config, ConfigError, Idle, IfAddr, Queues, RouterId, Version,
+    XdpMode, ZeroCopy,
 };
 
 const MINIMAL: &str = r#"
@@ -67,9 +68,11 @@ fn defaults_are_resolved() {
     assert_eq!(c.dataplane.batch, 64);
     assert_eq!(c.ports[0].queues, Queues::All);
     let v = &c.vrrp[0];
-    assert_eq!(v.version, 3);
+    assert_eq!(v.version, Version::V3);
     assert_eq!(v.priority, 100);
-    assert_eq!(v.advert_interval, Duration::from_secs(1));
+    assert_eq!(v.advert_interval(), Duration::from_secs(1));
+    assert_eq!(v.interval_cs, 100);
+    assert_eq!(v.id, RouterId(0));
     assert!(v.preempt);
     assert_eq!(v.preempt_delay, Duration::ZERO);
     assert!(v.accept);
@@ -121,12 +124,12 @@ fn example_file_parses() {
     );
     let lan = c.instance("lan-gw").unwrap();
     assert_eq!(lan.priority, 150);
-    assert_eq!(lan.advert_interval, Duration::from_millis(10));
+    assert_eq!(lan.advert_interval(), Duration::from_millis(10));
     assert_eq!(lan.track[0].port, "wan0");
     assert_eq!(lan.track[0].weight, -60);
     let lan6 = c.instance("lan-gw6").unwrap();
-    assert_eq!(lan6.vmac(), [0, 0, 0x5e, 0, 2, 1]);
-    assert_eq!(lan.vmac(), [0, 0, 0x5e, 0, 1, 1]);
+    assert_eq!(lan6.vmac.0, [0, 0, 0x5e, 0, 2, 1]);
+    assert_eq!(lan.vmac.0, [0, 0, 0x5e, 0, 1, 1]);
 }
 
 #[test]
@@ -154,16 +157,16 @@ fn plan_shows_resolved_values() {
 fn skew_and_master_down_interval() {
     let mut v = ok(MINIMAL).vrrp[0].clone();
     v.priority = 1;
-    v.advert_interval = Duration::from_millis(40_950);
+    v.interval_cs = 4095;
     // B20: 4095 cs at priority 1: skew = 255 * 40.95 s / 256.
     assert_eq!(v.skew_time(), Duration::from_nanos(40_790_039_062));
     assert_eq!(
         v.master_down_interval(),
         Duration::from_nanos(122_850_000_000 + 40_790_039_062)
     );
-    v.version = 2;
+    v.version = Version::V2;
     v.priority = 100;
-    v.advert_interval = Duration::from_secs(1);
+    v.interval_cs = 100;
     // RFC 3768: (256 - 100) / 256 s, regardless of the interval.
     assert_eq!(v.skew_time(), Duration::from_nanos(609_375_000));
 }
@@ -322,7 +325,7 @@ fn advert_interval_rules_per_version() {
         "10:19: advert_interval: 41s is out of range",
     );
     assert_eq!(
-        ok(&vrrp_with("advert_interval = \"40.95s\"")).vrrp[0].advert_interval,
+        ok(&vrrp_with("advert_interval = \"40.95s\"")).vrrp[0].advert_interval(),
         Duration::from_millis(40_950)
     );
     one_error(
@@ -335,7 +338,7 @@ fn advert_interval_rules_per_version() {
     );
     assert_eq!(
         ok(&vrrp_with("version = 2\nadvert_interval = \"3s\"")).vrrp[0].version,
-        2
+        Version::V2
     );
 }
 

@@ -16,7 +16,7 @@ pub mod xdp;
 pub mod xsk;
 
 use std::{
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     sync::{atomic::Ordering, Arc},
     thread::JoinHandle,
 };
@@ -24,7 +24,8 @@ use std::{
 pub use error::DataplaneError;
 use iface::InterfaceInfo;
 use lpm::{Route, RouteTable};
-use process::{InstanceView, PortView, Tables};
+pub use process::InstanceView;
+use process::{PortView, Tables};
 use shared::{Shared, TxFrame};
 use stats::Counters;
 pub use worker::Idle;
@@ -32,7 +33,7 @@ use worker::Worker;
 pub use xdp::AttachMode;
 use xdp::PortFilter;
 use xsk::WorkerXsk;
-use xvrrp_wire::{ethernet::EthernetAddress, vrrp::Version};
+use xvrrp_control::{config, config::Config, RouterId};
 
 /// A port to serve.
 #[derive(Debug, Clone)]
@@ -43,32 +44,13 @@ pub struct PortSpec {
     pub queues: Option<Vec<u32>>,
 }
 
-/// A virtual router instance, as the fast path needs it.
-#[derive(Debug, Clone)]
-pub struct InstanceSpec {
-    /// Port index.
-    pub port: usize,
-    /// VRID.
-    pub vrid: u8,
-    /// Version.
-    pub version: Version,
-    /// Virtual IPv4 addresses with prefix lengths (an IPv4 instance).
-    pub vips4: Vec<(Ipv4Addr, u8)>,
-    /// Virtual IPv6 addresses with prefix lengths (an IPv6 instance).
-    pub vips6: Vec<(Ipv6Addr, u8)>,
-    /// Answer ICMP echo for the virtual addresses.
-    pub accept: bool,
-    /// Adverts are exchanged by unicast with configured peers, not multicast.
-    pub unicast: bool,
-}
-
 /// Everything needed to start the fast path.
 #[derive(Debug, Clone)]
 pub struct DataplaneConfig {
     /// Ports.
     pub ports: Vec<PortSpec>,
-    /// Instances (index = ownership flag index).
-    pub instances: Vec<InstanceSpec>,
+    /// The routers' views, indexed by [`RouterId`].
+    pub routers: Vec<InstanceView>,
     /// Static IPv4 routes (connected routes are added from the ports' addresses).
     pub routes4: Vec<Route<Ipv4Addr>>,
     /// Static IPv6 routes.
@@ -83,6 +65,88 @@ pub struct DataplaneConfig {
     pub attach: AttachMode,
     /// Force zero-copy on/off; `None` lets the kernel choose.
     pub zero_copy: Option<bool>,
+}
+
+impl DataplaneConfig {
+    /// What the fast path needs of a validated configuration.
+    ///
+    /// # Errors
+    /// A setting this fast path cannot serve, or a reference the
+    /// configuration layer should have caught (unknown port, mixed families).
+    pub fn from_config(cfg: &Config) -> Result<Self, DataplaneError> {
+        let port_index = |name: &str| {
+            cfg.port_index(name)
+                .ok_or_else(|| DataplaneError::Unsupported(format!("unknown port {name}")))
+        };
+        let routers = cfg
+            .vrrp
+            .iter()
+            .map(|spec| Ok(InstanceView::from_spec(spec, port_index(&spec.port)?)))
+            .collect::<Result<Vec<_>, DataplaneError>>()?;
+        if cfg.kernel_routes {
+            return Err(DataplaneError::Unsupported(
+                "[routes] kernel = true (mirroring the kernel's routing table) is not supported by this version yet".into(),
+            ));
+        }
+        let (mut routes4, mut routes6) = (Vec::new(), Vec::new());
+        for r in &cfg.routes {
+            let port = port_index(&r.port)?;
+            match (r.to.addr, r.via) {
+                (IpAddr::V4(net), IpAddr::V4(via)) => routes4.push(Route {
+                    net,
+                    len: r.to.prefix_len,
+                    via: Some(via),
+                    port,
+                }),
+                (IpAddr::V6(net), IpAddr::V6(via)) => routes6.push(Route {
+                    net,
+                    len: r.to.prefix_len,
+                    via: Some(via),
+                    port,
+                }),
+                _ => {
+                    return Err(DataplaneError::Unsupported(format!(
+                        "route to {}: the gateway {} is of the other family",
+                        r.to, r.via
+                    )))
+                }
+            }
+        }
+        let d = &cfg.dataplane;
+        Ok(Self {
+            ports: cfg
+                .ports
+                .iter()
+                .map(|p| PortSpec {
+                    name: p.name.clone(),
+                    queues: match &p.queues {
+                        config::Queues::All => None,
+                        config::Queues::List(q) => Some(q.clone()),
+                    },
+                })
+                .collect(),
+            routers,
+            routes4,
+            routes6,
+            cores: d.cores.clone(),
+            idle: match d.idle {
+                config::Idle::Busy => Idle::Busy,
+                config::Idle::Adaptive => Idle::Adaptive,
+                config::Idle::Wait => Idle::Wait,
+            },
+            batch: usize::try_from(d.batch).unwrap_or(64),
+            attach: match d.xdp_mode {
+                config::XdpMode::Auto => AttachMode::Auto,
+                config::XdpMode::Native => AttachMode::Native,
+                config::XdpMode::Generic => AttachMode::Generic,
+            },
+            zero_copy: match d.zero_copy {
+                config::ZeroCopy::Auto => None,
+                config::ZeroCopy::On => Some(true),
+                config::ZeroCopy::Off => Some(false),
+            },
+        })
+    }
 }
 
 /// The running fast path. Dropping it without [`Dataplane::stop`] also
@@ -116,7 +180,7 @@ impl Dataplane {
             .iter()
             .map(|p| iface::interface_info(&p.name))
             .collect::<Result<Vec<_>, _>>()?;
-        for inst in &cfg.instances {
+        for inst in &cfg.routers {
             let info = infos.get(inst.port).ok_or_else(|| {
                 DataplaneError::Unsupported(format!("instance refers to port #{}", inst.port))
             })?;
@@ -128,13 +192,13 @@ impl Dataplane {
         }
         let tables = Arc::new(build_tables(cfg, &infos));
         let nworkers = cfg.cores.len().max(1);
-        let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.instances.len())?);
+        let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.routers.len())?);
 
         let mut filters = Vec::with_capacity(infos.len());
         for (idx, info) in infos.iter().enumerate() {
             let mut filter = PortFilter::attach(&info.name, cfg.attach)?;
-            for inst in cfg.instances.iter().filter(|i| i.port == idx) {
-                filter.add_vmac(vmac_of(inst))?;
+            for inst in cfg.routers.iter().filter(|i| i.port == idx) {
+                filter.add_vmac(inst.vmac)?;
                 for (vip, _) in &inst.vips4 {
                     filter.add_vip4(*vip)?;
                 }
@@ -240,9 +304,9 @@ impl Dataplane {
         ok
     }
 
-    /// Gives or takes the ownership of `instance` (answer/forward or not).
-    pub fn set_master(&self, instance: usize, master: bool) {
-        if let Some(flag) = self.shared.master.get(instance) {
+    /// Gives or takes the ownership of router `id` (answer/forward or not).
+    pub fn set_master(&self, id: RouterId, master: bool) {
+        if let Some(flag) = self.shared.master.get(id.index()) {
             flag.store(master, Ordering::Release);
         }
     }
@@ -285,16 +349,6 @@ impl std::os::fd::AsRawFd for RawFd {
     }
 }
 
-/// The virtual MAC of an instance: 00:00:5e:00:01:VRID for IPv4,
-/// 00:00:5e:00:02:VRID for IPv6 (RFC 9568 §7.3).
-pub fn vmac_of(inst: &InstanceSpec) -> EthernetAddress {
-    if inst.vips6.is_empty() {
-        EthernetAddress::vrrp_v4(inst.vrid)
-    } else {
-        EthernetAddress::vrrp_v6(inst.vrid)
-    }
-}
-
 fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
     let ports: Vec<PortView> = infos
         .iter()
@@ -305,20 +359,7 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
             addrs6: i.addrs_v6.clone(),
         })
         .collect();
-    let instances = cfg
-        .instances
-        .iter()
-        .map(|i| InstanceView {
-            port: i.port,
-            vrid: i.vrid,
-            version: i.version,
-            vmac: vmac_of(i),
-            vips4: i.vips4.clone(),
-            vips6: i.vips6.clone(),
-            accept: i.accept,
-            unicast: i.unicast,
-        })
-        .collect();
+    let instances = cfg.routers.clone();
     let connected4 = infos.iter().enumerate().flat_map(|(port, i)| {
         i.addrs_v4.iter().map(move |(a, l)| Route {
             net: *a,

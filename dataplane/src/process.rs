@@ -11,6 +11,10 @@ use std::{
     time::Instant,
 };
 
+use xvrrp_control::{
+    vrrp::{address_list_verdict, AddressList, RxAdvert},
+    RouterId, RouterSpec,
+};
 use xvrrp_wire::{
     arp::{ArpOperation, ArpPacket, ArpRepr},
     error::WireError,
@@ -21,13 +25,13 @@ use xvrrp_wire::{
     ipv4::{Ipv4Packet, IPPROTO_ICMP},
     ipv6::Ipv6Packet,
     nd::{self, NdRepr},
-    vrrp::{self, Version},
+    vrrp::{self, AddrList, ChecksumKind, Version, VrrpRepr},
 };
 
 use crate::{
     lpm::{in_prefix, NextHop, RouteAddr, RouteTable},
     neigh::{Lookup, NeighbourTable},
-    shared::{RxAdvert, Shared},
+    shared::Shared,
     stats::{Counters, DropReason, PortCounters},
     xsk::Action,
 };
@@ -45,9 +49,12 @@ pub struct PortView {
     pub addrs6: Vec<(Ipv6Addr, u8)>,
 }
 
-/// What the fast path knows of a virtual router instance (one family).
+/// What the fast path knows of a virtual router (one family), derived from
+/// its [`RouterSpec`] and kept compact for the per-frame lookups.
 #[derive(Debug, Clone)]
 pub struct InstanceView {
+    /// The router it is a view of (its ownership flag, its adverts).
+    pub id: RouterId,
     /// Port index.
     pub port: usize,
     /// VRID.
@@ -67,12 +74,62 @@ pub struct InstanceView {
     pub unicast: bool,
 }
 
+impl InstanceView {
+    /// The view of `spec`, which runs on port index `port`.
+    pub fn from_spec(spec: &RouterSpec, port: usize) -> Self {
+        let addrs = spec.advertised_addresses();
+        Self {
+            id: spec.id,
+            port,
+            vrid: spec.vrid,
+            version: spec.version,
+            vmac: spec.vmac,
+            vips4: addrs
+                .iter()
+                .filter_map(|a| match a.addr {
+                    IpAddr::V4(ip) => Some((ip, a.prefix_len)),
+                    IpAddr::V6(_) => None,
+                })
+                .collect(),
+            vips6: addrs
+                .iter()
+                .filter_map(|a| match a.addr {
+                    IpAddr::V6(ip) => Some((ip, a.prefix_len)),
+                    IpAddr::V4(_) => None,
+                })
+                .collect(),
+            accept: spec.accept,
+            unicast: !spec.unicast_peers.is_empty(),
+        }
+    }
+
+    /// Whether `ip` is one of the router's virtual addresses.
+    fn serves(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(a) => self.vips4.iter().any(|(v, _)| *v == a),
+            IpAddr::V6(a) => self.vips6.iter().any(|(v, _)| *v == a),
+        }
+    }
+
+    /// The address-list verdict on an advert listing `theirs` (B16/B22).
+    fn address_list(&self, version: Version, priority: u8, theirs: AddrList<'_>) -> AddressList {
+        address_list_verdict(
+            version,
+            priority,
+            self.vips4.len() + self.vips6.len(),
+            |a| self.serves(a),
+            theirs.len(),
+            theirs.iter(),
+        )
+    }
+}
+
 /// The fast path's static tables (built once at start).
 #[derive(Debug, Clone)]
 pub struct Tables {
     /// Ports, by index.
     pub ports: Vec<PortView>,
-    /// Instances, by index (the same index as the ownership flags).
+    /// Routers, indexed by [`RouterId`].
     pub instances: Vec<InstanceView>,
     /// IPv4 routes (connected + static).
     pub routes4: RouteTable<Ipv4Addr>,
@@ -157,22 +214,16 @@ impl Family for Ipv6Addr {
 }
 
 impl Tables {
-    fn instance_for_vip<A: Family>(&self, port: usize, ip: A) -> Option<(usize, &InstanceView)> {
+    fn instance_for_vip<A: Family>(&self, port: usize, ip: A) -> Option<&InstanceView> {
         self.instances
             .iter()
-            .enumerate()
-            .find(|(_, i)| i.port == port && A::vips(i).iter().any(|(v, _)| *v == ip))
+            .find(|i| i.port == port && A::vips(i).iter().any(|(v, _)| *v == ip))
     }
 
-    fn instance_for_vmac(
-        &self,
-        port: usize,
-        mac: EthernetAddress,
-    ) -> Option<(usize, &InstanceView)> {
+    fn instance_for_vmac(&self, port: usize, mac: EthernetAddress) -> Option<&InstanceView> {
         self.instances
             .iter()
-            .enumerate()
-            .find(|(_, i)| i.port == port && i.vmac == mac)
+            .find(|i| i.port == port && i.vmac == mac)
     }
 
     fn on_link<A: Family>(&self, port: usize, ip: A) -> bool {
@@ -194,8 +245,8 @@ impl Tables {
         port: usize,
         target: A,
     ) -> Option<(EthernetAddress, A)> {
-        let vip = self.instances.iter().enumerate().find_map(|(idx, i)| {
-            if i.port != port || !shared.is_master(idx) {
+        let vip = self.instances.iter().find_map(|i| {
+            if i.port != port || !shared.is_master(i.id) {
                 return None;
             }
             let vips = A::vips(i);
@@ -221,9 +272,8 @@ impl Tables {
     fn egress_mac<A: Family>(&self, shared: &Shared, port: usize) -> Option<EthernetAddress> {
         self.instances
             .iter()
-            .enumerate()
-            .find(|(idx, i)| i.port == port && !A::vips(i).is_empty() && shared.is_master(*idx))
-            .map(|(_, i)| i.vmac)
+            .find(|i| i.port == port && !A::vips(i).is_empty() && shared.is_master(i.id))
+            .map(|i| i.vmac)
             .or_else(|| self.ports.get(port).map(|p| p.mac))
     }
 }
@@ -244,6 +294,28 @@ pub fn advert_drop_reason(e: WireError) -> DropReason {
         WireError::BadSource => DropReason::SourceError,
         WireError::BadDestination => DropReason::DestinationError,
         _ => DropReason::Malformed,
+    }
+}
+
+/// What the control thread needs of an advert the worker validated for `inst`.
+fn typed_advert(
+    inst: &InstanceView,
+    now: Instant,
+    src: IpAddr,
+    repr: &VrrpRepr<'_>,
+    checksum: Option<ChecksumKind>,
+) -> RxAdvert {
+    RxAdvert {
+        router: inst.id,
+        arrival: now,
+        src,
+        priority: repr.priority,
+        max_advert_int_cs: match repr.version {
+            Version::V2 => repr.max_advert_int.saturating_mul(100),
+            Version::V3 => repr.max_advert_int,
+        },
+        checksum,
+        addresses: inst.address_list(repr.version, repr.priority, repr.addresses),
     }
 }
 
@@ -322,10 +394,10 @@ impl Processor<'_> {
         {
             return Action::Free;
         }
-        let Some((idx, inst)) = self.tables.instance_for_vip(port, repr.target_ip) else {
+        let Some(inst) = self.tables.instance_for_vip(port, repr.target_ip) else {
             return self.drop(port, DropReason::Unhandled);
         };
-        if !self.shared.is_master(idx) {
+        if !self.shared.is_master(inst.id) {
             return self.drop(port, DropReason::NotMaster);
         }
         // Only requests from someone else get an answer: a gratuitous ARP
@@ -358,13 +430,13 @@ impl Processor<'_> {
                 return self.drop(port, DropReason::Malformed);
             };
             if ip.protocol() == vrrp::IPPROTO_VRRP {
-                return self.punt(now, port, src_mac, dst_mac, payload);
+                return self.punt(now, port, dst_mac, payload);
             }
             (ip.protocol(), ip.src_addr(), ip.dst_addr(), ip.ttl())
         };
 
-        if let Some((idx, inst)) = self.tables.instance_for_vip(port, dst_ip) {
-            if !self.shared.is_master(idx) {
+        if let Some(inst) = self.tables.instance_for_vip(port, dst_ip) {
+            if !self.shared.is_master(inst.id) {
                 return self.drop(port, DropReason::NotMaster);
             }
             if inst.accept && protocol == IPPROTO_ICMP && self.is_echo_request(buf, len) {
@@ -379,10 +451,10 @@ impl Processor<'_> {
             return self.drop(port, DropReason::ToVirtualAddress);
         }
 
-        let Some((idx, _)) = self.tables.instance_for_vmac(port, dst_mac) else {
+        let Some(inst) = self.tables.instance_for_vmac(port, dst_mac) else {
             return self.drop(port, DropReason::Unhandled);
         };
-        if !self.shared.is_master(idx) {
+        if !self.shared.is_master(inst.id) {
             return self.drop(port, DropReason::NotMaster);
         }
         self.forward(now, port, buf, len, src_mac, src_ip, dst_ip, ttl)
@@ -464,7 +536,6 @@ impl Processor<'_> {
         &mut self,
         now: Instant,
         port: usize,
-        src_mac: EthernetAddress,
         dst_mac: EthernetAddress,
         payload: &[u8],
     ) -> Action {
@@ -474,8 +545,8 @@ impl Processor<'_> {
         // The ladder checks the destination against the mode the packet
         // claims; the instance's mode is checked once the VRID is known.
         let multicast = ip.dst_addr().is_multicast();
-        let repr = match vrrp::parse_ipv4_advert(&ip, multicast) {
-            Ok((repr, _)) => repr,
+        let (repr, checksum) = match vrrp::parse_ipv4_advert(&ip, multicast) {
+            Ok(parsed) => parsed,
             Err(e) => return self.drop(port, advert_drop_reason(e)),
         };
         let Some(inst) = self
@@ -505,8 +576,8 @@ impl Processor<'_> {
         ) {
             return self.drop(port, DropReason::DestinationError);
         }
-        let total = usize::from(ip.total_len());
-        self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
+        let advert = typed_advert(inst, now, IpAddr::V4(ip.src_addr()), &repr, Some(checksum));
+        self.queue_advert(port, advert)
     }
 
     /// Whether an advert's destination fits the instance's mode (B24): a
@@ -537,17 +608,8 @@ impl Processor<'_> {
         }
     }
 
-    /// Hands a validated advertisement (its IP packet) to the control thread.
-    fn queue_advert(
-        &mut self,
-        now: Instant,
-        port: usize,
-        src_mac: EthernetAddress,
-        packet: &[u8],
-    ) -> Action {
-        let Some(advert) = RxAdvert::new(port, now, src_mac, packet) else {
-            return self.drop(port, DropReason::TooLarge);
-        };
+    /// Hands a validated advertisement to the control thread.
+    fn queue_advert(&mut self, port: usize, advert: RxAdvert) -> Action {
         if self.shared.adverts.push(advert).is_err() {
             return self.drop(port, DropReason::PuntQueueFull);
         }
@@ -571,7 +633,7 @@ impl Processor<'_> {
                 return self.drop(port, DropReason::Malformed);
             };
             if ip.next_header() == vrrp::IPPROTO_VRRP {
-                return self.punt6(now, port, src_mac, dst_mac, payload);
+                return self.punt6(now, port, dst_mac, payload);
             }
             if ip.next_header() == IPPROTO_ICMPV6 {
                 if let Ok(nd) = nd::parse_ipv6_nd(&ip) {
@@ -587,8 +649,8 @@ impl Processor<'_> {
             )
         };
 
-        if let Some((idx, inst)) = self.tables.instance_for_vip(port, dst_ip) {
-            if !self.shared.is_master(idx) {
+        if let Some(inst) = self.tables.instance_for_vip(port, dst_ip) {
+            if !self.shared.is_master(inst.id) {
                 return self.drop(port, DropReason::NotMaster);
             }
             if inst.accept && next_header == IPPROTO_ICMPV6 {
@@ -600,10 +662,10 @@ impl Processor<'_> {
             return self.drop(port, DropReason::ToVirtualAddress);
         }
 
-        let Some((idx, _)) = self.tables.instance_for_vmac(port, dst_mac) else {
+        let Some(inst) = self.tables.instance_for_vmac(port, dst_mac) else {
             return self.drop(port, DropReason::Unhandled);
         };
-        if !self.shared.is_master(idx) {
+        if !self.shared.is_master(inst.id) {
             return self.drop(port, DropReason::NotMaster);
         }
         self.forward6(now, port, buf, len, src_mac, src_ip, dst_ip, hop_limit)
@@ -636,10 +698,10 @@ impl Processor<'_> {
                         source_lladdr.unwrap_or(src_mac),
                     );
                 }
-                let Some((idx, inst)) = self.tables.instance_for_vip(port, target) else {
+                let Some(inst) = self.tables.instance_for_vip(port, target) else {
                     return self.drop(port, DropReason::Unhandled);
                 };
-                if !self.shared.is_master(idx) {
+                if !self.shared.is_master(inst.id) {
                     return self.drop(port, DropReason::NotMaster);
                 }
                 let vmac = inst.vmac;
@@ -752,7 +814,6 @@ impl Processor<'_> {
         &mut self,
         now: Instant,
         port: usize,
-        src_mac: EthernetAddress,
         dst_mac: EthernetAddress,
         payload: &[u8],
     ) -> Action {
@@ -788,8 +849,8 @@ impl Processor<'_> {
         ) {
             return self.drop(port, DropReason::DestinationError);
         }
-        let total = xvrrp_wire::ipv6::HEADER_LEN + usize::from(ip.payload_len());
-        self.queue_advert(now, port, src_mac, payload.get(..total).unwrap_or(&[]))
+        let advert = typed_advert(inst, now, IpAddr::V6(ip.src_addr()), &repr, None);
+        self.queue_advert(port, advert)
     }
 }
 
@@ -831,6 +892,7 @@ mod tests {
         ];
         let instances = vec![
             InstanceView {
+                id: RouterId(0),
                 port: 0,
                 vrid: 1,
                 version: Version::V3,
@@ -841,6 +903,7 @@ mod tests {
                 unicast: false,
             },
             InstanceView {
+                id: RouterId(1),
                 port: 1,
                 vrid: 2,
                 version: Version::V3,
@@ -1171,6 +1234,14 @@ mod tests {
         assert_eq!(rig.handle(0, &advert(1, 100)).0, Action::Free);
         assert_eq!(rig.shared.adverts.len(), 1);
         assert_eq!(rig.counters.ports[0].punted, 1);
+        // Handed over typed, matched to its router, never as bytes.
+        let typed = rig.shared.adverts.pop().unwrap();
+        assert_eq!(typed.router, RouterId(0));
+        assert_eq!(typed.priority, 100);
+        assert_eq!(typed.arrival, rig.now, "stamped with the batch's clock");
+        assert_eq!(typed.addresses, AddressList::Matches);
+        assert!(typed.checksum.is_some());
+        rig.handle(0, &advert(1, 100));
 
         let mut bad = advert(1, 100);
         bad[HEADER_LEN + 20 + 6] ^= 0x01; // checksum bit flip
@@ -1312,7 +1383,8 @@ mod tests_v6 {
                 addrs6: vec![(a("2001:db8:2::2"), 64)],
             },
         ];
-        let inst = |port, vrid: u8, vip: &str| InstanceView {
+        let inst = |port: usize, vrid: u8, vip: &str| InstanceView {
+            id: RouterId(u16::try_from(port).unwrap()),
             port,
             vrid,
             version: Version::V3,
@@ -1554,7 +1626,8 @@ mod tests_ladder {
     }
 
     fn tables() -> Tables {
-        let inst = |vrid, version, vmac, vips4, vips6| InstanceView {
+        let inst = |id, vrid, version, vmac, vips4, vips6| InstanceView {
+            id: RouterId(id),
             port: 0,
             vrid,
             version,
@@ -1573,6 +1646,7 @@ mod tests_ladder {
             }],
             instances: vec![
                 inst(
+                    0,
                     1,
                     Version::V3,
                     EthernetAddress::vrrp_v4(1),
@@ -1580,6 +1654,7 @@ mod tests_ladder {
                     Vec::new(),
                 ),
                 inst(
+                    1,
                     2,
                     Version::V2,
                     EthernetAddress::vrrp_v4(2),
@@ -1587,6 +1662,7 @@ mod tests_ladder {
                     Vec::new(),
                 ),
                 inst(
+                    2,
                     1,
                     Version::V3,
                     EthernetAddress::vrrp_v6(1),
@@ -2086,7 +2162,7 @@ mod tests_ladder {
     }
 
     /// Count 0 is refused; 255 IPv6 addresses (a 4088-byte message) parse
-    /// without allocation or overflow and are then too large to punt.
+    /// without allocation or overflow, and are handed over as a mismatching list.
     #[test]
     fn b15_count_0_refused_count_255_bounded() {
         let mut rig = Rig::new(false);
@@ -2116,7 +2192,9 @@ mod tests_ladder {
         )
         .unwrap();
         assert_eq!(n, ETH + 40 + 8 + 255 * 16);
-        rig.assert_dropped(&buf[..n], DropReason::TooLarge, "v6 count 255");
+        rig.assert_punted(&buf[..n], "v6 count 255");
+        let advert = rig.shared.adverts.pop().unwrap();
+        assert_eq!(advert.addresses, AddressList::Mismatch, "not our list");
     }
 
     /// Interval 0 (v2 and v3, and v3 with only the reserved bits set) is

@@ -1,6 +1,6 @@
 //! What the control thread and the workers share, all lock-free:
-//! advertisements punted by workers (an `ArrayQueue`, stamped with their
-//! arrival time), frames the control thread wants sent (one `ArrayQueue` per
+//! advertisements the workers validated (an `ArrayQueue` of small typed
+//! values, stamped with their arrival time), frames the control thread wants sent (one `ArrayQueue` per
 //! worker), the ownership flag of each virtual router (atomics), counters,
 //! and the wake-ups that let either side sleep.
 
@@ -11,57 +11,16 @@ use std::{
 };
 
 use crossbeam::queue::ArrayQueue;
-use xvrrp_wire::ethernet::EthernetAddress;
+use xvrrp_control::{vrrp::RxAdvert, RouterId};
 
 use crate::{error::DataplaneError, stats::WorkerStats};
 
-/// Largest IP packet a worker hands to the control thread. A VRRPv3/IPv6
-/// advert with 60 addresses fits; anything bigger is dropped as too large.
-pub const PUNT_MAX: usize = 1024;
 /// Largest frame the control thread can ask a worker to send.
 pub const FRAME_MAX: usize = 1514;
 /// Depth of the advertisement queue towards the control thread.
 pub const PUNT_QUEUE: usize = 1024;
 /// Depth of each worker's transmit queue from the control thread.
 pub const TX_QUEUE: usize = 256;
-
-/// A received VRRP advertisement, already validated by the worker.
-#[derive(Clone)]
-pub struct RxAdvert {
-    /// Port index it arrived on.
-    pub port: usize,
-    /// When the worker read it from the ring.
-    pub arrival: Instant,
-    /// Ethernet source.
-    pub src_mac: EthernetAddress,
-    len: usize,
-    bytes: [u8; PUNT_MAX],
-}
-
-impl RxAdvert {
-    /// Copies `ip_packet` (the IP header onwards); `None` if it is too large.
-    pub fn new(
-        port: usize,
-        arrival: Instant,
-        src_mac: EthernetAddress,
-        ip_packet: &[u8],
-    ) -> Option<Self> {
-        let mut bytes = [0u8; PUNT_MAX];
-        bytes.get_mut(..ip_packet.len())?.copy_from_slice(ip_packet);
-        Some(Self {
-            port,
-            arrival,
-            src_mac,
-            len: ip_packet.len(),
-            bytes,
-        })
-    }
-
-    /// The IP packet.
-    pub fn ip_packet(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
-    }
-}
 
 /// A frame to transmit, built by the control thread.
 #[derive(Clone)]
@@ -155,7 +114,8 @@ pub struct Shared {
     pub adverts: ArrayQueue<RxAdvert>,
     /// Frames to send, control → worker `i`.
     pub tx: Vec<ArrayQueue<TxFrame>>,
-    /// Per virtual router instance: is this appliance master (answer and forward)?
+    /// Per router, indexed by [`RouterId`]: is this appliance master
+    /// (answer and forward)?
     pub master: Vec<AtomicBool>,
     /// Set to stop the workers.
     pub stop: AtomicBool,
@@ -176,15 +136,15 @@ pub struct Shared {
 pub const ICMP_ERROR_SPACING: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl Shared {
-    /// Shared state for `workers` workers, `ports` ports and `instances` instances.
+    /// Shared state for `workers` workers, `ports` ports and `routers` routers.
     ///
     /// # Errors
     /// eventfd creation failure.
-    pub fn new(workers: usize, ports: usize, instances: usize) -> Result<Self, DataplaneError> {
+    pub fn new(workers: usize, ports: usize, routers: usize) -> Result<Self, DataplaneError> {
         Ok(Self {
             adverts: ArrayQueue::new(PUNT_QUEUE),
             tx: (0..workers).map(|_| ArrayQueue::new(TX_QUEUE)).collect(),
-            master: (0..instances).map(|_| AtomicBool::new(false)).collect(),
+            master: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),
             control_wakeup: Wakeup::new()?,
@@ -211,11 +171,11 @@ impl Shared {
                 .is_ok()
     }
 
-    /// Is this appliance master of `instance`?
+    /// Is this appliance master of router `id`?
     #[inline]
-    pub fn is_master(&self, instance: usize) -> bool {
+    pub fn is_master(&self, id: RouterId) -> bool {
         self.master
-            .get(instance)
+            .get(id.index())
             .is_some_and(|m| m.load(Ordering::Acquire))
     }
 }

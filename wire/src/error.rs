@@ -1,8 +1,7 @@
 //! The one error type of the wire crate.
 //!
-//! Every parser returns a [`WireError`]; the fast path maps it to a drop
-//! counter through [`WireError::reason`], the control thread to the RFC 9568
-//! statistics. The enum is small and `Copy` so returning it costs nothing on
+//! Every parser returns a [`WireError`]; the fast path maps it to its drop
+//! counter (the one list of drop reasons is `xvrrp_control::DropReason`). The enum is small and `Copy` so returning it costs nothing on
 //! the fast path.
 
 use core::fmt;
@@ -65,38 +64,6 @@ pub enum WireError {
     UnknownEtherType(u16),
 }
 
-impl WireError {
-    /// A stable kebab-case name, used as the drop-counter key in `stats`.
-    ///
-    /// The VRRP names follow the RFC 9568 MIB statistics
-    /// (`vrrpv3StatisticsIpTtlErrors` → `ip-ttl-error`, ...).
-    /// `address-list-error` is also the counter the control thread uses when
-    /// a well-formed list differs from the configured one.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            WireError::Truncated { .. } => "truncated",
-            WireError::BadIpHeader => "ip-header-error",
-            WireError::BadIpChecksum => "ip-checksum-error",
-            WireError::Fragment => "fragment",
-            WireError::BadTtl(_) => "ip-ttl-error",
-            WireError::BadVersion(_) => "version-error",
-            WireError::BadType(_) => "invalid-type",
-            WireError::BadChecksum => "checksum-error",
-            WireError::BadLength => "packet-length-error",
-            WireError::BadAddrCount(_) => "address-list-error",
-            WireError::BadInterval(_) => "interval-error",
-            WireError::BadAuthType(_) => "auth-type",
-            WireError::BadSource => "source-error",
-            WireError::BadDestination => "destination-error",
-            WireError::NotVrrp => "not-vrrp",
-            WireError::UnexpectedProtocol(_) => "unexpected-protocol",
-            WireError::BadArp => "arp-malformed",
-            WireError::BadNd => "nd-malformed",
-            WireError::UnknownEtherType(_) => "unknown-ethertype",
-        }
-    }
-}
-
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -132,26 +99,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_are_kebab_case_and_display_is_informative() {
+    fn display_is_informative() {
         let e = WireError::Truncated { need: 20, got: 3 };
-        assert_eq!(e.reason(), "truncated");
         assert_eq!(e.to_string(), "truncated: need 20 bytes, got 3");
-        assert_eq!(WireError::BadTtl(254).reason(), "ip-ttl-error");
         assert_eq!(WireError::BadTtl(254).to_string(), "bad TTL/hop limit 254");
         assert_eq!(
             WireError::UnknownEtherType(0x88cc).to_string(),
             "unknown EtherType 0x88cc"
         );
-        for r in [
-            WireError::BadLength.reason(),
-            WireError::BadAuthType(1).reason(),
-            WireError::BadArp.reason(),
-            WireError::BadNd.reason(),
-        ] {
-            assert!(
-                r.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
-                "{r}"
-            );
-        }
     }
 }

@@ -120,6 +120,12 @@ impl Version {
     }
 }
 
+impl core::fmt::Display for Version {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.number())
+    }
+}
+
 /// How a v3 advertisement's checksum is (or was) computed over IPv4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumKind {
@@ -128,6 +134,16 @@ pub enum ChecksumKind {
     /// With the IPv4 / IPv6 pseudo-header prepended (RFC 5798 reading,
     /// keepalived and FRR; always the case for v3 over IPv6).
     PseudoHeader,
+}
+
+impl ChecksumKind {
+    /// The name used in the configuration file and in `status`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ChecksumKind::Rfc9568 => "rfc9568",
+            ChecksumKind::PseudoHeader => "pseudo-header",
+        }
+    }
 }
 
 /// The virtual addresses of an advertisement, without copying or allocating:

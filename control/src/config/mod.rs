@@ -17,6 +17,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use xvrrp_wire::ethernet::EthernetAddress;
+
 pub use duration::{format_duration, parse_duration, DurationError};
 
 /// Default path of the control socket.
@@ -35,7 +37,7 @@ pub struct Config {
     /// `[[port]]`, in file order.
     pub ports: Vec<PortConfig>,
     /// `[[vrrp]]`, in file order.
-    pub vrrp: Vec<VrrpConfig>,
+    pub vrrp: Vec<RouterSpec>,
     /// `[[sync_group]]`, in file order.
     pub sync_groups: Vec<SyncGroupConfig>,
     /// `[[route]]`: static routes, in file order.
@@ -158,18 +160,37 @@ pub enum Queues {
     List(Vec<u32>),
 }
 
-/// Checksum variant sent in VRRPv3 IPv4 advertisements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumMode {
-    /// RFC 9568: no pseudo-header (`"rfc9568"`).
-    Rfc9568,
-    /// RFC 5798 as keepalived and FRR send it, with the pseudo-header (`"pseudo-header"`).
-    PseudoHeader,
+/// Checksum variant sent in VRRPv3 IPv4 advertisements: `"rfc9568"` (no
+/// pseudo-header) or `"pseudo-header"` (RFC 5798 as keepalived and FRR send it).
+pub use xvrrp_wire::vrrp::ChecksumKind as ChecksumMode;
+pub use xvrrp_wire::vrrp::Version;
+
+/// Index of a virtual router: its position among the `[[vrrp]]` tables, the
+/// key of every per-router table (state machines, ownership flags, the fast
+/// path's view, counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RouterId(pub u16);
+
+impl RouterId {
+    /// The id as a table index.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
-/// `[[vrrp]]`: one virtual router.
+impl fmt::Display for RouterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// `[[vrrp]]`: one virtual router, validated. The one description of a
+/// router: the state machine's parameters, the fast path's view and what
+/// `status` shows are all derived from it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct VrrpConfig {
+pub struct RouterSpec {
+    /// Its index among the configured routers.
+    pub id: RouterId,
     /// Unique instance name.
     pub name: String,
     /// Name of the `[[port]]` it runs on.
@@ -177,11 +198,14 @@ pub struct VrrpConfig {
     /// Virtual router id (1..=255).
     pub vrid: u8,
     /// Protocol version: 3 (RFC 5798/9568) or 2 (RFC 3768, IPv4 only).
-    pub version: u8,
+    pub version: Version,
+    /// The virtual MAC: 00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID
+    /// for IPv6 (RFC 9568 §7.3).
+    pub vmac: EthernetAddress,
     /// Priority (1..=255; 255 = address owner).
     pub priority: u8,
-    /// Advertisement interval.
-    pub advert_interval: Duration,
+    /// Advertisement interval in centiseconds (v2: whole seconds × 100).
+    pub interval_cs: u16,
     /// Whether a higher priority backup preempts a lower priority master.
     pub preempt: bool,
     /// How long to wait before preempting.
@@ -190,7 +214,7 @@ pub struct VrrpConfig {
     pub accept: bool,
     /// Checksum variant sent (v3, IPv4).
     pub checksum: ChecksumMode,
-    /// Virtual addresses, all of one family.
+    /// Virtual addresses as configured, all of one family.
     pub addresses: Vec<IfAddr>,
     /// Advertise by unicast to these peers instead of multicast.
     pub unicast_peers: Vec<IpAddr>,
@@ -200,32 +224,49 @@ pub struct VrrpConfig {
     pub track: Vec<TrackConfig>,
 }
 
-impl VrrpConfig {
+impl RouterSpec {
     /// Whether the virtual addresses are IPv6.
     pub fn is_ipv6(&self) -> bool {
         self.addresses.first().is_some_and(|a| a.addr.is_ipv6())
     }
 
-    /// The virtual MAC: 00:00:5e:00:01:VRID for IPv4, 00:00:5e:00:02:VRID for IPv6.
-    pub fn vmac(&self) -> [u8; 6] {
-        let family = if self.is_ipv6() { 0x02 } else { 0x01 };
-        [0x00, 0x00, 0x5e, 0x00, family, self.vrid]
-    }
-
-    /// Skew_Time for this priority and interval (RFC 5798 §6.1; RFC 3768 §6.1 for v2).
-    pub fn skew_time(&self) -> Duration {
-        let weight = 256 - u32::from(self.priority);
-        if self.version == 2 {
-            // RFC 3768: (256 - Priority) / 256 seconds, independent of the interval.
-            Duration::from_secs(u64::from(weight)) / 256
+    /// The virtual MAC for `vrid` and a family.
+    pub fn vmac_for(vrid: u8, ipv6: bool) -> EthernetAddress {
+        if ipv6 {
+            EthernetAddress::vrrp_v6(vrid)
         } else {
-            self.advert_interval * weight / 256
+            EthernetAddress::vrrp_v4(vrid)
         }
     }
 
-    /// Master_Down_Interval: three intervals plus Skew_Time.
+    /// The advertisement interval.
+    pub fn advert_interval(&self) -> Duration {
+        crate::vrrp::timer::cs_to_duration(self.interval_cs)
+    }
+
+    /// Skew_Time at the configured priority and interval.
+    pub fn skew_time(&self) -> Duration {
+        crate::vrrp::timer::skew_time(self.version, self.priority, self.interval_cs)
+    }
+
+    /// Master_Down_Interval at the configured priority and interval.
     pub fn master_down_interval(&self) -> Duration {
-        self.advert_interval * 3 + self.skew_time()
+        crate::vrrp::timer::master_down_interval(self.version, self.priority, self.interval_cs)
+    }
+
+    /// The state machine's parameters, with `primary` (the port's address
+    /// the adverts come from) as the router's own address.
+    pub fn instance_config(&self, primary: IpAddr) -> crate::vrrp::InstanceConfig {
+        crate::vrrp::InstanceConfig {
+            name: self.name.clone(),
+            vrid: self.vrid,
+            version: self.version,
+            priority: self.priority,
+            advert_interval_cs: self.interval_cs,
+            preempt: self.preempt,
+            preempt_delay: self.preempt_delay,
+            primary_addr: primary,
+        }
     }
 
     /// The link-local address derived for an IPv6 instance whose addresses
@@ -236,9 +277,7 @@ impl VrrpConfig {
         let first = self.addresses.first()?;
         match first.addr {
             IpAddr::V6(a) if !is_link_local(a) => Some(IfAddr {
-                addr: IpAddr::V6(xvrrp_wire::nd::link_local_from_mac(
-                    xvrrp_wire::ethernet::EthernetAddress(self.vmac()),
-                )),
+                addr: IpAddr::V6(xvrrp_wire::nd::link_local_from_mac(self.vmac)),
                 prefix_len: 64,
             }),
             _ => None,
@@ -449,7 +488,12 @@ impl Config {
     }
 
     /// The instance named `name`.
-    pub fn instance(&self, name: &str) -> Option<&VrrpConfig> {
+    pub fn instance(&self, name: &str) -> Option<&RouterSpec> {
         self.vrrp.iter().find(|v| v.name == name)
+    }
+
+    /// The index of the port named `name`.
+    pub fn port_index(&self, name: &str) -> Option<usize> {
+        self.ports.iter().position(|p| p.name == name)
     }
 }

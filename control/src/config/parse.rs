@@ -15,8 +15,8 @@ use toml_edit::{ImDocument, InlineTable, Item, Table, Value};
 
 use super::{
     format_duration, parse_duration, Backend, ChecksumMode, Config, Dataplane, Diagnostic,
-    GarpConfig, Global, Idle, IfAddr, PortConfig, Queues, RouteConfig, SyncGroupConfig,
-    TrackConfig, VrrpConfig, XdpMode, ZeroCopy,
+    GarpConfig, Global, Idle, IfAddr, PortConfig, Queues, RouteConfig, RouterId, RouterSpec,
+    SyncGroupConfig, TrackConfig, Version, XdpMode, ZeroCopy,
 };
 
 /// Longest Linux interface name (IFNAMSIZ - 1).
@@ -632,8 +632,10 @@ fn read_root(cx: &mut Cx, table: &Table) -> Option<Config> {
     let vrrp = root.get("vrrp").map_or_else(Vec::new, |f| {
         sections(cx, &f, "[[vrrp]]")
             .iter()
-            .map(|s| {
-                let (v, at) = read_vrrp(cx, s);
+            .enumerate()
+            .map(|(i, s)| {
+                let id = RouterId(u16::try_from(i).unwrap_or(u16::MAX));
+                let (v, at) = read_vrrp(cx, s, id);
                 pos.vrrp.push(at);
                 v
             })
@@ -870,7 +872,7 @@ fn read_port(cx: &mut Cx, s: &Section<'_>) -> (PortConfig, Option<usize>) {
     )
 }
 
-fn read_vrrp(cx: &mut Cx, s: &Section<'_>) -> (VrrpConfig, VrrpPositions) {
+fn read_vrrp(cx: &mut Cx, s: &Section<'_>, id: RouterId) -> (RouterSpec, VrrpPositions) {
     s.check_keys(cx, VRRP_KEYS);
     let mut pos = VrrpPositions::default();
 
@@ -1007,13 +1009,22 @@ fn read_vrrp(cx: &mut Cx, s: &Section<'_>) -> (VrrpConfig, VrrpPositions) {
         }
     }
 
-    let v = VrrpConfig {
+    let vrid = vrid.unwrap_or(0);
+    let interval = advert_interval.unwrap_or(Duration::from_secs(1));
+    let v = RouterSpec {
+        id,
         name: name.unwrap_or_default(),
         port: port.unwrap_or_default(),
-        vrid: vrid.unwrap_or(0),
-        version: version.unwrap_or(3),
+        vrid,
+        version: if version == Some(2) {
+            Version::V2
+        } else {
+            Version::V3
+        },
+        vmac: RouterSpec::vmac_for(vrid, fam == Some(true)),
         priority: priority.unwrap_or(100),
-        advert_interval: advert_interval.unwrap_or(Duration::from_secs(1)),
+        // In range once validated: 1..=4095 cs (v3) or 100..=25500 cs (v2).
+        interval_cs: u16::try_from(interval.as_millis() / 10).unwrap_or(u16::MAX),
         preempt: preempt.unwrap_or(true),
         preempt_delay: preempt_delay.unwrap_or(Duration::ZERO),
         accept: accept.unwrap_or(true),

@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use super::{
-    format_duration, Backend, ChecksumMode, Config, Idle, Queues, VrrpConfig, XdpMode, ZeroCopy,
+    format_duration, Backend, ChecksumMode, Config, Idle, Queues, RouterSpec, Version, XdpMode,
+    ZeroCopy,
 };
 
 pub(super) fn render(c: &Config) -> String {
@@ -110,14 +111,9 @@ fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
     Ok(())
 }
 
-fn write_instance(out: &mut String, v: &VrrpConfig) -> std::fmt::Result {
+fn write_instance(out: &mut String, v: &RouterSpec) -> std::fmt::Result {
     let family = if v.is_ipv6() { "IPv6" } else { "IPv4" };
-    let mac = v
-        .vmac()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let mac = v.vmac;
     writeln!(
         out,
         "  {}: port {}, vrid {}, VRRPv{} {family}, vmac {mac}",
@@ -132,7 +128,7 @@ fn write_instance(out: &mut String, v: &VrrpConfig) -> std::fmt::Result {
         out,
         "    priority {}{role}, advert every {}, skew {}, master down after {}",
         v.priority,
-        format_duration(v.advert_interval),
+        format_duration(v.advert_interval()),
         format_duration(v.skew_time()),
         format_duration(v.master_down_interval())
     )?;
@@ -142,7 +138,7 @@ fn write_instance(out: &mut String, v: &VrrpConfig) -> std::fmt::Result {
         "off".to_string()
     };
     let checksum = match (v.version, v.is_ipv6(), v.checksum) {
-        (2, _, _) => "VRRPv2",
+        (Version::V2, _, _) => "VRRPv2",
         (_, true, _) => "IPv6 pseudo-header",
         (_, false, ChecksumMode::Rfc9568) => "rfc9568",
         (_, false, ChecksumMode::PseudoHeader) => "pseudo-header",

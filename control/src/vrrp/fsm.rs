@@ -6,25 +6,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-/// Protocol version of a virtual router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Version {
-    /// VRRPv2 (RFC 3768): IPv4 only, intervals in whole seconds, no interval adoption.
-    #[serde(rename = "2")]
-    V2,
-    /// VRRPv3 (RFC 9568): centisecond intervals, backups adopt the master's interval.
-    #[serde(rename = "3")]
-    V3,
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Version::V2 => "2",
-            Version::V3 => "3",
-        })
-    }
-}
+/// Protocol version of a virtual router: the wire crate's, the one version type.
+pub use xvrrp_wire::vrrp::Version;
 
 /// The three states of RFC 9568 §6.4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

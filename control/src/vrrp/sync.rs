@@ -22,6 +22,11 @@
 //! - Initialize → Backup at startup and any change to Initialize (shutdown)
 //!   do not propagate.
 //!
+//! - a member whose own port goes down ([`propagate_fault`]) forces every
+//!   other Master member to Backup: a gateway that lost one side must not
+//!   keep the other, or traffic would enter one box and leave by the dead
+//!   port of the other (keepalived puts the whole group in FAULT).
+//!
 //! Limits: the hold is lifted only when the member next becomes master. If
 //! two boxes disagree (box A best on one side, box B on the other) the group
 //! follows whichever member changed last; like keepalived, the fix is to
@@ -31,6 +36,34 @@ use std::time::Instant;
 
 use super::fsm::{Output, Reason, State};
 use super::instance::Instance;
+
+/// What a sync group needs of a member: [`Instance`], or the
+/// [`Router`](super::Router) around one.
+pub trait SyncMember {
+    /// Current state.
+    fn state(&self) -> State;
+    /// Whether a sync group holds it in Backup.
+    fn sync_held(&self) -> bool;
+    /// Whether its latest Master period was forced by a sync group.
+    fn master_was_forced(&self) -> bool;
+    /// Forces the state the group chose.
+    fn handle_force(&mut self, now: Instant, to: State);
+}
+
+impl SyncMember for Instance {
+    fn state(&self) -> State {
+        Instance::state(self)
+    }
+    fn sync_held(&self) -> bool {
+        Instance::sync_held(self)
+    }
+    fn master_was_forced(&self) -> bool {
+        Instance::master_was_forced(self)
+    }
+    fn handle_force(&mut self, now: Instant, to: State) {
+        Instance::handle_force(self, now, to);
+    }
+}
 
 /// A named set of instances, given by their indices in the shell's instance slice.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,8 +80,8 @@ pub struct SyncGroup {
 /// Outputs other than a propagating [`Output::StateChanged`] are ignored, as
 /// are member indices outside `instances`. The forced members queue their own
 /// outputs, which the shell drains (and passes here) as usual.
-pub fn propagate(
-    instances: &mut [Instance],
+pub fn propagate<M: SyncMember>(
+    instances: &mut [M],
     groups: &[SyncGroup],
     changed: usize,
     output: &Output,
@@ -70,13 +103,45 @@ pub fn propagate(
             if reason == Reason::HigherPriority
                 && instances
                     .get(changed)
-                    .is_some_and(Instance::master_was_forced) =>
+                    .is_some_and(SyncMember::master_was_forced) =>
         {
             return 0
         }
         (State::Master, State::Backup) => State::Backup,
         _ => return 0,
     };
+    force_partners(instances, groups, changed, target, now)
+}
+
+/// A member's own port went down: every other Master member of its groups
+/// steps down (held, like any forced step-down); returns how many did.
+pub fn propagate_fault<M: SyncMember>(
+    instances: &mut [M],
+    groups: &[SyncGroup],
+    faulted: usize,
+    now: Instant,
+) -> usize {
+    let mut forced = 0;
+    for group in groups.iter().filter(|g| g.members.contains(&faulted)) {
+        for &member in group.members.iter().filter(|&&m| m != faulted) {
+            if let Some(m) = instances.get_mut(member) {
+                if m.state() == State::Master {
+                    m.handle_force(now, State::Backup);
+                    forced += 1;
+                }
+            }
+        }
+    }
+    forced
+}
+
+fn force_partners<M: SyncMember>(
+    instances: &mut [M],
+    groups: &[SyncGroup],
+    changed: usize,
+    target: State,
+    now: Instant,
+) -> usize {
     let mut forced = 0;
     for group in groups.iter().filter(|g| g.members.contains(&changed)) {
         for &member in group.members.iter().filter(|&&m| m != changed) {

@@ -1,0 +1,908 @@
+//! One virtual router as the control thread runs it, and the set of them.
+//!
+//! [`Router`] wraps the RFC state machine ([`Instance`]) with the protocol
+//! around it that the RFC leaves to the implementation: the gratuitous-ARP
+//! burst and refresh timers, the own port's link fault, tracking weights,
+//! and the checks an advert needs against local state (own source, unicast
+//! peers, address list). [`Routers`] holds every router, their sync groups
+//! and the debounced link state, and is what the shell drives.
+//!
+//! Like the instance, nothing here reads a clock or touches a socket:
+//! every input carries `now`, and inputs must carry monotonically
+//! increasing time (as quinn-proto asks of its callers); an earlier `now`
+//! than the last one seen is treated as the last one.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use xvrrp_wire::vrrp::{ChecksumKind, Version};
+
+use super::advert::{AddressList, RxAdvert};
+use super::fsm::{Advert, Output, Reason, State};
+use super::instance::{Instance, OWNER_PRIORITY};
+use super::links::LinkTracker;
+use super::sync::{propagate, propagate_fault, SyncGroup, SyncMember};
+use crate::config::{RouterId, RouterSpec};
+use crate::drop_reason::DropReason;
+
+/// A timer served later than this after its deadline counts as a late
+/// wake-up of the control thread (a starved or frozen process).
+pub const LATE_TIMER: Duration = Duration::from_millis(2);
+
+/// What the shell must carry out for one router, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Build and send one advertisement with these fields.
+    SendAdvert {
+        /// Priority field (0 on shutdown or forced step-down).
+        priority: u8,
+        /// Interval field in centiseconds (v2: seconds × 100).
+        max_advert_int_cs: u16,
+    },
+    /// Announce every virtual address once now (gratuitous ARP for IPv4,
+    /// unsolicited NA for IPv6); the burst's count and spacing are timed here.
+    Announce,
+    /// Start (`true`) or stop answering and forwarding for the router.
+    SetOwnership {
+        /// Whether the fast path now owns the virtual addresses.
+        master: bool,
+    },
+    /// The router changed state.
+    StateChanged {
+        /// Previous state.
+        from: State,
+        /// New state.
+        to: State,
+        /// Why.
+        reason: Reason,
+        /// Effective priority after the change.
+        priority: u8,
+    },
+    /// Something an operator should read in the log.
+    Notice(Notice),
+}
+
+/// Log-worthy facts, each reported once (or once per change), never per advert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// The router's own port went down: it is in fault.
+    PortDown,
+    /// The port is up again: the router starts over.
+    PortUp,
+    /// The effective priority changed (tracking or an admin command).
+    PriorityChanged(u8),
+    /// A peer lists other virtual addresses than ours (first time).
+    AddressListMismatch {
+        /// The peer's address.
+        peer: IpAddr,
+    },
+    /// A peer computes the v3 IPv4 checksum the other way (first time).
+    PeerChecksum {
+        /// The peer's address.
+        peer: IpAddr,
+        /// The variant it uses.
+        theirs: ChecksumKind,
+    },
+    /// A peer advertises another interval than ours (first time).
+    PeerInterval {
+        /// The peer's address.
+        peer: IpAddr,
+        /// Its interval in centiseconds.
+        theirs_cs: u16,
+    },
+}
+
+/// A gratuitous-ARP burst in progress.
+#[derive(Debug, Clone, Copy)]
+struct GarpBurst {
+    remaining: u32,
+    next: Instant,
+}
+
+/// Advert counters of a router, for `status` and `stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouterCounters {
+    /// Adverts accepted for the state machine.
+    pub adverts_rx: u64,
+    /// Adverts the shell reported sent.
+    pub adverts_tx: u64,
+    /// Accepted adverts whose address list differs from ours (B16/B22).
+    pub address_list_errors: u64,
+}
+
+/// One virtual router: its spec, its state machine and the timers around it.
+#[derive(Debug)]
+pub struct Router {
+    spec: RouterSpec,
+    instance: Instance,
+    /// Priority before tracking: the configured one, or what an admin set.
+    base_priority: u8,
+    /// Sum of the weights of the tracked ports that are down.
+    track_adjust: i32,
+    /// The own port is down (shown as state "fault").
+    fault: bool,
+    /// Whether the fast path owns the addresses (mirrors `SetOwnership`).
+    owning: bool,
+    garp: Option<GarpBurst>,
+    garp_refresh_at: Option<Instant>,
+    peer_checksum: Option<ChecksumKind>,
+    checksum_noticed: bool,
+    interval_noticed: bool,
+    counters: RouterCounters,
+    outputs: VecDeque<Action>,
+    /// The latest `now` passed in.
+    now: Option<Instant>,
+}
+
+impl Router {
+    /// A router in Initialize, advertising from `primary` (the port's
+    /// primary IPv4 address, or its IPv6 link-local address).
+    pub fn new(spec: RouterSpec, primary: IpAddr) -> Self {
+        let instance = Instance::new(spec.instance_config(primary));
+        Self {
+            base_priority: spec.priority,
+            spec,
+            instance,
+            track_adjust: 0,
+            fault: false,
+            owning: false,
+            garp: None,
+            garp_refresh_at: None,
+            peer_checksum: None,
+            checksum_noticed: false,
+            interval_noticed: false,
+            counters: RouterCounters::default(),
+            outputs: VecDeque::new(),
+            now: None,
+        }
+    }
+
+    /// Monotonic time: an input older than the last one counts as the last.
+    fn clock(&mut self, now: Instant) -> Instant {
+        let now = self.now.map_or(now, |last| last.max(now));
+        self.now = Some(now);
+        now
+    }
+
+    // ----- inputs -------------------------------------------------------------
+
+    /// Starts the router: Backup (or Master for the owner), or fault while
+    /// its port is down.
+    pub fn handle_startup(&mut self, now: Instant, port_up: bool) {
+        let now = self.clock(now);
+        if port_up {
+            self.instance.handle_startup(now);
+        } else {
+            self.fault = true;
+            self.outputs.push_back(Action::Notice(Notice::PortDown));
+        }
+        self.pump(now);
+    }
+
+    /// The debounced link state changed: the own port (`port_up`) and the
+    /// sum of the weights of the tracked ports that are down. Returns true
+    /// when the router has just gone into fault (its sync group follows).
+    pub fn handle_links(&mut self, now: Instant, port_up: bool, track_adjust: i32) -> bool {
+        let now = self.clock(now);
+        let mut faulted = false;
+        if self.fault && port_up {
+            self.fault = false;
+            self.outputs.push_back(Action::Notice(Notice::PortUp));
+            self.instance.handle_startup(now);
+        } else if !self.fault && !port_up && self.instance.state() != State::Initialize {
+            self.fault = true;
+            self.outputs.push_back(Action::Notice(Notice::PortDown));
+            self.instance.handle_shutdown(now);
+            faulted = true;
+        }
+        self.track_adjust = track_adjust;
+        self.apply_priority(now);
+        self.pump(now);
+        faulted
+    }
+
+    /// Sets the priority before tracking (the `priority` command).
+    pub fn handle_priority(&mut self, now: Instant, priority: u8) {
+        let now = self.clock(now);
+        self.base_priority = priority;
+        self.apply_priority(now);
+        self.pump(now);
+    }
+
+    /// An advertisement for this router; `Err` says why it was refused
+    /// before the state machine saw it.
+    ///
+    /// # Errors
+    /// Our own advert looped back, a source that is not a unicast peer, or
+    /// a VRRPv2 address list that is not ours.
+    pub fn handle_advert(&mut self, now: Instant, adv: &RxAdvert) -> Result<(), DropReason> {
+        let now = self.clock(now);
+        let arrival = adv.arrival.min(now);
+        if adv.src == self.primary() {
+            return Err(DropReason::OwnAdvert);
+        }
+        if !self.spec.unicast_peers.is_empty() && !self.spec.unicast_peers.contains(&adv.src) {
+            // Unicast mode: only the configured peers take part.
+            return Err(DropReason::SourceError);
+        }
+        match adv.addresses {
+            AddressList::Matches => {}
+            AddressList::Drop => return Err(DropReason::AddressListError),
+            AddressList::Mismatch => {
+                if self.counters.address_list_errors == 0 {
+                    self.outputs
+                        .push_back(Action::Notice(Notice::AddressListMismatch {
+                            peer: adv.src,
+                        }));
+                }
+                self.counters.address_list_errors += 1;
+            }
+        }
+        self.counters.adverts_rx += 1;
+        if let Some(kind) = adv.checksum {
+            self.peer_checksum = Some(kind);
+            if kind != self.spec.checksum
+                && self.spec.version == Version::V3
+                && !self.checksum_noticed
+            {
+                self.checksum_noticed = true;
+                self.outputs.push_back(Action::Notice(Notice::PeerChecksum {
+                    peer: adv.src,
+                    theirs: kind,
+                }));
+            }
+        }
+        if adv.max_advert_int_cs != self.spec.interval_cs
+            && adv.priority != 0
+            && !self.interval_noticed
+        {
+            // RFC 9568 §6.4.2: a v3 backup adopts the master's interval (a v2
+            // one drops the advert); worth one line, not one per advert (B18).
+            self.interval_noticed = true;
+            self.outputs.push_back(Action::Notice(Notice::PeerInterval {
+                peer: adv.src,
+                theirs_cs: adv.max_advert_int_cs,
+            }));
+        }
+        self.instance.handle_advert(
+            arrival,
+            &Advert {
+                src: adv.src,
+                priority: adv.priority,
+                max_advert_int_cs: adv.max_advert_int_cs,
+            },
+        );
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Fires what is due at `now`; returns whether the state machine's timer
+    /// was served more than [`LATE_TIMER`] after its deadline.
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        let now = self.clock(now);
+        let mut late = false;
+        if let Some(due) = self.instance.poll_timeout().filter(|t| *t <= now) {
+            late = now.saturating_duration_since(due) > LATE_TIMER;
+            self.instance.handle_timeout(now);
+        }
+        self.pump(now);
+        late
+    }
+
+    /// Forces the state its sync group chose.
+    pub fn handle_force(&mut self, now: Instant, to: State) {
+        let now = self.clock(now);
+        self.instance.handle_force(now, to);
+        self.pump(now);
+    }
+
+    /// Shutdown: a master sends priority 0 (and, here, keeps ownership: the
+    /// shell gives it up once a backup has taken over).
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        let now = self.clock(now);
+        self.instance.handle_shutdown(now);
+        self.pump(now);
+    }
+
+    /// The shell sent an advertisement.
+    pub fn note_advert_sent(&mut self) {
+        self.counters.adverts_tx += 1;
+    }
+
+    // ----- outputs ------------------------------------------------------------
+
+    /// The next action, in the order they must be carried out.
+    pub fn poll_output(&mut self) -> Option<Action> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline: the state machine's timers and the
+    /// announcement burst and refresh (only while they can fire).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let garp = if self.announcing() {
+            [self.garp.map(|g| g.next), self.garp_refresh_at]
+        } else {
+            [None, None]
+        };
+        self.instance
+            .poll_timeout()
+            .into_iter()
+            .chain(garp.into_iter().flatten())
+            .min()
+    }
+
+    // ----- accessors ----------------------------------------------------------
+
+    /// The router's spec.
+    pub fn spec(&self) -> &RouterSpec {
+        &self.spec
+    }
+
+    /// Its id.
+    pub fn id(&self) -> RouterId {
+        self.spec.id
+    }
+
+    /// The state machine.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// The address adverts come from.
+    pub fn primary(&self) -> IpAddr {
+        self.instance.config().primary_addr
+    }
+
+    /// State as shown to operators: `fault` while the port is down.
+    pub fn state_name(&self) -> &'static str {
+        if self.fault {
+            return "fault";
+        }
+        match self.instance.state() {
+            State::Initialize => "init",
+            State::Backup => "backup",
+            State::Master => "master",
+        }
+    }
+
+    /// Whether the own port is down.
+    pub fn in_fault(&self) -> bool {
+        self.fault
+    }
+
+    /// The checksum variant the peer uses (v3 over IPv4).
+    pub fn peer_checksum(&self) -> Option<ChecksumKind> {
+        self.peer_checksum
+    }
+
+    /// Advert counters.
+    pub fn counters(&self) -> RouterCounters {
+        self.counters
+    }
+
+    // ----- internals ----------------------------------------------------------
+
+    /// Effective priority: the base plus the weights of the tracked ports
+    /// that are down, within 1..=254; the owner's never moves (RFC 9568 §6.1).
+    fn apply_priority(&mut self, now: Instant) {
+        if self.spec.priority == OWNER_PRIORITY {
+            return;
+        }
+        let wanted = (i32::from(self.base_priority) + self.track_adjust).clamp(1, 254);
+        let wanted = u8::try_from(wanted).unwrap_or(1);
+        if wanted != self.instance.effective_priority() {
+            self.outputs
+                .push_back(Action::Notice(Notice::PriorityChanged(wanted)));
+            self.instance.handle_priority(now, wanted);
+        }
+    }
+
+    fn announcing(&self) -> bool {
+        self.owning && self.instance.state() == State::Master
+    }
+
+    /// Moves the state machine's outputs into ours, running the
+    /// announcement timers on the way.
+    fn pump(&mut self, now: Instant) {
+        while let Some(out) = self.instance.poll_output() {
+            match out {
+                Output::SendAdvert {
+                    priority,
+                    max_advert_int_cs,
+                } => self.outputs.push_back(Action::SendAdvert {
+                    priority,
+                    max_advert_int_cs,
+                }),
+                Output::SendGarp => {
+                    self.garp = Some(GarpBurst {
+                        remaining: self.spec.garp.count.max(1),
+                        next: now,
+                    });
+                    self.garp_refresh_at =
+                        (!self.spec.garp.refresh.is_zero()).then(|| now + self.spec.garp.refresh);
+                }
+                Output::SetOwnership { master } => {
+                    self.owning = master;
+                    if !master {
+                        self.garp = None;
+                        self.garp_refresh_at = None;
+                    }
+                    self.outputs.push_back(Action::SetOwnership { master });
+                }
+                Output::StateChanged { from, to, reason } => {
+                    self.outputs.push_back(Action::StateChanged {
+                        from,
+                        to,
+                        reason,
+                        priority: self.instance.effective_priority(),
+                    })
+                }
+            }
+        }
+        self.run_announcements(now);
+    }
+
+    /// Announces the addresses when the burst or the refresh is due, only
+    /// while master and owning them.
+    fn run_announcements(&mut self, now: Instant) {
+        if !self.announcing() {
+            self.garp = None;
+            return;
+        }
+        if self.garp_refresh_at.is_some_and(|t| t <= now) {
+            self.garp = Some(GarpBurst {
+                remaining: 1,
+                next: now,
+            });
+            self.garp_refresh_at = Some(now + self.spec.garp.refresh);
+        }
+        let Some(burst) = self.garp.as_mut() else {
+            return;
+        };
+        if burst.next > now {
+            return;
+        }
+        self.outputs.push_back(Action::Announce);
+        burst.remaining = burst.remaining.saturating_sub(1);
+        burst.next = now + self.spec.garp.interval;
+        if burst.remaining == 0 {
+            self.garp = None;
+        }
+    }
+}
+
+impl SyncMember for Router {
+    fn state(&self) -> State {
+        self.instance.state()
+    }
+    fn sync_held(&self) -> bool {
+        self.instance.sync_held()
+    }
+    fn master_was_forced(&self) -> bool {
+        self.instance.master_was_forced()
+    }
+    fn handle_force(&mut self, now: Instant, to: State) {
+        Router::handle_force(self, now, to);
+    }
+}
+
+/// Every router of the appliance, their sync groups and the debounced link
+/// state of their ports: the whole protocol the control thread runs.
+#[derive(Debug)]
+pub struct Routers {
+    routers: Vec<Router>,
+    groups: Vec<SyncGroup>,
+    links: LinkTracker,
+    /// Where `poll_output` resumes, so one busy router cannot starve the rest.
+    cursor: usize,
+}
+
+impl Routers {
+    /// The routers (index = [`RouterId`]), their groups, and the current
+    /// link state of every port they run on or track.
+    pub fn new(
+        routers: Vec<Router>,
+        groups: Vec<SyncGroup>,
+        port_up: impl Fn(&str) -> bool,
+    ) -> Self {
+        let mut links = LinkTracker::default();
+        for r in &routers {
+            let spec = r.spec();
+            for port in std::iter::once(&spec.port).chain(spec.track.iter().map(|t| &t.port)) {
+                links.track(port, port_up(port));
+            }
+        }
+        Self {
+            routers,
+            groups,
+            links,
+            cursor: 0,
+        }
+    }
+
+    /// The routers, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Router> {
+        self.routers.iter()
+    }
+
+    /// The router with this id.
+    pub fn get(&self, id: RouterId) -> Option<&Router> {
+        self.routers.get(id.index())
+    }
+
+    /// The router named `name`.
+    pub fn by_name(&self, name: &str) -> Option<&Router> {
+        self.routers.iter().find(|r| r.spec().name == name)
+    }
+
+    /// Number of routers.
+    pub fn len(&self) -> usize {
+        self.routers.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.routers.is_empty()
+    }
+
+    /// Whether `port` counts as up.
+    pub fn link_up(&self, port: &str) -> bool {
+        self.links.is_up(port)
+    }
+
+    /// Starts every router (tracking weights first, so each starts at its
+    /// effective priority). Every router starts before any output is
+    /// drained, so an owner's Initialize → Master finds its partners in Backup.
+    pub fn handle_startup(&mut self, now: Instant) {
+        for i in 0..self.routers.len() {
+            let (port_up, adjust) = self.link_view(i);
+            if let Some(r) = self.routers.get_mut(i) {
+                r.track_adjust = adjust;
+                let now = r.clock(now);
+                r.apply_priority(now);
+                r.handle_startup(now, port_up);
+            }
+        }
+    }
+
+    /// The kernel reported `port` as `up` (debounced before it counts).
+    pub fn handle_link(&mut self, now: Instant, port: &str, up: bool) {
+        self.links.handle_link(now, port, up);
+    }
+
+    /// An advert for one of the routers.
+    ///
+    /// # Errors
+    /// Why the router refused it ([`Router::handle_advert`]), or
+    /// `VridError` for an id that names no router.
+    pub fn handle_advert(&mut self, now: Instant, adv: &RxAdvert) -> Result<(), DropReason> {
+        self.routers
+            .get_mut(adv.router.index())
+            .ok_or(DropReason::VridError)?
+            .handle_advert(now, adv)
+    }
+
+    /// Sets the base priority of the router named `name`; false if none is.
+    pub fn handle_priority(&mut self, now: Instant, name: &str, priority: u8) -> bool {
+        match self.routers.iter_mut().find(|r| r.spec().name == name) {
+            Some(r) => {
+                r.handle_priority(now, priority);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fires every due timer (link debounce, state machines, announcements);
+    /// returns how many state-machine timers were served late.
+    pub fn handle_timeout(&mut self, now: Instant) -> u64 {
+        if self.links.poll_timeout().is_some_and(|t| t <= now) && self.links.handle_timeout(now) {
+            self.apply_links(now);
+        }
+        let mut late = 0;
+        for r in &mut self.routers {
+            if r.poll_timeout().is_some_and(|t| t <= now) && r.handle_timeout(now) {
+                late += 1;
+            }
+        }
+        late
+    }
+
+    /// Shutdown of every router.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        for r in &mut self.routers {
+            r.handle_shutdown(now);
+        }
+    }
+
+    /// The shell sent an advert for `id`.
+    pub fn note_advert_sent(&mut self, id: RouterId) {
+        if let Some(r) = self.routers.get_mut(id.index()) {
+            r.note_advert_sent();
+        }
+    }
+
+    /// The next action of any router, with sync-group propagation applied
+    /// as each state change goes out.
+    pub fn poll_output(&mut self, now: Instant) -> Option<(RouterId, Action)> {
+        let n = self.routers.len();
+        for step in 0..n {
+            let i = (self.cursor + step) % n;
+            let Some(action) = self.routers.get_mut(i).and_then(Router::poll_output) else {
+                continue;
+            };
+            self.cursor = i;
+            if let Action::StateChanged {
+                from, to, reason, ..
+            } = action
+            {
+                if !self.groups.is_empty() {
+                    let out = Output::StateChanged { from, to, reason };
+                    propagate(&mut self.routers, &self.groups, i, &out, now);
+                }
+            }
+            let id = self.routers.get(i).map(Router::id)?;
+            return Some((id, action));
+        }
+        None
+    }
+
+    /// The earliest deadline of any router or pending link change.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.routers
+            .iter()
+            .filter_map(Router::poll_timeout)
+            .chain(self.links.poll_timeout())
+            .min()
+    }
+
+    /// Own port state and tracking adjustment of router `i`.
+    fn link_view(&self, i: usize) -> (bool, i32) {
+        let Some(spec) = self.routers.get(i).map(Router::spec) else {
+            return (true, 0);
+        };
+        let adjust = spec
+            .track
+            .iter()
+            .filter(|t| !self.links.is_up(&t.port))
+            .map(|t| t.weight)
+            .sum();
+        (self.links.is_up(&spec.port), adjust)
+    }
+
+    /// Applies the debounced link state to every router; a router that went
+    /// into fault takes its sync group's masters down with it.
+    fn apply_links(&mut self, now: Instant) {
+        for i in 0..self.routers.len() {
+            let (port_up, adjust) = self.link_view(i);
+            let faulted = self
+                .routers
+                .get_mut(i)
+                .is_some_and(|r| r.handle_links(now, port_up, adjust));
+            if faulted {
+                propagate_fault(&mut self.routers, &self.groups, i, now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::config::{GarpConfig, IfAddr, TrackConfig};
+
+    fn spec(id: u16, name: &str, port: &str, priority: u8) -> RouterSpec {
+        RouterSpec {
+            id: RouterId(id),
+            name: name.into(),
+            port: port.into(),
+            vrid: 1,
+            version: Version::V3,
+            vmac: RouterSpec::vmac_for(1, false),
+            priority,
+            interval_cs: 10,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept: true,
+            checksum: ChecksumKind::Rfc9568,
+            addresses: vec![IfAddr {
+                addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+                prefix_len: 24,
+            }],
+            unicast_peers: Vec::new(),
+            garp: GarpConfig {
+                count: 3,
+                interval: Duration::from_millis(50),
+                refresh: Duration::ZERO,
+            },
+            track: Vec::new(),
+        }
+    }
+
+    fn primary(host: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, host))
+    }
+
+    fn drain(r: &mut Router) -> Vec<Action> {
+        std::iter::from_fn(|| r.poll_output()).collect()
+    }
+
+    fn advert(src: IpAddr, priority: u8, at: Instant) -> RxAdvert {
+        RxAdvert {
+            router: RouterId(0),
+            arrival: at,
+            src,
+            priority,
+            max_advert_int_cs: 10,
+            checksum: Some(ChecksumKind::Rfc9568),
+            addresses: AddressList::Matches,
+        }
+    }
+
+    /// Runs a lone router's timers until `until`, collecting its actions.
+    fn run(r: &mut Router, until: Instant) -> Vec<(Instant, Action)> {
+        let mut out = Vec::new();
+        while let Some(t) = r.poll_timeout().filter(|t| *t <= until) {
+            r.handle_timeout(t);
+            out.extend(drain(r).into_iter().map(|a| (t, a)));
+        }
+        out
+    }
+
+    #[test]
+    fn owner_announces_count_times_spaced_by_the_interval_after_its_advert() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 255), primary(2));
+        r.handle_startup(t0, true);
+        let first = drain(&mut r);
+        // Advert, ownership, transition, then the first announcement.
+        assert!(matches!(first[0], Action::SendAdvert { priority: 255, .. }));
+        assert_eq!(first[1], Action::SetOwnership { master: true });
+        assert!(matches!(
+            first[2],
+            Action::StateChanged {
+                to: State::Master,
+                ..
+            }
+        ));
+        assert_eq!(first[3], Action::Announce);
+        let later = run(&mut r, t0 + Duration::from_millis(200));
+        let announces: Vec<Instant> = later
+            .iter()
+            .filter(|(_, a)| *a == Action::Announce)
+            .map(|(t, _)| *t)
+            .collect();
+        assert_eq!(
+            announces,
+            vec![
+                t0 + Duration::from_millis(50),
+                t0 + Duration::from_millis(100)
+            ]
+        );
+    }
+
+    #[test]
+    fn refresh_repeats_announcements_only_while_master() {
+        let t0 = Instant::now();
+        let mut s = spec(0, "gw", "lan0", 255);
+        s.garp = GarpConfig {
+            count: 1,
+            interval: Duration::from_millis(50),
+            refresh: Duration::from_secs(1),
+        };
+        let mut r = Router::new(s, primary(2));
+        r.handle_startup(t0, true);
+        drain(&mut r);
+        let acts = run(&mut r, t0 + Duration::from_millis(2500));
+        let n = acts.iter().filter(|(_, a)| *a == Action::Announce).count();
+        assert_eq!(n, 2, "refreshes at 1 s and 2 s");
+        r.handle_shutdown(t0 + Duration::from_millis(2600));
+        drain(&mut r);
+        assert!(run(&mut r, t0 + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn own_advert_and_strangers_in_unicast_mode_are_refused() {
+        let t0 = Instant::now();
+        let mut s = spec(0, "gw", "lan0", 100);
+        s.unicast_peers = vec![primary(3)];
+        let mut r = Router::new(s, primary(2));
+        r.handle_startup(t0, true);
+        assert_eq!(
+            r.handle_advert(t0, &advert(primary(2), 200, t0)),
+            Err(DropReason::OwnAdvert)
+        );
+        assert_eq!(
+            r.handle_advert(t0, &advert(primary(9), 200, t0)),
+            Err(DropReason::SourceError)
+        );
+        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
+        assert_eq!(r.counters().adverts_rx, 1);
+    }
+
+    #[test]
+    fn address_list_mismatch_is_counted_and_noticed_once_v2_drop_refused() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        drain(&mut r);
+        let mut adv = advert(primary(3), 200, t0);
+        adv.addresses = AddressList::Mismatch;
+        for _ in 0..3 {
+            assert_eq!(r.handle_advert(t0, &adv), Ok(()));
+        }
+        let notices = drain(&mut r)
+            .into_iter()
+            .filter(|a| matches!(a, Action::Notice(Notice::AddressListMismatch { .. })))
+            .count();
+        assert_eq!(notices, 1);
+        assert_eq!(r.counters().address_list_errors, 3);
+        adv.addresses = AddressList::Drop;
+        assert_eq!(r.handle_advert(t0, &adv), Err(DropReason::AddressListError));
+    }
+
+    #[test]
+    fn port_down_faults_the_router_and_its_sync_partner_steps_down() {
+        let t0 = Instant::now();
+        let lan = spec(0, "lan-gw", "lan0", 255);
+        let mut wan = spec(1, "wan-gw", "wan0", 255);
+        wan.vrid = 2;
+        let routers = vec![Router::new(lan, primary(2)), Router::new(wan, primary(2))];
+        let groups = vec![SyncGroup {
+            name: "gw".into(),
+            members: vec![0, 1],
+        }];
+        let mut set = Routers::new(routers, groups, |_| true);
+        set.handle_startup(t0);
+        while set.poll_output(t0).is_some() {}
+        assert!(set.iter().all(|r| r.state_name() == "master"));
+        let t1 = t0 + Duration::from_millis(5);
+        set.handle_link(t1, "lan0", false);
+        // Not before the debounce.
+        set.handle_timeout(t1 + Duration::from_millis(50));
+        assert_eq!(set.get(RouterId(0)).unwrap().state_name(), "master");
+        let t2 = t1 + super::super::links::DEBOUNCE;
+        set.handle_timeout(t2);
+        let acts: Vec<(RouterId, Action)> = std::iter::from_fn(|| set.poll_output(t2)).collect();
+        assert_eq!(set.get(RouterId(0)).unwrap().state_name(), "fault");
+        assert_eq!(set.get(RouterId(1)).unwrap().state_name(), "backup");
+        assert!(acts.contains(&(RouterId(0), Action::Notice(Notice::PortDown))));
+        assert!(acts.contains(&(RouterId(1), Action::SetOwnership { master: false })));
+        // The port comes back: the faulted router starts over.
+        let t3 = t2 + Duration::from_millis(10);
+        set.handle_link(t3, "lan0", true);
+        set.handle_timeout(t3 + super::super::links::DEBOUNCE);
+        while set.poll_output(t3).is_some() {}
+        assert_ne!(set.get(RouterId(0)).unwrap().state_name(), "fault");
+    }
+
+    #[test]
+    fn a_tracked_port_down_lowers_the_effective_priority() {
+        let t0 = Instant::now();
+        let mut s = spec(0, "lan-gw", "lan0", 200);
+        s.track = vec![TrackConfig {
+            port: "wan0".into(),
+            weight: -150,
+        }];
+        let mut set = Routers::new(vec![Router::new(s, primary(2))], Vec::new(), |p| {
+            p != "wan0"
+        });
+        set.handle_startup(t0);
+        while set.poll_output(t0).is_some() {}
+        let r = set.get(RouterId(0)).unwrap();
+        assert_eq!(r.instance().effective_priority(), 50);
+        assert!(set.handle_priority(t0, "lan-gw", 220));
+        assert_eq!(
+            set.get(RouterId(0))
+                .unwrap()
+                .instance()
+                .effective_priority(),
+            70
+        );
+        assert!(!set.handle_priority(t0, "nope", 1));
+    }
+}

@@ -1,0 +1,105 @@
+//! What the daemon writes to the journal about the routers and the fast
+//! path: one line per event, and a rate-limited summary of drops.
+
+use std::time::{Duration, Instant};
+
+use xvrrp_control::{
+    vrrp::{Notice, Reason, State},
+    DropReason, RouterSpec,
+};
+use xvrrp_dataplane::stats::Counters;
+
+/// At most one log line about dropped frames per this period: a peer (or
+/// an attacker) must not be able to flood the journal.
+const DROP_LOG_PERIOD: Duration = Duration::from_secs(10);
+
+/// Logs a router's notice (each is emitted once, or once per change).
+pub(super) fn notice(spec: &RouterSpec, notice: Notice) {
+    let instance = &spec.name;
+    match notice {
+        Notice::PortDown => {
+            tracing::warn!(%instance, port = %spec.port, "port is down: instance in fault")
+        }
+        Notice::PortUp => {
+            tracing::info!(%instance, port = %spec.port, "port is up again: instance restarts")
+        }
+        Notice::PriorityChanged(priority) => {
+            tracing::info!(%instance, priority, "priority changed")
+        }
+        Notice::AddressListMismatch { peer } => tracing::warn!(
+            %instance,
+            %peer,
+            "the peer advertises other virtual addresses than ours (or no link-local first): check both configurations"
+        ),
+        Notice::PeerChecksum { peer, theirs } => tracing::warn!(
+            %instance,
+            %peer,
+            peer_checksum = theirs.name(),
+            our_checksum = spec.checksum.name(),
+            "the peer computes the VRRPv3 checksum the other way; we accept it, but a peer that checks strictly (keepalived, FRR) will drop our adverts: set `checksum` to match"
+        ),
+        Notice::PeerInterval { peer, theirs_cs } => tracing::warn!(
+            %instance,
+            %peer,
+            peer_interval_ms = u32::from(theirs_cs) * 10,
+            our_interval_ms = u32::from(spec.interval_cs) * 10,
+            "the peer advertises another interval than ours"
+        ),
+    }
+}
+
+/// Logs a state change.
+pub(super) fn transition(spec: &RouterSpec, from: State, to: State, reason: Reason, priority: u8) {
+    tracing::info!(
+        instance = %spec.name,
+        from = %from,
+        to = %to,
+        reason = ?reason,
+        priority,
+        "state change"
+    );
+}
+
+/// Summarises fast-path drops by reason, at most once per [`DROP_LOG_PERIOD`].
+pub(super) struct DropLog {
+    totals: [u64; DropReason::COUNT],
+    at: Instant,
+}
+
+impl DropLog {
+    pub(super) fn new(now: Instant) -> Self {
+        Self {
+            totals: [0; DropReason::COUNT],
+            at: now,
+        }
+    }
+
+    /// Logs what the workers dropped since the last line, if the period is over.
+    pub(super) fn tick(&mut self, now: Instant, workers: &[Counters]) {
+        if now.saturating_duration_since(self.at) < DROP_LOG_PERIOD {
+            return;
+        }
+        let mut totals = [0u64; DropReason::COUNT];
+        for port in workers.iter().flat_map(|w| &w.drops) {
+            for (t, n) in totals.iter_mut().zip(port) {
+                *t += n;
+            }
+        }
+        let new: Vec<String> = DropReason::ALL
+            .iter()
+            .zip(totals.iter().zip(&self.totals))
+            // Backups drop traffic to the VMAC by design; not worth a line.
+            .filter(|(r, (t, old))| t > old && **r != DropReason::NotMaster)
+            .map(|(r, (t, old))| format!("{}={}", r.name(), t - old))
+            .collect();
+        if !new.is_empty() {
+            tracing::warn!(
+                period_s = DROP_LOG_PERIOD.as_secs(),
+                "fast path dropped frames: {}",
+                new.join(" ")
+            );
+        }
+        self.totals = totals;
+        self.at = now;
+    }
+}

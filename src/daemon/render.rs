@@ -1,0 +1,114 @@
+//! `status` and `stats` as the control socket returns them (JSON).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use xvrrp_control::{vrrp::Routers, DropReason};
+use xvrrp_dataplane::Dataplane;
+
+/// Every router: state, priorities, master, timers, counters.
+pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value {
+    let instances: Vec<Value> = routers
+        .iter()
+        .map(|r| {
+            let (s, f) = (r.spec(), r.instance());
+            let c = r.counters();
+            json!({
+                "name": s.name,
+                "port": s.port,
+                "vrid": s.vrid,
+                "version": s.version.number(),
+                "state": r.state_name(),
+                "priority": f.priority(),
+                "effective_priority": f.effective_priority(),
+                "master": f.master_addr().map(|a| a.to_string()),
+                "transitions": f.transitions(),
+                "since_ms": f.since().map(|t| millis(now.saturating_duration_since(t))),
+                "advert_interval_ms": millis(s.advert_interval()),
+                "master_adver_interval_ms": u64::from(f.master_adver_interval_cs()) * 10,
+                "skew_time_us": micros(f.skew_time()),
+                "master_down_interval_us": micros(f.master_down_interval()),
+                "preempt": s.preempt,
+                "accept": s.accept,
+                "checksum": s.checksum.name(),
+                "peer_checksum": r.peer_checksum().map(|k| k.name()),
+                "addresses": s.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "track": s.track.iter().map(|t| json!({"port": t.port, "weight": t.weight, "up": routers.link_up(&t.port)})).collect::<Vec<_>>(),
+                "address_list_errors": c.address_list_errors,
+                "adverts_rx": c.adverts_rx,
+                "adverts_tx": c.adverts_tx,
+            })
+        })
+        .collect();
+    json!({"instances": instances, "uptime_ms": millis(now.saturating_duration_since(started))})
+}
+
+/// Fast-path counters by port and worker, per-router advert counters, and
+/// what the control thread itself refused.
+pub(super) fn stats(
+    routers: &Routers,
+    dp: &Dataplane,
+    control_drops: &[u64; DropReason::COUNT],
+    late_wakeups: u64,
+) -> Value {
+    let workers = dp.stats();
+    let mut ports = Map::new();
+    for (p, view) in dp.tables().ports.iter().enumerate() {
+        let mut per_worker = Map::new();
+        for (w, c) in workers.iter().enumerate() {
+            let Some(pc) = c.ports.get(p) else { continue };
+            let mut obj = Map::new();
+            for (k, v) in pc.fields() {
+                obj.insert(k.into(), json!(v));
+            }
+            let mut drops = Map::new();
+            if let Some(d) = c.drops.get(p) {
+                for reason in DropReason::ALL {
+                    drops.insert(
+                        reason.name().into(),
+                        json!(d.get(reason as usize).copied().unwrap_or(0)),
+                    );
+                }
+            }
+            obj.insert("drops".into(), Value::Object(drops));
+            obj.insert("idle_sleeps".into(), json!(c.idle_sleeps));
+            per_worker.insert(w.to_string(), Value::Object(obj));
+        }
+        ports.insert(view.name.clone(), json!({"workers": per_worker}));
+    }
+    let instances: Map<String, Value> = routers
+        .iter()
+        .map(|r| {
+            let c = r.counters();
+            (
+                r.spec().name.clone(),
+                json!({
+                    "adverts_rx": c.adverts_rx,
+                    "adverts_tx": c.adverts_tx,
+                    "address-list-error": c.address_list_errors,
+                    "state": r.state_name(),
+                }),
+            )
+        })
+        .collect();
+    // Only the reasons the control thread saw, as before: a short object.
+    let control: Map<String, Value> = DropReason::ALL
+        .iter()
+        .zip(control_drops)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| (r.name().to_string(), json!(n)))
+        .collect();
+    json!({
+        "ports": ports,
+        "instances": instances,
+        "control": {"drops": control, "late_wakeups": late_wakeups},
+    })
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

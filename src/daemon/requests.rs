@@ -1,0 +1,75 @@
+//! Answers to control-socket requests. Read-only: a request that changes
+//! something (`priority`) is answered here and carried out by the control
+//! loop once the client's lines are read.
+
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use xvrrp_control::{
+    ctl_socket::{Request, Response},
+    vrrp::Routers,
+    DropReason,
+};
+use xvrrp_dataplane::Dataplane;
+
+use super::render;
+
+/// What the handlers read.
+pub(super) struct View<'a> {
+    pub(super) routers: &'a Routers,
+    pub(super) dp: &'a Dataplane,
+    pub(super) control_drops: &'a [u64; DropReason::COUNT],
+    pub(super) late_wakeups: u64,
+    pub(super) started: Instant,
+}
+
+impl View<'_> {
+    pub(super) fn handle(&self, req: &Request) -> Response {
+        match req {
+            Request::Hello => ok(json!({"version": env!("CARGO_PKG_VERSION"), "name": "xvrrp"})),
+            Request::Status => ok(render::status(self.routers, self.started, Instant::now())),
+            Request::Stats => ok(render::stats(
+                self.routers,
+                self.dp,
+                self.control_drops,
+                self.late_wakeups,
+            )),
+            Request::Priority { name, priority } => {
+                if self.routers.by_name(name).is_some() {
+                    ok(json!({"name": name, "priority": priority}))
+                } else {
+                    Response::Err {
+                        code: "unknown-instance",
+                        message: format!("no instance named {name}"),
+                    }
+                }
+            }
+            // The server marks the client a subscriber on this success; the
+            // control loop publishes every transition to subscribers.
+            Request::Subscribe => ok(json!({"subscribed": true})),
+            Request::Drain { .. }
+            | Request::Resume { .. }
+            | Request::Reload
+            | Request::Routes
+            | Request::Neighbors
+            | Request::Capture { .. } => Response::Err {
+                code: "unsupported",
+                message: format!(
+                    "{} is not available in this version of xvrrp",
+                    req.to_json()["cmd"]
+                ),
+            },
+        }
+    }
+}
+
+fn ok(v: Value) -> Response {
+    match v {
+        Value::Object(m) => Response::Ok(m),
+        other => {
+            let mut m = Map::new();
+            m.insert("result".into(), other);
+            Response::Ok(m)
+        }
+    }
+}
