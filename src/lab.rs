@@ -1,6 +1,6 @@
 //! The network-namespace lab: a gateway pair between a client LAN and a
-//! server WAN (SPEC §5), used by `xvrrp lab`, `xvrrp demo`, the integration
-//! tests and the benchmarks.
+//! server WAN, in documentation address ranges only, used by `xvrrp lab`,
+//! `xvrrp demo`, the integration tests and the benchmarks.
 //!
 //! ```text
 //!   {P}-client eth0 ── c-lan ┐                      ┌ s-wan ── eth0 {P}-server
@@ -467,7 +467,7 @@ pub(crate) struct LabInstance {
 }
 
 /// The configuration of one appliance (gw-a or gw-b) in the lab, rendered
-/// in the format of SPEC §2.
+/// as a configuration file (the format `xvrrp.example.toml` documents).
 #[derive(Clone, Debug)]
 pub(crate) struct ApplianceConfig {
     /// Control socket path.

@@ -1,5 +1,5 @@
-//! Faults in the namespace lab, named by CHECKLIST ID, with A (priority
-//! 200) and B (100) advertising every 100 ms:
+//! Faults in the namespace lab, named by docs/conformance.md ID, with A
+//! (priority 200) and B (100) advertising every 100 ms:
 //!
 //! - F02: SIGTERM of the master under a UDP flow: its priority-0 advert is
 //!   on the wire before B's first advert as master, B takes over after its

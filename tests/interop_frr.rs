@@ -1,7 +1,7 @@
-//! Interoperability with FRRouting's vrrpd (CHECKLIST P14): xvrrp runs as
-//! appliance A in gw-a, FRR (zebra and vrrpd) as its peer in gw-b, and the
-//! two elect one master between them, stay put, hand over when one stops
-//! and preempt back when it returns, in VRRPv3 over IPv4 and IPv6.
+//! Interoperability with FRRouting's vrrpd (docs/conformance.md P14): xvrrp
+//! runs as appliance A in gw-a, FRR (zebra and vrrpd) as its peer in gw-b,
+//! and the two elect one master between them, stay put, hand over when one
+//! stops and preempt back when it returns, in VRRPv3 over IPv4 and IPv6.
 //!
 //! Both peers serve four virtual routers: VRID 1 on lan0 (192.0.2.1/24 and
 //! 2001:db8:1::1/64) and VRID 2 on wan0 (203.0.113.1/24 and

@@ -1,4 +1,4 @@
-//! Interoperability with keepalived (CHECKLIST P14): xvrrp runs as
+//! Interoperability with keepalived (docs/conformance.md P14): xvrrp runs as
 //! appliance A in gw-a, keepalived as its peer in gw-b, and the two elect
 //! one master between them, stay put, hand over when one stops and preempt
 //! back when it returns, in VRRPv3 and VRRPv2.

@@ -1,5 +1,5 @@
-//! Protocol behaviour on the wire, in the namespace lab, named by CHECKLIST
-//! ID:
+//! Protocol behaviour on the wire, in the namespace lab, named by
+//! docs/conformance.md ID:
 //!
 //! - P01/P13: the first frames of a new master (the address owner, so it
 //!   takes over at Startup), captured on the LAN bridge and decoded by

@@ -1,7 +1,8 @@
-//! Soak at a 10 ms advertisement interval (CHECKLIST L01 and F04): A (200)
-//! and B (100) in one lab hold their election through 30 s of steady state,
-//! 30 s of a full-speed flood of malformed and foreign VRRP with a UDP flow
-//! through the gateway, and 15 s with every core taken by a busy loop.
+//! Soak at a 10 ms advertisement interval (docs/conformance.md L01 and
+//! F04): A (200) and B (100) in one lab hold their election through 30 s of
+//! steady state, 30 s of a full-speed flood of malformed and foreign VRRP
+//! with a UDP flow through the gateway, and 15 s with every core taken by a
+//! busy loop.
 //!
 //! B's Master_Down_Interval is 3 × 10 ms + 6 ms of skew: three adverts of A
 //! late or lost in a row, and B takes over. A's adverts are captured on its

@@ -1,5 +1,8 @@
-//! The control socket (SPEC §4): a Unix stream socket carrying one JSON
-//! object per line in each direction.
+//! The control socket: a Unix stream socket carrying one JSON object per
+//! line in each direction. A request is `{"cmd": "status", ...}`; a reply
+//! is `{"ok": true, ...}`, or
+//! `{"ok": false, "error": {"code": "...", "message": "..."}}`
+//! (docs/conformance.md, "Product rules").
 //!
 //! [`CtlServer`] plugs into the control thread's `mio::Poll`: it never blocks,
 //! bounds what each client can make it hold (line length, output buffer,

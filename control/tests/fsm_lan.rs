@@ -518,7 +518,8 @@ fn sync_group_follows_a_dead_peer_box() {
 
 /// A frozen master that, on resume, first sees the adverts queued while it
 /// slept must step down before answering them: it must not send a
-/// priority-200 advert that knocks the new master down (CHECKLIST F03).
+/// priority-200 advert that knocks the new master down
+/// (docs/conformance.md F03).
 #[test]
 fn f03_frozen_master_steps_down_before_answering_queued_adverts() {
     use std::net::{IpAddr, Ipv4Addr};

@@ -1,7 +1,7 @@
-//! Protocol behaviour of the VRRP state machine named by CHECKLIST ID (P02,
-//! P04–P07, B19, B20, F08, F10, F13): single instances driven input by input
-//! with a fake clock, and the simulated LAN of `fsm_sim` where the outcome
-//! depends on a peer. No sleeps: every instant is computed.
+//! Protocol behaviour of the VRRP state machine, named by docs/conformance.md
+//! ID (P02, P04–P07, B19, B20, F08, F10, F13): single instances driven input
+//! by input with a fake clock, and the simulated LAN of `fsm_sim` where the
+//! outcome depends on a peer. No sleeps: every instant is computed.
 #![allow(clippy::unwrap_used)]
 
 mod fsm_sim;

@@ -1571,9 +1571,10 @@ mod tests_v6 {
 }
 
 /// The advertisement validation ladder and the ARP responder as the worker
-/// runs them, one test per CHECKLIST row, for a v3/IPv4, a v2/IPv4 and a
-/// v3/IPv6 instance on one port: each bad frame moves exactly its drop
-/// counter by one, reaches nothing else (no punt, no reply) and never panics.
+/// runs them, one test per row of docs/conformance.md, for a v3/IPv4, a
+/// v2/IPv4 and a v3/IPv6 instance on one port: each bad frame moves exactly
+/// its drop counter by one, reaches nothing else (no punt, no reply) and
+/// never panics.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests_ladder {

@@ -1,4 +1,9 @@
-//! The configuration file (SPEC §2): types, loading and validation.
+//! The configuration file: types, loading and validation.
+//!
+//! The file is TOML; `xvrrp.example.toml` shows every key. Durations are
+//! strings with a unit, unknown keys are errors, and `run` refuses a bad
+//! file before it touches any interface (docs/conformance.md, "Product
+//! rules").
 //!
 //! Parsing goes through `toml_edit`, which keeps the byte span of every key
 //! and value, so each problem is reported as `FILE:LINE:COL: message` and all
