@@ -1,8 +1,8 @@
 //! Fixtures for the network-namespace integration tests.
 //!
-//! The lab, the appliance runner and the traffic tools are the binary's own
-//! modules, compiled into each test crate, so the tests drive exactly the
-//! code `xvrrp lab` and `xvrrp demo` use.
+//! The lab, the appliance runner and the traffic tools come from the
+//! `xvrrp-lab` crate, which also backs `xvrrp lab` and `xvrrp demo`, so the
+//! tests drive exactly the code those commands use.
 //!
 //! Every test builds its own lab under a unique prefix, so tests run in
 //! parallel. Guards tear everything down on every exit path: the daemons
@@ -13,14 +13,13 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../src/flow.rs"]
-pub(crate) mod flow;
-#[path = "../../src/lab.rs"]
-pub(crate) mod lab;
-#[path = "../../src/netns.rs"]
-pub(crate) mod netns;
 pub(crate) mod pcap;
 pub(crate) mod raw;
+
+// Re-exported so every test file names them `common::lab` etc.; not every
+// test crate uses all three.
+#[allow(unused_imports)]
+pub(crate) use xvrrp_lab::{flow, lab, netns};
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};

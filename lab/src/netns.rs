@@ -17,7 +17,7 @@ use anyhow::{anyhow, bail, Context, Result};
 const NETNS_DIR: &str = "/run/netns";
 
 /// Runs `ip ARGS...` and returns its stdout; a failure carries the stderr.
-pub(crate) fn ip(args: &[&str]) -> Result<String> {
+pub fn ip(args: &[&str]) -> Result<String> {
     let out = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())
@@ -28,7 +28,7 @@ pub(crate) fn ip(args: &[&str]) -> Result<String> {
 
 /// Runs `PROGRAM ARGS...` inside namespace `ns` through `ip netns exec` and
 /// returns its full output, whatever its exit status.
-pub(crate) fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Output> {
+pub fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Output> {
     Command::new("ip")
         .args(["netns", "exec", ns, program])
         .args(args)
@@ -39,7 +39,7 @@ pub(crate) fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Outp
 
 /// Runs `PROGRAM ARGS...` inside namespace `ns` and returns its stdout; a
 /// non-zero exit is an error carrying the stderr.
-pub(crate) fn exec(ns: &str, program: &str, args: &[&str]) -> Result<String> {
+pub fn exec(ns: &str, program: &str, args: &[&str]) -> Result<String> {
     let out = exec_output(ns, program, args)?;
     let what = format!("{program} (in {ns})");
     check_output(&what, args, out)
@@ -70,7 +70,7 @@ pub(crate) fn exists(ns: &str) -> bool {
 ///
 /// # Errors
 /// The namespace does not exist, or `setns` fails (not root).
-pub(crate) fn enter(ns: &str) -> Result<()> {
+pub fn enter(ns: &str) -> Result<()> {
     let path = format!("{NETNS_DIR}/{ns}");
     let file = File::open(&path).with_context(|| format!("no network namespace {ns} ({path})"))?;
     // SAFETY: `file` is an open descriptor for the duration of the call;
@@ -85,7 +85,7 @@ pub(crate) fn enter(ns: &str) -> Result<()> {
 
 /// Runs `f` on a fresh thread that has entered namespace `ns`, and returns
 /// its result once it is done.
-pub(crate) fn run_in<T, F>(ns: &str, f: F) -> Result<T>
+pub fn run_in<T, F>(ns: &str, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
@@ -108,7 +108,7 @@ where
 ///
 /// Writes `/proc/sys` from a thread inside the namespace: the kernel resolves
 /// `/proc/sys/net` against the writing thread's namespace.
-pub(crate) fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
+pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let value = value.to_owned();
     run_in(ns, move || {
@@ -120,7 +120,7 @@ pub(crate) fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
 /// Starts `PROGRAM ARGS...` inside namespace `ns` with the given stdout and
 /// stderr. `ip netns exec` replaces itself with the program, so the child's
 /// PID is the program's PID.
-pub(crate) fn spawn(
+pub fn spawn(
     ns: &str,
     program: &str,
     args: &[&str],
@@ -139,7 +139,7 @@ pub(crate) fn spawn(
 
 /// Sends signal `sig` to process `pid`. A process already gone is not an
 /// error.
-pub(crate) fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
+pub fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
     if pid <= 0 {
         bail!("refusing to signal pid {pid}");
@@ -157,7 +157,7 @@ pub(crate) fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
 }
 
 /// Kills `child` with SIGKILL and reaps it.
-pub(crate) fn kill_child(child: &mut Child) -> Result<()> {
+pub fn kill_child(child: &mut Child) -> Result<()> {
     if child.try_wait()?.is_none() {
         signal(child.id(), libc::SIGKILL)?;
     }
@@ -167,7 +167,7 @@ pub(crate) fn kill_child(child: &mut Child) -> Result<()> {
 
 /// Stops `child`: SIGTERM, then SIGKILL if it is still there after `grace`.
 /// Reaps it either way.
-pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> Result<()> {
+pub fn stop_child(child: &mut Child, grace: Duration) -> Result<()> {
     if child.try_wait()?.is_some() {
         return Ok(());
     }
@@ -183,7 +183,7 @@ pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> Result<()> {
 }
 
 /// PIDs of the processes whose network namespace is `ns`, except this one.
-pub(crate) fn pids(ns: &str) -> Result<Vec<u32>> {
+pub fn pids(ns: &str) -> Result<Vec<u32>> {
     let out = ip(&["netns", "pids", ns])?;
     let me = std::process::id();
     Ok(out
@@ -194,7 +194,7 @@ pub(crate) fn pids(ns: &str) -> Result<Vec<u32>> {
 }
 
 /// Whether this process runs as root (effective UID 0).
-pub(crate) fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and touches no memory.
     unsafe { libc::geteuid() == 0 }
 }
