@@ -50,6 +50,8 @@ pub fn run(args: &DemoArgs, self_exe: &Path) -> Result<()> {
     if !netns::is_root() {
         bail!("xvrrp demo must run as root: it creates network namespaces");
     }
+    // Everything the demo runs, checked before it builds anything.
+    netns::require(&["ip", "ethtool", "ping"])?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))

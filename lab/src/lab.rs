@@ -115,10 +115,14 @@ impl Lab {
     /// with the same prefix first.
     ///
     /// # Errors
-    /// An invalid prefix, or any `ip`/sysctl step failing (not root, iproute2
-    /// missing). What was built so far is removed before returning.
+    /// An invalid prefix, `ip` or `ethtool` not installed, or any
+    /// `ip`/`ethtool`/sysctl step failing (not root). What was built so far is
+    /// removed before returning.
     pub fn up(prefix: &str) -> Result<Lab> {
         validate_prefix(prefix)?;
+        // Before anything exists: a missing ethtool would otherwise fail
+        // at the first veth, after the namespaces were made.
+        netns::require(&["ip", "ethtool"])?;
         teardown(prefix)?;
         // From here on, a failure drops `lab`, which removes the partial lab.
         let lab = Lab {

@@ -5,7 +5,9 @@
 //!   daemons inside it ([`lab::Appliance`]).
 //! - [`flow`]: a numbered UDP flow that measures a failover's gap, plus ping
 //!   and neighbour-table checks.
-//! - [`netns`]: running programs and threads inside named namespaces.
+//! - [`netns`]: running programs and threads inside named namespaces, and
+//!   [`netns::require`], which fails at once naming a program that is not
+//!   installed.
 //! - [`demo`]: the narrated `xvrrp demo`.
 //!
 //! The `xvrrp` binary exposes the lab as its `lab`, `demo` and hidden `flow`

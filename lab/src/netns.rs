@@ -5,8 +5,11 @@
 //! what the traffic tools use, so demo and tests need no child processes for
 //! traffic: network namespaces are a per-thread attribute in Linux.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -15,6 +18,37 @@ use anyhow::{anyhow, bail, Context, Result};
 
 /// Directory where `ip netns add` keeps the bind mounts that name namespaces.
 const NETNS_DIR: &str = "/run/netns";
+
+/// Fails, naming the first of `programs` that is not installed. A name is
+/// looked up in `PATH` as `execvp` does; a path (FRR's daemons live in
+/// /usr/lib/frr, off `PATH`) must be an executable file.
+///
+/// Call it where a program is first needed: `ip netns exec` starts even
+/// when its program is missing and only then fails, in a child whose
+/// output nobody may read, so a missing tool would otherwise surface as a
+/// timeout far from its cause.
+///
+/// # Errors
+/// The first program missing, as "PROGRAM is not installed: run `make deps`".
+pub fn require(programs: &[&str]) -> Result<()> {
+    match programs.iter().find(|p| !installed(p)) {
+        Some(missing) => bail!("{missing} is not installed: run `make deps`"),
+        None => Ok(()),
+    }
+}
+
+fn installed(program: &str) -> bool {
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    // execvp's default search path when PATH is unset.
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+    std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+}
+
+fn executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
 
 /// Runs `ip ARGS...` and returns its stdout; a failure carries the stderr.
 pub fn ip(args: &[&str]) -> Result<String> {
@@ -27,8 +61,10 @@ pub fn ip(args: &[&str]) -> Result<String> {
 }
 
 /// Runs `PROGRAM ARGS...` inside namespace `ns` through `ip netns exec` and
-/// returns its full output, whatever its exit status.
+/// returns its full output, whatever its exit status. A program that is not
+/// installed is an error before anything runs (see [`require`]).
 pub fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Output> {
+    require(&[program])?;
     Command::new("ip")
         .args(["netns", "exec", ns, program])
         .args(args)
@@ -119,7 +155,8 @@ pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
 
 /// Starts `PROGRAM ARGS...` inside namespace `ns` with the given stdout and
 /// stderr. `ip netns exec` replaces itself with the program, so the child's
-/// PID is the program's PID.
+/// PID is the program's PID. A program that is not installed is an error
+/// before anything starts (see [`require`]).
 pub fn spawn(
     ns: &str,
     program: &str,
@@ -127,6 +164,7 @@ pub fn spawn(
     stdout: Stdio,
     stderr: Stdio,
 ) -> Result<Child> {
+    require(&[program])?;
     Command::new("ip")
         .args(["netns", "exec", ns, program])
         .args(args)
@@ -197,4 +235,32 @@ pub fn pids(ns: &str) -> Result<Vec<u32>> {
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and touches no memory.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn require_finds_programs_on_path_and_by_path() {
+        assert!(require(&[]).is_ok());
+        assert!(require(&["sh", "/bin/sh"]).is_ok());
+    }
+
+    #[test]
+    fn require_names_the_first_missing_program() {
+        let err = require(&["sh", "xvrrp-no-such-tool", "/no/such/zebra"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "xvrrp-no-such-tool is not installed: run `make deps`");
+        let err = require(&["/no/such/zebra"]).unwrap_err().to_string();
+        assert_eq!(err, "/no/such/zebra is not installed: run `make deps`");
+    }
+
+    #[test]
+    fn require_rejects_what_cannot_be_executed() {
+        // A directory and a plain file are on disk but cannot be started.
+        assert!(require(&["/tmp"]).is_err());
+        assert!(require(&["/etc/passwd"]).is_err());
+    }
 }

@@ -61,10 +61,16 @@ fn unsupported() -> Option<String> {
         }
         Err(e) => return Some(format!("`ip` not found: {e}")),
     }
-    if Command::new("ethtool").arg("--version").output().is_err() {
-        return Some("`ethtool` not found".to_owned());
-    }
     None
+}
+
+/// Fails the test at once, naming the first of `programs` (names on `PATH`
+/// or absolute paths) that is not installed: a machine that can run the
+/// namespace tests but lacks a tool they use is broken, not unsupported.
+pub(crate) fn require(programs: &[&str]) {
+    if let Err(e) = netns::require(programs) {
+        panic!("{e:#}");
+    }
 }
 
 /// A prefix unique to this test and process: `t`, 3 characters from the
@@ -133,7 +139,7 @@ impl Drop for TestLab {
 }
 
 /// Builds a lab for `test`, or prints why the test is skipped and returns
-/// `None` (not root, no `ip netns`, no `ethtool`).
+/// `None` (not root, no `ip netns`). Fails if `ethtool` is not installed.
 pub(crate) fn setup(test: &str) -> Option<TestLab> {
     if let Some(why) = unsupported() {
         eprintln!("skipping {test}: {why}");
