@@ -46,6 +46,22 @@ pub(crate) static NO_STOP: AtomicBool = AtomicBool::new(false);
 static LIVE_LABS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 
+/// Whether the namespace tests can run here. When they cannot, a
+/// developer's run prints why and the test passes without running; under CI
+/// (`CI=true`) the test fails with the reason instead, so a CI machine that
+/// cannot run them is red, not green with nothing tested.
+pub(crate) fn can_run(test: &str) -> bool {
+    let Some(why) = unsupported() else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test} cannot run with CI=true: {why}"
+    );
+    eprintln!("skipping {test}: {why}");
+    false
+}
+
 /// Why this machine cannot run namespace tests, if it cannot.
 fn unsupported() -> Option<String> {
     if !netns::is_root() {
@@ -138,11 +154,10 @@ impl Drop for TestLab {
     }
 }
 
-/// Builds a lab for `test`, or prints why the test is skipped and returns
-/// `None` (not root, no `ip netns`). Fails if `ethtool` is not installed.
+/// Builds a lab for `test`, or returns `None` when the test cannot run
+/// here (see [`can_run`]). Fails if `ethtool` is not installed.
 pub(crate) fn setup(test: &str) -> Option<TestLab> {
-    if let Some(why) = unsupported() {
-        eprintln!("skipping {test}: {why}");
+    if !can_run(test) {
         return None;
     }
     install_cleanup_handler();
@@ -157,18 +172,14 @@ pub(crate) fn setup(test: &str) -> Option<TestLab> {
     }
 }
 
-/// Whether the namespace tests can run here (for tests that need no lab).
+/// [`can_run`], with the Ctrl-C cleanup installed when it can (for tests
+/// that build their lab later or some other way).
 pub(crate) fn supported(test: &str) -> bool {
-    match unsupported() {
-        Some(why) => {
-            eprintln!("skipping {test}: {why}");
-            false
-        }
-        None => {
-            install_cleanup_handler();
-            true
-        }
+    if !can_run(test) {
+        return false;
     }
+    install_cleanup_handler();
+    true
 }
 
 /// Advertisement interval of the test appliances: slow enough that a
