@@ -9,11 +9,7 @@
 mod cli;
 mod client;
 mod daemon;
-mod demo;
-mod flow;
-mod lab;
 mod mcast;
-mod netns;
 mod peers;
 mod track;
 

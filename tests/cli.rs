@@ -4,9 +4,12 @@
 //!
 //! The `run` tests build their own network namespace (unique name, removed
 //! by a guard on every exit path) and are skipped, with the reason printed,
-//! when not root or without `ip netns`.
+//! when not root or without `ip netns` (failed instead under `CI=true`, by
+//! the fixtures' `common::can_run`).
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -283,22 +286,6 @@ fn help_exits_zero() {
 
 // ----- run with ports it cannot serve ----------------------------------------------------
 
-/// Why this machine cannot run the namespace tests, if it cannot.
-fn netns_unsupported() -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not running as root".to_owned());
-    }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(out) if out.status.success() => None,
-        Ok(out) => Some(format!(
-            "`ip netns` unavailable: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        Err(e) => Some(format!("`ip` not found: {e}")),
-    }
-}
-
 fn ip(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().unwrap();
     assert!(
@@ -317,8 +304,7 @@ impl NetNs {
     /// A fresh namespace for `test`, or `None` (reason printed) when the
     /// machine cannot run namespace tests.
     fn new(test: &str) -> Option<NetNs> {
-        if let Some(why) = netns_unsupported() {
-            eprintln!("skipping {test}: {why}");
+        if !common::can_run(test) {
             return None;
         }
         let name = format!("xvcli-{}-{test}", std::process::id());

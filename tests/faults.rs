@@ -164,20 +164,6 @@ fn tc(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Whether `tc` is there; prints why the test is skipped otherwise.
-fn have_tc(test: &str) -> bool {
-    let ok = Command::new("tc")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("skipping {test}: `tc` not found");
-    }
-    ok
-}
-
 /// The veth the dropped frames are redirected to: down, so the kernel
 /// drops whatever is sent to it.
 const SINK: &str = "sink0";
@@ -503,9 +489,10 @@ fn f02_sigterm_master_sends_priority_zero_before_the_vip_stops_being_served() {
 #[test]
 fn f02_first_priority_zero_dropped_backup_takes_over_by_master_down_interval() {
     let test = "f02_first_priority_zero_dropped_backup_takes_over_by_master_down_interval";
-    if !common::supported(test) || !have_tc(test) {
+    if !common::supported(test) {
         return;
     }
+    common::require(&["tc"]);
     let Some(mut rig) = Rig::standard(test) else {
         return;
     };
@@ -575,9 +562,10 @@ fn f02_first_priority_zero_dropped_backup_takes_over_by_master_down_interval() {
 #[test]
 fn f07_partition_then_heal() {
     let test = "f07_partition_then_heal";
-    if !common::supported(test) || !have_tc(test) {
+    if !common::supported(test) {
         return;
     }
+    common::require(&["tc"]);
     let Some(mut rig) = Rig::standard(test) else {
         return;
     };

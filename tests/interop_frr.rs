@@ -576,15 +576,13 @@ struct Interop {
 
 impl Interop {
     /// Builds the lab, prepares gw-b and writes both configurations; starts
-    /// nothing. `None` when the test must be skipped (not root, no FRR...).
+    /// nothing. `None` when the test must be skipped (not root, no `ip
+    /// netns`); fails at once without FRR.
     fn new(test: &str, xvrrp_prio: u8, frr_prio: u8) -> Option<Interop> {
-        if let Some(missing) = [ZEBRA, VRRPD, VTYSH]
-            .into_iter()
-            .find(|p| !Path::new(p).exists())
-        {
-            eprintln!("skipping {test}: {missing} not installed (FRR)");
+        if !common::supported(test) {
             return None;
         }
+        common::require(&[ZEBRA, VRRPD, VTYSH]);
         let lab = common::setup(test)?;
         let gw_b = lab.ns("gw-b");
         prepare_gw_b(&gw_b).unwrap();

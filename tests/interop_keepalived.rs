@@ -339,12 +339,13 @@ struct Interop {
 
 impl Interop {
     /// Builds the lab and writes both configurations; starts nothing.
-    /// `None` when the test must be skipped (not root, no keepalived...).
+    /// `None` when the test must be skipped (not root, no `ip netns`); fails
+    /// at once without keepalived.
     fn new(test: &str, version: Version, xvrrp_prio: u8, keepalived_prio: u8) -> Option<Interop> {
-        if !Path::new(KEEPALIVED).exists() {
-            eprintln!("skipping {test}: {KEEPALIVED} not installed");
+        if !common::supported(test) {
             return None;
         }
+        common::require(&[KEEPALIVED]);
         let lab = common::setup(test)?;
         let gw_b = lab.ns("gw-b");
         // keepalived's master routes in the kernel: forwarding on in gw-b only.

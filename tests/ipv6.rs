@@ -561,14 +561,7 @@ fn p13_v6_advert_on_the_wire() {
     let Some(mut rig) = Rig::new("p13_v6_advert_on_the_wire") else {
         return;
     };
-    let Ok(tshark) = std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-    else {
-        eprintln!("skipping p13_v6_advert_on_the_wire: tshark not found");
-        return;
-    };
-    assert!(tshark.status.success(), "tshark --version failed");
+    common::require(&["tcpdump", "tshark"]);
     // On the switch's LAN bridge, so every port's frames are seen as sent.
     let pcap = rig.work.path().join("lan.pcap");
     let dump = Tcpdump::start(&rig.lab.ns("sw"), "lan", &pcap, 5, "ip6 proto 112");

@@ -450,6 +450,8 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
     let Some(lab) = common::setup(NAME) else {
         return;
     };
+    // Only the last phase (busy loops) needs it: check before the first.
+    common::require(&["taskset"]);
     let interval = format!("{}ms", INTERVAL.as_millis());
     let mut a = common::gateway_config(&lab, "a", 200);
     let mut b = common::gateway_config(&lab, "b", 100);

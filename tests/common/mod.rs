@@ -1,8 +1,8 @@
 //! Fixtures for the network-namespace integration tests.
 //!
-//! The lab, the appliance runner and the traffic tools are the binary's own
-//! modules, compiled into each test crate, so the tests drive exactly the
-//! code `xvrrp lab` and `xvrrp demo` use.
+//! The lab, the appliance runner and the traffic tools come from the
+//! `xvrrp-lab` crate, which also backs `xvrrp lab` and `xvrrp demo`, so the
+//! tests drive exactly the code those commands use.
 //!
 //! Every test builds its own lab under a unique prefix, so tests run in
 //! parallel. Guards tear everything down on every exit path: the daemons
@@ -13,14 +13,13 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../src/flow.rs"]
-pub(crate) mod flow;
-#[path = "../../src/lab.rs"]
-pub(crate) mod lab;
-#[path = "../../src/netns.rs"]
-pub(crate) mod netns;
 pub(crate) mod pcap;
 pub(crate) mod raw;
+
+// Re-exported so every test file names them `common::lab` etc.; not every
+// test crate uses all three.
+#[allow(unused_imports)]
+pub(crate) use xvrrp_lab::{flow, lab, netns};
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -47,6 +46,22 @@ pub(crate) static NO_STOP: AtomicBool = AtomicBool::new(false);
 static LIVE_LABS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
 
+/// Whether the namespace tests can run here. When they cannot, a
+/// developer's run prints why and the test passes without running; under CI
+/// (`CI=true`) the test fails with the reason instead, so a CI machine that
+/// cannot run them is red, not green with nothing tested.
+pub(crate) fn can_run(test: &str) -> bool {
+    let Some(why) = unsupported() else {
+        return true;
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test} cannot run with CI=true: {why}"
+    );
+    eprintln!("skipping {test}: {why}");
+    false
+}
+
 /// Why this machine cannot run namespace tests, if it cannot.
 fn unsupported() -> Option<String> {
     if !netns::is_root() {
@@ -62,10 +77,16 @@ fn unsupported() -> Option<String> {
         }
         Err(e) => return Some(format!("`ip` not found: {e}")),
     }
-    if Command::new("ethtool").arg("--version").output().is_err() {
-        return Some("`ethtool` not found".to_owned());
-    }
     None
+}
+
+/// Fails the test at once, naming the first of `programs` (names on `PATH`
+/// or absolute paths) that is not installed: a machine that can run the
+/// namespace tests but lacks a tool they use is broken, not unsupported.
+pub(crate) fn require(programs: &[&str]) {
+    if let Err(e) = netns::require(programs) {
+        panic!("{e:#}");
+    }
 }
 
 /// A prefix unique to this test and process: `t`, 3 characters from the
@@ -133,11 +154,10 @@ impl Drop for TestLab {
     }
 }
 
-/// Builds a lab for `test`, or prints why the test is skipped and returns
-/// `None` (not root, no `ip netns`, no `ethtool`).
+/// Builds a lab for `test`, or returns `None` when the test cannot run
+/// here (see [`can_run`]). Fails if `ethtool` is not installed.
 pub(crate) fn setup(test: &str) -> Option<TestLab> {
-    if let Some(why) = unsupported() {
-        eprintln!("skipping {test}: {why}");
+    if !can_run(test) {
         return None;
     }
     install_cleanup_handler();
@@ -152,18 +172,14 @@ pub(crate) fn setup(test: &str) -> Option<TestLab> {
     }
 }
 
-/// Whether the namespace tests can run here (for tests that need no lab).
+/// [`can_run`], with the Ctrl-C cleanup installed when it can (for tests
+/// that build their lab later or some other way).
 pub(crate) fn supported(test: &str) -> bool {
-    match unsupported() {
-        Some(why) => {
-            eprintln!("skipping {test}: {why}");
-            false
-        }
-        None => {
-            install_cleanup_handler();
-            true
-        }
+    if !can_run(test) {
+        return false;
     }
+    install_cleanup_handler();
+    true
 }
 
 /// Advertisement interval of the test appliances: slow enough that a

@@ -23,6 +23,9 @@ impl Tcpdump {
     /// Starts capturing `filter` on `ifname` in `ns` into `path`, and
     /// returns once tcpdump has opened its file (it is capturing by then).
     pub(crate) fn start(ns: &str, ifname: &str, filter: &str, path: &Path) -> Result<Tcpdump> {
+        // tshark too: a capture nobody can decode fails now, not after the
+        // scenario it records.
+        netns::require(&["tcpdump", "tshark"])?;
         let file = path.to_string_lossy().into_owned();
         let child = netns::spawn(
             ns,

@@ -17,19 +17,19 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::netns;
+use crate::netns;
 
 /// `xvrrp flow`: run one side of a numbered UDP flow by hand.
 #[derive(clap::Args, Debug)]
-pub(crate) struct FlowArgs {
+pub struct FlowArgs {
     /// Which side to run.
     #[command(subcommand)]
-    pub(crate) action: FlowAction,
+    action: FlowAction,
 }
 
 /// The two sides of a flow.
 #[derive(clap::Subcommand, Debug)]
-pub(crate) enum FlowAction {
+enum FlowAction {
     /// Send numbered datagrams at a fixed rate; print a JSON summary.
     Send {
         /// Network namespace to send from (default: the current one).
@@ -65,9 +65,9 @@ pub(crate) enum FlowAction {
 /// Default flow rate, datagrams per second.
 pub(crate) const DEFAULT_RATE: u32 = 2000;
 /// Default UDP payload size.
-pub(crate) const DEFAULT_SIZE: usize = 64;
+const DEFAULT_SIZE: usize = 64;
 /// Default UDP port of the flow.
-pub(crate) const DEFAULT_PORT: u16 = 9000;
+pub const DEFAULT_PORT: u16 = 9000;
 
 /// Marks our datagrams, so stray traffic on the port is ignored.
 const MAGIC: u32 = 0x7876_666c;
@@ -83,7 +83,7 @@ const POLL: Duration = Duration::from_millis(20);
 const DRAIN: Duration = Duration::from_millis(200);
 
 /// Runs `xvrrp flow ...`.
-pub(crate) fn run(args: &FlowArgs) -> Result<()> {
+pub fn run(args: &FlowArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handler")?;
@@ -153,7 +153,7 @@ fn ms(ns: u64) -> f64 {
 
 /// CLOCK_MONOTONIC in nanoseconds: comparable between processes and threads
 /// of one host, unlike `Instant`, which cannot leave the process.
-pub(crate) fn monotonic_ns() -> u64 {
+fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -207,24 +207,24 @@ fn join<T>(handle: JoinHandle<Result<T>>) -> Result<T> {
 
 /// What a sender did.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct SendLog {
+struct SendLog {
     /// Datagrams handed to the kernel or attempted (a failed send counts:
     /// for the flow it is a lost datagram).
-    pub(crate) sent: u64,
+    sent: u64,
     /// Sends the kernel refused (no route, neighbour failed, ...).
-    pub(crate) send_errors: u64,
+    send_errors: u64,
     /// Monotonic time of the first and last send, ns.
-    pub(crate) first_ns: u64,
+    first_ns: u64,
     /// Monotonic time of the last send, ns.
-    pub(crate) last_ns: u64,
+    last_ns: u64,
     /// Largest interval between two sends: a sender starved of CPU shows up
     /// here, not as network loss.
-    pub(crate) max_send_gap_ns: u64,
+    max_send_gap_ns: u64,
 }
 
 /// A thread sending numbered datagrams at a fixed rate until stopped.
 #[derive(Debug)]
-pub(crate) struct Sender {
+struct Sender {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Result<SendLog>>>,
 }
@@ -232,12 +232,7 @@ pub(crate) struct Sender {
 impl Sender {
     /// Starts sending to `dst` from namespace `ns` at `rate` datagrams per
     /// second, each `size` bytes of UDP payload.
-    pub(crate) fn start(
-        ns: Option<&str>,
-        dst: SocketAddr,
-        rate: u32,
-        size: usize,
-    ) -> Result<Sender> {
+    fn start(ns: Option<&str>, dst: SocketAddr, rate: u32, size: usize) -> Result<Sender> {
         if rate == 0 {
             bail!("flow rate must be at least 1 datagram per second");
         }
@@ -271,7 +266,7 @@ impl Sender {
     }
 
     /// Stops sending and returns what was sent.
-    pub(crate) fn stop(mut self) -> Result<SendLog> {
+    fn stop(mut self) -> Result<SendLog> {
         self.stop.store(true, Ordering::Relaxed);
         let handle = self.handle.take().context("flow sender already stopped")?;
         join(handle)
@@ -332,27 +327,27 @@ fn send_loop(
 
 /// What a receiver saw.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct RecvLog {
+struct RecvLog {
     /// Distinct sequence numbers received.
-    pub(crate) distinct: u64,
+    distinct: u64,
     /// Datagrams received more than once.
-    pub(crate) duplicates: u64,
+    duplicates: u64,
     /// Highest sequence number received.
-    pub(crate) max_seq: Option<u64>,
+    max_seq: Option<u64>,
     /// Monotonic arrival time of the first and last datagram, ns.
-    pub(crate) first_arrival_ns: Option<u64>,
+    first_arrival_ns: Option<u64>,
     /// Monotonic arrival time of the last datagram, ns.
-    pub(crate) last_arrival_ns: Option<u64>,
+    last_arrival_ns: Option<u64>,
     /// Send time carried by the earliest-sent datagram received, ns.
-    pub(crate) first_send_ns: Option<u64>,
+    first_send_ns: Option<u64>,
     /// Largest interval between two consecutive arrivals, ns.
-    pub(crate) max_gap_ns: u64,
+    max_gap_ns: u64,
     /// Arrival times bounding that interval.
-    pub(crate) gap_from_ns: Option<u64>,
+    gap_from_ns: Option<u64>,
     /// Arrival time ending that interval.
-    pub(crate) gap_to_ns: Option<u64>,
+    gap_to_ns: Option<u64>,
     /// Largest one-way delay (arrival minus send time), ns.
-    pub(crate) max_delay_ns: u64,
+    max_delay_ns: u64,
     seen: Vec<u64>,
 }
 
@@ -405,7 +400,7 @@ fn parse_datagram(buf: &[u8]) -> Option<(u64, u64)> {
 
 /// A thread receiving a flow until stopped; its log can be read meanwhile.
 #[derive(Debug)]
-pub(crate) struct Receiver {
+struct Receiver {
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<RecvLog>>,
     handle: Option<JoinHandle<Result<()>>>,
@@ -414,7 +409,7 @@ pub(crate) struct Receiver {
 impl Receiver {
     /// Starts receiving on `listen` inside namespace `ns`; returns once the
     /// socket is bound.
-    pub(crate) fn start(ns: Option<&str>, listen: SocketAddr) -> Result<Receiver> {
+    fn start(ns: Option<&str>, listen: SocketAddr) -> Result<Receiver> {
         let stop = Arc::new(AtomicBool::new(false));
         let log = Arc::new(Mutex::new(RecvLog::default()));
         let (stop_thread, log_thread) = (Arc::clone(&stop), Arc::clone(&log));
@@ -444,12 +439,12 @@ impl Receiver {
     }
 
     /// A copy of the log so far.
-    pub(crate) fn snapshot(&self) -> RecvLog {
+    fn snapshot(&self) -> RecvLog {
         lock(&self.log).clone()
     }
 
     /// Stops receiving and returns the log.
-    pub(crate) fn stop(mut self) -> Result<RecvLog> {
+    fn stop(mut self) -> Result<RecvLog> {
         self.stop.store(true, Ordering::Relaxed);
         let handle = self
             .handle
@@ -492,29 +487,29 @@ fn recv_loop(socket: &UdpSocket, stop: &AtomicBool, log: &Mutex<RecvLog>) -> Res
 
 /// The outcome of a flow, times in ms from its first send.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct FlowReport {
+pub struct FlowReport {
     /// Datagrams sent.
-    pub(crate) sent: u64,
+    pub sent: u64,
     /// Distinct datagrams received.
-    pub(crate) received: u64,
+    pub received: u64,
     /// `sent - received`.
-    pub(crate) lost: u64,
+    pub lost: u64,
     /// Datagrams received twice or more.
-    pub(crate) duplicates: u64,
+    pub duplicates: u64,
     /// Sends the kernel refused.
-    pub(crate) send_errors: u64,
+    pub send_errors: u64,
     /// Largest silence at the receiver: between consecutive arrivals, or
     /// from the first send to the first arrival, or from the last arrival
     /// to the last send (a flow that never resumed has a gap to its end).
-    pub(crate) max_gap_ms: f64,
+    pub max_gap_ms: f64,
     /// When that silence began.
-    pub(crate) gap_from_ms: f64,
+    pub gap_from_ms: f64,
     /// When that silence ended.
-    pub(crate) gap_to_ms: f64,
+    pub gap_to_ms: f64,
     /// Largest interval between two sends (a starved sender, not loss).
-    pub(crate) max_send_gap_ms: f64,
+    pub max_send_gap_ms: f64,
     /// Time from first to last send.
-    pub(crate) duration_ms: f64,
+    pub duration_ms: f64,
 }
 
 impl FlowReport {
@@ -564,7 +559,7 @@ impl std::fmt::Display for FlowReport {
 
 /// A UDP flow from a client namespace to a server namespace.
 #[derive(Debug)]
-pub(crate) struct Flow {
+pub struct Flow {
     sender: Sender,
     receiver: Receiver,
 }
@@ -572,12 +567,7 @@ pub(crate) struct Flow {
 impl Flow {
     /// Starts a receiver on `dst`'s port in `server_ns`, then a sender in
     /// `client_ns` sending to `dst` at `rate` datagrams per second.
-    pub(crate) fn start(
-        client_ns: &str,
-        server_ns: &str,
-        dst: SocketAddr,
-        rate: u32,
-    ) -> Result<Flow> {
+    pub fn start(client_ns: &str, server_ns: &str, dst: SocketAddr, rate: u32) -> Result<Flow> {
         let listen: SocketAddr = match dst.ip() {
             IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, dst.port()).into(),
             IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, dst.port()).into(),
@@ -594,13 +584,13 @@ impl Flow {
     }
 
     /// Distinct datagrams received so far.
-    pub(crate) fn received(&self) -> u64 {
+    pub fn received(&self) -> u64 {
         self.receiver.snapshot().distinct
     }
 
     /// Stops the flow (sender first, then the receiver once the datagrams in
     /// flight had time to land) and returns its report.
-    pub(crate) fn stop(self) -> Result<FlowReport> {
+    pub fn stop(self) -> Result<FlowReport> {
         let sent = self.sender.stop();
         thread::sleep(DRAIN);
         let recv = self.receiver.stop()?;
@@ -613,7 +603,7 @@ impl Flow {
 ///
 /// # Errors
 /// Missing replies (with ping's summary), or ping cannot run.
-pub(crate) fn ping(ns: &str, dst: IpAddr, count: u32, timeout: Duration) -> Result<()> {
+pub fn ping(ns: &str, dst: IpAddr, count: u32, timeout: Duration) -> Result<()> {
     let deadline = timeout.as_secs().max(1).to_string();
     let out = netns::exec_output(
         ns,
@@ -646,7 +636,7 @@ pub(crate) fn ping(ns: &str, dst: IpAddr, count: u32, timeout: Duration) -> Resu
 
 /// The link-layer address namespace `ns` has for neighbour `ip`, if it has a
 /// usable (not failed, not incomplete) entry.
-pub(crate) fn neighbour_mac(ns: &str, ip: IpAddr) -> Result<Option<String>> {
+pub fn neighbour_mac(ns: &str, ip: IpAddr) -> Result<Option<String>> {
     let out = netns::ip(&["-n", ns, "-j", "neigh", "show", &ip.to_string()])?;
     let entries: serde_json::Value =
         serde_json::from_str(if out.trim().is_empty() { "[]" } else { &out })

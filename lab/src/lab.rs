@@ -25,23 +25,23 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::netns;
+use crate::netns;
 
 /// `xvrrp lab`: build, remove or list a lab.
 #[derive(clap::Args, Debug)]
-pub(crate) struct LabArgs {
+pub struct LabArgs {
     /// What to do with the lab.
     #[command(subcommand)]
-    pub(crate) action: LabAction,
+    action: LabAction,
     /// Name prefix of the lab's namespaces ([a-z0-9]{1,8}); a second prefix
     /// builds a second lab beside the first.
     #[arg(long, default_value = "xv", global = true)]
-    pub(crate) prefix: String,
+    prefix: String,
 }
 
 /// The `xvrrp lab` actions.
 #[derive(clap::Subcommand, Debug)]
-pub(crate) enum LabAction {
+enum LabAction {
     /// Build the lab (removing any leftover with the same prefix first).
     Up,
     /// Remove everything the lab made; succeeds if nothing is there.
@@ -51,7 +51,7 @@ pub(crate) enum LabAction {
 }
 
 /// Runs `xvrrp lab ...`.
-pub(crate) fn run(args: &LabArgs) -> Result<()> {
+pub fn run(args: &LabArgs) -> Result<()> {
     validate_prefix(&args.prefix)?;
     match args.action {
         LabAction::Up => {
@@ -86,7 +86,7 @@ pub(crate) fn run(args: &LabArgs) -> Result<()> {
 }
 
 /// The lab's namespace roles, in creation order.
-pub(crate) const ROLES: [&str; 5] = ["sw", "client", "gw-a", "gw-b", "server"];
+const ROLES: [&str; 5] = ["sw", "client", "gw-a", "gw-b", "server"];
 
 /// Checks that a lab prefix keeps namespace names short and valid.
 pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
@@ -105,7 +105,7 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
 /// (unless [`Lab::keep`] was called), so cleanup runs on every exit path,
 /// panics included.
 #[derive(Debug)]
-pub(crate) struct Lab {
+pub struct Lab {
     prefix: String,
     keep: bool,
 }
@@ -115,10 +115,14 @@ impl Lab {
     /// with the same prefix first.
     ///
     /// # Errors
-    /// An invalid prefix, or any `ip`/sysctl step failing (not root, iproute2
-    /// missing). What was built so far is removed before returning.
-    pub(crate) fn up(prefix: &str) -> Result<Lab> {
+    /// An invalid prefix, `ip` or `ethtool` not installed, or any
+    /// `ip`/`ethtool`/sysctl step failing (not root). What was built so far is
+    /// removed before returning.
+    pub fn up(prefix: &str) -> Result<Lab> {
         validate_prefix(prefix)?;
+        // Before anything exists: a missing ethtool would otherwise fail
+        // at the first veth, after the namespaces were made.
+        netns::require(&["ip", "ethtool"])?;
         teardown(prefix)?;
         // From here on, a failure drops `lab`, which removes the partial lab.
         let lab = Lab {
@@ -131,12 +135,12 @@ impl Lab {
     }
 
     /// The lab's prefix.
-    pub(crate) fn prefix(&self) -> &str {
+    pub fn prefix(&self) -> &str {
         &self.prefix
     }
 
     /// Namespace name of `role` (`sw`, `client`, `gw-a`, `gw-b`, `server`).
-    pub(crate) fn ns(&self, role: &str) -> String {
+    pub fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.prefix)
     }
 
@@ -147,7 +151,7 @@ impl Lab {
     }
 
     /// Leaves the lab in place when this value is dropped.
-    pub(crate) fn keep(mut self) {
+    pub fn keep(mut self) {
         self.keep = true;
     }
 
@@ -384,7 +388,7 @@ fn links_not_up(ns: &str) -> Result<Vec<String>> {
 /// namespaces (an interrupted run's appliances), then deletes the
 /// namespaces, which takes their veths and bridges with them. Returns the
 /// namespaces removed; nothing to remove is not an error.
-pub(crate) fn teardown(prefix: &str) -> Result<Vec<String>> {
+pub fn teardown(prefix: &str) -> Result<Vec<String>> {
     validate_prefix(prefix)?;
     let present: Vec<String> = ROLES
         .iter()
@@ -424,7 +428,7 @@ fn process_alive(pid: u32) -> bool {
 }
 
 /// A human-readable listing of what exists of lab `prefix`.
-pub(crate) fn status(prefix: &str) -> Result<String> {
+pub fn status(prefix: &str) -> Result<String> {
     validate_prefix(prefix)?;
     if !ROLES
         .iter()
@@ -455,46 +459,46 @@ pub(crate) fn status(prefix: &str) -> Result<String> {
 
 /// One virtual router of an appliance in the lab.
 #[derive(Clone, Debug)]
-pub(crate) struct LabInstance {
+pub struct LabInstance {
     /// Instance name (`lan-gw`, `wan-gw`).
-    pub(crate) name: String,
+    pub name: String,
     /// Gateway interface it serves (`lan0`, `wan0`).
-    pub(crate) port: String,
+    pub port: String,
     /// Virtual router id.
-    pub(crate) vrid: u8,
+    pub vrid: u8,
     /// Virtual addresses with prefix length.
-    pub(crate) addresses: Vec<String>,
+    pub addresses: Vec<String>,
 }
 
 /// The configuration of one appliance (gw-a or gw-b) in the lab, rendered
 /// as a configuration file (the format `xvrrp.example.toml` documents).
 #[derive(Clone, Debug)]
-pub(crate) struct ApplianceConfig {
+pub struct ApplianceConfig {
     /// Control socket path.
-    pub(crate) control_socket: String,
+    pub control_socket: String,
     /// Priority of every instance.
-    pub(crate) priority: u8,
+    pub priority: u8,
     /// Advertisement interval of every instance, with its unit ("10ms").
-    pub(crate) advert_interval: String,
+    pub advert_interval: String,
     /// Preempt a lower-priority master.
-    pub(crate) preempt: bool,
+    pub preempt: bool,
     /// Cores of the polling workers.
-    pub(crate) cores: Vec<usize>,
+    pub cores: Vec<usize>,
     /// Idle policy of the workers (`busy`, `adaptive`, `wait`).
-    pub(crate) idle: String,
+    pub idle: String,
     /// Ports served by the fast path.
-    pub(crate) ports: Vec<String>,
+    pub ports: Vec<String>,
     /// Virtual routers.
-    pub(crate) instances: Vec<LabInstance>,
+    pub instances: Vec<LabInstance>,
     /// Put every instance in one `[[sync_group]]`.
-    pub(crate) sync_group: bool,
+    pub sync_group: bool,
 }
 
 impl ApplianceConfig {
     /// The lab's gateway: `lan-gw` (VRID 1, 192.0.2.1/24 on lan0) and
     /// `wan-gw` (VRID 2, 203.0.113.1/24 on wan0) in one sync group, 10 ms
     /// adverts, preempting, one adaptive worker on core 0.
-    pub(crate) fn gateway(control_socket: &str, priority: u8) -> ApplianceConfig {
+    pub fn gateway(control_socket: &str, priority: u8) -> ApplianceConfig {
         ApplianceConfig {
             control_socket: control_socket.to_owned(),
             priority,
@@ -522,7 +526,7 @@ impl ApplianceConfig {
     }
 
     /// The configuration file's text.
-    pub(crate) fn render(&self) -> String {
+    pub fn render(&self) -> String {
         let quoted = |items: &[String]| {
             items
                 .iter()
@@ -562,7 +566,7 @@ impl ApplianceConfig {
 /// A private scratch directory (mode 0700) for configs and logs, removed on
 /// drop unless [`WorkDir::keep`] was called.
 #[derive(Debug)]
-pub(crate) struct WorkDir {
+pub struct WorkDir {
     path: PathBuf,
     keep: bool,
 }
@@ -570,7 +574,7 @@ pub(crate) struct WorkDir {
 impl WorkDir {
     /// Creates `/tmp/xvrrp-{tag}-{pid}-{n}`; fails rather than reuse a
     /// directory that already exists.
-    pub(crate) fn create(tag: &str) -> Result<WorkDir> {
+    pub fn create(tag: &str) -> Result<WorkDir> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -584,12 +588,12 @@ impl WorkDir {
     }
 
     /// The directory.
-    pub(crate) fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Leaves the directory in place (for its logs) when dropped.
-    pub(crate) fn keep(&mut self) {
+    pub fn keep(&mut self) {
         self.keep = true;
     }
 }
@@ -604,7 +608,7 @@ impl Drop for WorkDir {
 
 /// Polls `cond` every 20 ms until it holds; fails after `timeout`, or at
 /// once when `stop` is raised (Ctrl-C) or `cond` fails.
-pub(crate) fn wait_until(
+pub fn wait_until(
     what: &str,
     timeout: Duration,
     stop: &AtomicBool,
@@ -629,7 +633,7 @@ pub(crate) fn wait_until(
 /// started as `ip netns exec NS EXE run -c CONFIG`. Dropping it kills it
 /// (by its PID only) and reaps it.
 #[derive(Debug)]
-pub(crate) struct Appliance {
+pub struct Appliance {
     name: String,
     exe: PathBuf,
     ns: String,
@@ -642,7 +646,7 @@ pub(crate) struct Appliance {
 impl Appliance {
     /// Writes `config` to `DIR/NAME.toml`; the daemon's output will go to
     /// `DIR/NAME.log`. Does not start it.
-    pub(crate) fn new(
+    pub fn new(
         name: &str,
         exe: &Path,
         ns: &str,
@@ -664,22 +668,22 @@ impl Appliance {
     }
 
     /// The appliance's name (used in messages and file names).
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The configuration file.
-    pub(crate) fn config_path(&self) -> &Path {
+    pub fn config_path(&self) -> &Path {
         &self.config_path
     }
 
     /// The daemon's log file.
-    pub(crate) fn log_path(&self) -> &Path {
+    pub fn log_path(&self) -> &Path {
         &self.log_path
     }
 
     /// Starts the daemon; its stdout and stderr are appended to the log.
-    pub(crate) fn start(&mut self) -> Result<()> {
+    pub fn start(&mut self) -> Result<()> {
         if self.running() {
             bail!("appliance {} is already running", self.name);
         }
@@ -703,12 +707,12 @@ impl Appliance {
     }
 
     /// The daemon's PID while it runs.
-    pub(crate) fn pid(&self) -> Option<u32> {
+    pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
     /// Whether the daemon is running (reaps it if it exited).
-    pub(crate) fn running(&mut self) -> bool {
+    fn running(&mut self) -> bool {
         match self.child.as_mut().map(Child::try_wait) {
             Some(Ok(None)) => true,
             Some(_) => {
@@ -720,7 +724,7 @@ impl Appliance {
     }
 
     /// Kills the daemon with SIGKILL (a crash, as far as the peer can tell).
-    pub(crate) fn kill(&mut self) -> Result<()> {
+    pub fn kill(&mut self) -> Result<()> {
         match self.child.take() {
             Some(mut child) => netns::kill_child(&mut child),
             None => Ok(()),
@@ -728,7 +732,7 @@ impl Appliance {
     }
 
     /// Stops the daemon with SIGTERM (SIGKILL if it lingers past 3 s).
-    pub(crate) fn stop(&mut self) -> Result<()> {
+    pub fn stop(&mut self) -> Result<()> {
         match self.child.take() {
             Some(mut child) => netns::stop_child(&mut child, Duration::from_secs(3)),
             None => Ok(()),
@@ -739,7 +743,7 @@ impl Appliance {
     ///
     /// # Errors
     /// The client fails or hangs for 10 s, or its reply is not `ok`.
-    pub(crate) fn query(&self, args: &[&str]) -> Result<serde_json::Value> {
+    pub fn query(&self, args: &[&str]) -> Result<serde_json::Value> {
         let child = Command::new(&self.exe)
             .arg("-s")
             .arg(&self.socket)
@@ -781,7 +785,7 @@ impl Appliance {
     }
 
     /// Instance name → state, from `status --json`.
-    pub(crate) fn states(&self) -> Result<BTreeMap<String, String>> {
+    pub fn states(&self) -> Result<BTreeMap<String, String>> {
         let reply = self.query(&["status"])?;
         let mut states = BTreeMap::new();
         for i in instances(&reply) {
@@ -794,7 +798,7 @@ impl Appliance {
 
     /// Whether the daemon answers and every instance is in `state`. Not
     /// answering yet is `false`; a daemon that exited is an error.
-    pub(crate) fn all_in(&mut self, state: &str) -> Result<bool> {
+    pub fn all_in(&mut self, state: &str) -> Result<bool> {
         if !self.running() {
             bail!(
                 "appliance {} is not running; last lines of {}:\n{}",
@@ -810,7 +814,7 @@ impl Appliance {
     }
 
     /// The last `lines` lines of the daemon's log.
-    pub(crate) fn log_tail(&self, lines: usize) -> String {
+    pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         let tail = all
@@ -839,7 +843,7 @@ impl Drop for Appliance {
 }
 
 /// The `instances` array of a `status --json` reply (empty if absent).
-pub(crate) fn instances(reply: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+pub fn instances(reply: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
     reply
         .get("instances")
         .and_then(serde_json::Value::as_array)

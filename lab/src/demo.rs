@@ -14,22 +14,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::flow::{self, Flow, FlowReport};
-use super::lab::{self, Appliance, ApplianceConfig, Lab, WorkDir};
-use super::netns;
+use crate::flow::{self, Flow, FlowReport};
+use crate::lab::{self, Appliance, ApplianceConfig, Lab, WorkDir};
+use crate::netns;
 
 /// `xvrrp demo`: lab, two appliances, traffic and a failover.
 #[derive(clap::Args, Debug)]
-pub(crate) struct DemoArgs {
+pub struct DemoArgs {
     /// Lab prefix ([a-z0-9]{1,8}); the lab is removed at the end.
     #[arg(long, default_value = "xv")]
-    pub(crate) prefix: String,
+    prefix: String,
     /// Rate of the UDP flow through the gateway, datagrams per second.
     #[arg(long, default_value_t = flow::DEFAULT_RATE)]
-    pub(crate) rate: u32,
+    rate: u32,
     /// Milliseconds of steady traffic before and after each failover.
     #[arg(long, default_value_t = 1000)]
-    pub(crate) settle_ms: u64,
+    settle_ms: u64,
 }
 
 /// The LAN virtual address, the client's gateway.
@@ -45,11 +45,13 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `xvrrp demo`; `self_exe` is this binary, started again as the two
 /// appliances and as their status client.
-pub(crate) fn run(args: &DemoArgs, self_exe: &Path) -> Result<()> {
+pub fn run(args: &DemoArgs, self_exe: &Path) -> Result<()> {
     lab::validate_prefix(&args.prefix)?;
     if !netns::is_root() {
         bail!("xvrrp demo must run as root: it creates network namespaces");
     }
+    // Everything the demo runs, checked before it builds anything.
+    netns::require(&["ip", "ethtool", "ping"])?;
     let interrupted = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&interrupted))

@@ -5,8 +5,11 @@
 //! what the traffic tools use, so demo and tests need no child processes for
 //! traffic: network namespaces are a per-thread attribute in Linux.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,8 +19,39 @@ use anyhow::{anyhow, bail, Context, Result};
 /// Directory where `ip netns add` keeps the bind mounts that name namespaces.
 const NETNS_DIR: &str = "/run/netns";
 
+/// Fails, naming the first of `programs` that is not installed. A name is
+/// looked up in `PATH` as `execvp` does; a path (FRR's daemons live in
+/// /usr/lib/frr, off `PATH`) must be an executable file.
+///
+/// Call it where a program is first needed: `ip netns exec` starts even
+/// when its program is missing and only then fails, in a child whose
+/// output nobody may read, so a missing tool would otherwise surface as a
+/// timeout far from its cause.
+///
+/// # Errors
+/// The first program missing, as "PROGRAM is not installed: run `make deps`".
+pub fn require(programs: &[&str]) -> Result<()> {
+    match programs.iter().find(|p| !installed(p)) {
+        Some(missing) => bail!("{missing} is not installed: run `make deps`"),
+        None => Ok(()),
+    }
+}
+
+fn installed(program: &str) -> bool {
+    if program.contains('/') {
+        return executable(Path::new(program));
+    }
+    // execvp's default search path when PATH is unset.
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/bin:/usr/bin"));
+    std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+}
+
+fn executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 /// Runs `ip ARGS...` and returns its stdout; a failure carries the stderr.
-pub(crate) fn ip(args: &[&str]) -> Result<String> {
+pub fn ip(args: &[&str]) -> Result<String> {
     let out = Command::new("ip")
         .args(args)
         .stdin(Stdio::null())
@@ -27,8 +61,10 @@ pub(crate) fn ip(args: &[&str]) -> Result<String> {
 }
 
 /// Runs `PROGRAM ARGS...` inside namespace `ns` through `ip netns exec` and
-/// returns its full output, whatever its exit status.
-pub(crate) fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Output> {
+/// returns its full output, whatever its exit status. A program that is not
+/// installed is an error before anything runs (see [`require`]).
+pub fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Output> {
+    require(&[program])?;
     Command::new("ip")
         .args(["netns", "exec", ns, program])
         .args(args)
@@ -39,7 +75,7 @@ pub(crate) fn exec_output(ns: &str, program: &str, args: &[&str]) -> Result<Outp
 
 /// Runs `PROGRAM ARGS...` inside namespace `ns` and returns its stdout; a
 /// non-zero exit is an error carrying the stderr.
-pub(crate) fn exec(ns: &str, program: &str, args: &[&str]) -> Result<String> {
+pub fn exec(ns: &str, program: &str, args: &[&str]) -> Result<String> {
     let out = exec_output(ns, program, args)?;
     let what = format!("{program} (in {ns})");
     check_output(&what, args, out)
@@ -70,7 +106,7 @@ pub(crate) fn exists(ns: &str) -> bool {
 ///
 /// # Errors
 /// The namespace does not exist, or `setns` fails (not root).
-pub(crate) fn enter(ns: &str) -> Result<()> {
+pub fn enter(ns: &str) -> Result<()> {
     let path = format!("{NETNS_DIR}/{ns}");
     let file = File::open(&path).with_context(|| format!("no network namespace {ns} ({path})"))?;
     // SAFETY: `file` is an open descriptor for the duration of the call;
@@ -85,7 +121,7 @@ pub(crate) fn enter(ns: &str) -> Result<()> {
 
 /// Runs `f` on a fresh thread that has entered namespace `ns`, and returns
 /// its result once it is done.
-pub(crate) fn run_in<T, F>(ns: &str, f: F) -> Result<T>
+pub fn run_in<T, F>(ns: &str, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
@@ -108,7 +144,7 @@ where
 ///
 /// Writes `/proc/sys` from a thread inside the namespace: the kernel resolves
 /// `/proc/sys/net` against the writing thread's namespace.
-pub(crate) fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
+pub fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
     let path = format!("/proc/sys/{}", key.replace('.', "/"));
     let value = value.to_owned();
     run_in(ns, move || {
@@ -119,14 +155,16 @@ pub(crate) fn sysctl(ns: &str, key: &str, value: &str) -> Result<()> {
 
 /// Starts `PROGRAM ARGS...` inside namespace `ns` with the given stdout and
 /// stderr. `ip netns exec` replaces itself with the program, so the child's
-/// PID is the program's PID.
-pub(crate) fn spawn(
+/// PID is the program's PID. A program that is not installed is an error
+/// before anything starts (see [`require`]).
+pub fn spawn(
     ns: &str,
     program: &str,
     args: &[&str],
     stdout: Stdio,
     stderr: Stdio,
 ) -> Result<Child> {
+    require(&[program])?;
     Command::new("ip")
         .args(["netns", "exec", ns, program])
         .args(args)
@@ -139,7 +177,7 @@ pub(crate) fn spawn(
 
 /// Sends signal `sig` to process `pid`. A process already gone is not an
 /// error.
-pub(crate) fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
+pub fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
     if pid <= 0 {
         bail!("refusing to signal pid {pid}");
@@ -157,7 +195,7 @@ pub(crate) fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
 }
 
 /// Kills `child` with SIGKILL and reaps it.
-pub(crate) fn kill_child(child: &mut Child) -> Result<()> {
+pub fn kill_child(child: &mut Child) -> Result<()> {
     if child.try_wait()?.is_none() {
         signal(child.id(), libc::SIGKILL)?;
     }
@@ -167,7 +205,7 @@ pub(crate) fn kill_child(child: &mut Child) -> Result<()> {
 
 /// Stops `child`: SIGTERM, then SIGKILL if it is still there after `grace`.
 /// Reaps it either way.
-pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> Result<()> {
+pub fn stop_child(child: &mut Child, grace: Duration) -> Result<()> {
     if child.try_wait()?.is_some() {
         return Ok(());
     }
@@ -183,7 +221,7 @@ pub(crate) fn stop_child(child: &mut Child, grace: Duration) -> Result<()> {
 }
 
 /// PIDs of the processes whose network namespace is `ns`, except this one.
-pub(crate) fn pids(ns: &str) -> Result<Vec<u32>> {
+pub fn pids(ns: &str) -> Result<Vec<u32>> {
     let out = ip(&["netns", "pids", ns])?;
     let me = std::process::id();
     Ok(out
@@ -194,7 +232,35 @@ pub(crate) fn pids(ns: &str) -> Result<Vec<u32>> {
 }
 
 /// Whether this process runs as root (effective UID 0).
-pub(crate) fn is_root() -> bool {
+pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail and touches no memory.
     unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn require_finds_programs_on_path_and_by_path() {
+        assert!(require(&[]).is_ok());
+        assert!(require(&["sh", "/bin/sh"]).is_ok());
+    }
+
+    #[test]
+    fn require_names_the_first_missing_program() {
+        let err = require(&["sh", "xvrrp-no-such-tool", "/no/such/zebra"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "xvrrp-no-such-tool is not installed: run `make deps`");
+        let err = require(&["/no/such/zebra"]).unwrap_err().to_string();
+        assert_eq!(err, "/no/such/zebra is not installed: run `make deps`");
+    }
+
+    #[test]
+    fn require_rejects_what_cannot_be_executed() {
+        // A directory and a plain file are on disk but cannot be started.
+        assert!(require(&["/tmp"]).is_err());
+        assert!(require(&["/etc/passwd"]).is_err());
+    }
 }
