@@ -22,9 +22,12 @@ const REFRESH: Duration = Duration::from_secs(1);
 /// Known peer MACs, refreshed from the kernel.
 #[derive(Debug, Default)]
 pub struct PeerMacs {
-    macs: HashMap<Ipv4Addr, EthernetAddress>,
+    /// (port, peer) → MAC.
+    macs: HashMap<(String, Ipv4Addr), EthernetAddress>,
     refreshed: Option<Instant>,
     probed: HashMap<Ipv4Addr, Instant>,
+    /// Known peers the kernel's table did not list at the last refresh.
+    stale: Vec<(String, Ipv4Addr)>,
 }
 
 impl PeerMacs {
@@ -37,31 +40,38 @@ impl PeerMacs {
             .refreshed
             .is_none_or(|t| now.saturating_duration_since(t) >= REFRESH)
         {
-            self.macs = read_arp_table(
-                &std::fs::read_to_string("/proc/net/arp").unwrap_or_default(),
-                port,
-            );
+            let table =
+                read_arp_table(&std::fs::read_to_string("/proc/net/arp").unwrap_or_default());
+            // A peer the kernel lists no more (its entry aged out, or is
+            // being re-probed) keeps its last MAC: falling back to broadcast
+            // would flood the LAN for nothing. The probe below refreshes it.
+            self.stale = self
+                .macs
+                .keys()
+                .filter(|k| !table.contains_key(*k))
+                .cloned()
+                .collect();
+            self.macs.extend(table);
             self.refreshed = Some(now);
         }
-        if let Some(mac) = self.macs.get(&peer) {
-            return *mac;
-        }
-        if self
+        let key = (port.to_owned(), peer);
+        let known = self.macs.get(&key).copied();
+        let due = self
             .probed
             .get(&peer)
-            .is_none_or(|t| now.saturating_duration_since(*t) >= REFRESH)
-        {
+            .is_none_or(|t| now.saturating_duration_since(*t) >= REFRESH);
+        if (known.is_none() || self.stale.contains(&key)) && due {
             self.probed.insert(peer, now);
             if let Err(e) = probe(port, peer) {
                 tracing::debug!(%peer, error = %e, "could not make the kernel resolve a unicast peer");
             }
         }
-        EthernetAddress::BROADCAST
+        known.unwrap_or(EthernetAddress::BROADCAST)
     }
 }
 
-/// Complete entries of `/proc/net/arp` on `port`.
-fn read_arp_table(text: &str, port: &str) -> HashMap<Ipv4Addr, EthernetAddress> {
+/// Complete entries of `/proc/net/arp`, by (device, address).
+fn read_arp_table(text: &str) -> HashMap<(String, Ipv4Addr), EthernetAddress> {
     text.lines()
         .skip(1)
         .filter_map(|line| {
@@ -69,8 +79,8 @@ fn read_arp_table(text: &str, port: &str) -> HashMap<Ipv4Addr, EthernetAddress> 
             let (ip, flags, mac, dev) = (f.first()?, f.get(2)?, f.get(3)?, f.get(5)?);
             // ATF_COM (0x2): the entry is resolved.
             let complete = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()? & 0x2 != 0;
-            (complete && *dev == port).then_some(())?;
-            Some((ip.parse().ok()?, mac.parse().ok()?))
+            complete.then_some(())?;
+            Some((((*dev).to_owned(), ip.parse().ok()?), mac.parse().ok()?))
         })
         .collect()
 }
@@ -103,18 +113,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_complete_entries_of_the_port_only() {
+    fn reads_complete_entries_by_port() {
         let table =
             "IP address       HW type     Flags       HW address            Mask     Device\n\
                      192.0.2.3        0x1         0x2         02:00:00:00:00:03     *        lan0\n\
                      192.0.2.9        0x1         0x0         00:00:00:00:00:00     *        lan0\n\
                      203.0.113.3      0x1         0x2         02:00:00:00:01:03     *        wan0\n\
                      garbage\n";
-        let macs = read_arp_table(table, "lan0");
-        assert_eq!(macs.len(), 1);
+        let macs = read_arp_table(table);
+        assert_eq!(macs.len(), 2);
         assert_eq!(
-            macs[&Ipv4Addr::new(192, 0, 2, 3)],
+            macs[&("lan0".to_owned(), Ipv4Addr::new(192, 0, 2, 3))],
             "02:00:00:00:00:03".parse().unwrap()
         );
+        assert!(macs.contains_key(&("wan0".to_owned(), Ipv4Addr::new(203, 0, 113, 3))));
     }
 }
