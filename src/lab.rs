@@ -43,7 +43,12 @@ pub(crate) struct LabArgs {
 #[derive(clap::Subcommand, Debug)]
 pub(crate) enum LabAction {
     /// Build the lab (removing any leftover with the same prefix first).
-    Up,
+    Up {
+        /// Keep the kernel's default offloads on every veth (partial
+        /// checksums reach the gateways) instead of turning them off.
+        #[arg(long)]
+        offloads: bool,
+    },
     /// Remove everything the lab made; succeeds if nothing is there.
     Down,
     /// List the lab's namespaces, interfaces and addresses.
@@ -54,8 +59,8 @@ pub(crate) enum LabAction {
 pub(crate) fn run(args: &LabArgs) -> Result<()> {
     validate_prefix(&args.prefix)?;
     match args.action {
-        LabAction::Up => {
-            let lab = Lab::up(&args.prefix)?;
+        LabAction::Up { offloads } => {
+            let lab = Lab::up_with(&args.prefix, LabOptions { offloads })?;
             // The CLI lab outlives this process: keep it.
             lab.keep();
             println!(
@@ -101,6 +106,16 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
     Ok(())
 }
 
+/// How a lab is built, beyond its prefix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LabOptions {
+    /// Keep the kernel's default offloads (tx/rx checksum, TSO, GSO) on
+    /// every veth end instead of turning them off: senders then hand over
+    /// frames with partial checksums (CHECKSUM_PARTIAL), as in a container
+    /// setup nobody tuned, and the fast path must complete them.
+    pub(crate) offloads: bool,
+}
+
 /// A lab that exists while this value lives: dropping it tears the lab down
 /// (unless [`Lab::keep`] was called), so cleanup runs on every exit path,
 /// panics included.
@@ -108,6 +123,7 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
 pub(crate) struct Lab {
     prefix: String,
     keep: bool,
+    options: LabOptions,
 }
 
 impl Lab {
@@ -118,12 +134,21 @@ impl Lab {
     /// An invalid prefix, or any `ip`/sysctl step failing (not root, iproute2
     /// missing). What was built so far is removed before returning.
     pub(crate) fn up(prefix: &str) -> Result<Lab> {
+        Lab::up_with(prefix, LabOptions::default())
+    }
+
+    /// [`Lab::up`] with `options`.
+    ///
+    /// # Errors
+    /// As [`Lab::up`].
+    pub(crate) fn up_with(prefix: &str, options: LabOptions) -> Result<Lab> {
         validate_prefix(prefix)?;
         teardown(prefix)?;
         // From here on, a failure drops `lab`, which removes the partial lab.
         let lab = Lab {
             prefix: prefix.to_owned(),
             keep: false,
+            options,
         };
         lab.build()
             .with_context(|| format!("building lab {prefix}"))?;
@@ -291,10 +316,14 @@ impl Lab {
             &sw,
         ])?;
         // Frames a gateway's XDP program takes never meet the kernel stack,
-        // so they must be complete on the wire: no checksum left to offload
-        // and no GSO/GRO super-frames, on every end.
-        disable_offloads(&ns, ifname)?;
-        disable_offloads(&sw, peer)?;
+        // so by default they are made complete on the wire: no checksum left
+        // to offload and no GSO/GRO super-frames, on every end. (A native
+        // XDP program on a veth strips GSO from its peer by itself; partial
+        // checksums it leaves, and the fast path completes them.)
+        if !self.options.offloads {
+            disable_offloads(&ns, ifname)?;
+            disable_offloads(&sw, peer)?;
+        }
         netns::ip(&["-n", &sw, "link", "set", peer, "master", bridge, "up"])?;
         netns::ip(&["-n", &ns, "link", "set", ifname, "up"])?;
         Ok(())
