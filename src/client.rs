@@ -90,11 +90,12 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                 })
                 .unwrap_or_default();
             println!(
-                "{port} worker {w}: rx {} tx {} forwarded {} punted {} arp-replies {} nd-replies {} \
-                 icmp-replies {} icmp-errors {}{rate}",
+                "{port} worker {w}: rx {} tx {} forwarded {} checksum-completed {} punted {} \
+                 arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}{rate}",
                 get(wv, "rx"),
                 get(wv, "tx"),
                 get(wv, "forwarded"),
+                get(wv, "checksum_completed"),
                 get(wv, "punted"),
                 get(wv, "arp_replies"),
                 get(wv, "nd_replies"),

@@ -150,9 +150,13 @@ pub struct PortCounters {
     pub nd_requests: u64,
     /// ICMP errors sent (Time Exceeded).
     pub icmp_errors: u64,
+    /// Frames forwarded out of this port whose UDP/TCP checksum the sender
+    /// had left partial (transmit checksum offload) and the fast path
+    /// completed.
+    pub checksum_completed: u64,
 }
 
-const PORT_FIELDS: usize = 11;
+const PORT_FIELDS: usize = 12;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -168,11 +172,12 @@ impl PortCounters {
             self.nd_replies,
             self.nd_requests,
             self.icmp_errors,
+            self.checksum_completed,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors, checksum_completed] =
             a;
         Self {
             rx,
@@ -186,6 +191,7 @@ impl PortCounters {
             nd_replies,
             nd_requests,
             icmp_errors,
+            checksum_completed,
         }
     }
 
@@ -203,6 +209,7 @@ impl PortCounters {
             ("nd_replies", self.nd_replies),
             ("nd_requests", self.nd_requests),
             ("icmp_errors", self.icmp_errors),
+            ("checksum_completed", self.checksum_completed),
         ]
     }
 }
