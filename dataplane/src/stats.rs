@@ -152,7 +152,8 @@ pub struct PortCounters {
     pub icmp_errors: u64,
     /// Frames forwarded out of this port whose UDP/TCP checksum the sender
     /// had left partial (transmit checksum offload) and the fast path
-    /// completed.
+    /// completed (recognised by the field: see `xvrrp_wire::checksum` for
+    /// the one-in-65536 complete checksum counted here too).
     pub checksum_completed: u64,
 }
 

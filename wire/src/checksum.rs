@@ -32,14 +32,17 @@
 //! additions to compute — and completes it ([`complete_partial`]).
 //!
 //! The recognition is heuristic: a complete checksum equals the
-//! pseudo-header sum about once in 65536 packets. Completing such a packet
-//! does no harm: the checksum is recomputed over the segment with the field
-//! zeroed, which yields the value already there (a valid checksum stays
-//! valid; only a TCP field of `0xffff`, the other one's-complement zero,
-//! would come back as `0x0000`). What cannot be told apart is a *corrupted*
+//! pseudo-header sum about once in 65536 packets, and such a packet is
+//! taken for a partial one (and counted as completed: its bytes are those
+//! of a partial packet whose complete checksum has that value). Completing
+//! it does no harm: the checksum is recomputed over the segment with the
+//! field zeroed, which yields the value already there (a valid checksum
+//! stays valid; only a TCP field of `0xffff`, the other one's-complement
+//! zero, comes back as `0x0000`). The one loss is for a *corrupted*
 //! segment whose field happens to equal the pseudo-header sum: it leaves
-//! with a valid checksum. A partial checksum protects nothing end to end
-//! anyway; for the rest the odds are those of the checksum itself.
+//! with a valid checksum, so the receiver no longer sees the corruption —
+//! about one corrupted segment in 65536, the order of the odds that a
+//! corruption leaves the checksum valid anyway.
 
 use core::ops::Range;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -132,7 +135,8 @@ pub fn incremental_update(old_cksum: u16, old_word: u16, new_word: u16) -> u16 {
 }
 
 /// Completes, in place, a UDP or TCP checksum that the sender left partial
-/// (see the module documentation); returns whether the field was rewritten.
+/// (see the module documentation); returns whether it did, that is whether
+/// the field was taken for a partial one and the checksum computed.
 ///
 /// `protocol` is the IP protocol / next header: anything but UDP and TCP is
 /// left alone. `segment` is the transport header and payload as bounded by
@@ -145,7 +149,10 @@ pub fn incremental_update(old_cksum: u16, old_word: u16, new_word: u16) -> u16 {
 /// the whole segment is summed only when the field is recognised as
 /// partial. A UDP checksum of 0 (none, over IPv4) is never partial, and a
 /// completed UDP checksum of 0 is sent as `0xffff` (RFC 768, RFC 8200 §8.1).
-/// Completing twice changes nothing the second time.
+/// Completing twice changes nothing the second time. A partial checksum
+/// whose complete value happens to equal the pseudo-header sum is
+/// completed (and counted by the caller) without a byte changing, as is a
+/// complete one of that value: the bytes alone cannot tell them apart.
 pub fn complete_partial(protocol: u8, segment: &mut [u8], pseudo: impl FnOnce(u16) -> u32) -> bool {
     let (checksum, len): (Range<usize>, usize) = match protocol {
         IPPROTO_UDP if segment.len() >= UDP_HEADER_LEN => (
@@ -172,7 +179,7 @@ pub fn complete_partial(protocol: u8, segment: &mut [u8], pseudo: impl FnOnce(u1
         new = 0xffff;
     }
     bytes::write_u16(segment, checksum, new);
-    new != old
+    true
 }
 
 /// [`complete_partial`] for a segment carried over IPv4 from `src` to `dst`.
@@ -261,6 +268,7 @@ mod tests {
         assert!(complete_partial_v4(CLIENT, SERVER, IPPROTO_UDP, &mut seg));
         assert_eq!(seg[6..8], [0xd5, 0xa8]);
         assert!(verifies_v4(CLIENT, SERVER, IPPROTO_UDP, &seg));
+        // 0xd5a8 is not the pseudo-header sum: not taken for partial again.
         assert!(!complete_partial_v4(CLIENT, SERVER, IPPROTO_UDP, &mut seg));
         assert_eq!(seg[6..8], [0xd5, 0xa8]);
     }
@@ -338,14 +346,15 @@ mod tests {
         seg[6..8].copy_from_slice(&target.to_be_bytes());
         assert!(verifies_v4(CLIENT, SERVER, IPPROTO_UDP, &seg));
         let before = seg;
-        assert!(!complete_partial_v4(CLIENT, SERVER, IPPROTO_UDP, &mut seg));
+        assert!(complete_partial_v4(CLIENT, SERVER, IPPROTO_UDP, &mut seg));
         assert_eq!(seg, before);
     }
 
     proptest! {
-        /// A complete checksum is taken for a partial one only when it
+        /// A complete checksum is taken for a partial one exactly when it
         /// equals the pseudo-header sum, and then completing keeps it
-        /// valid; a partial one is always completed, and only once.
+        /// valid; a partial one is always completed, and completing again
+        /// changes nothing.
         #[test]
         fn recognition_is_exact_and_completion_idempotent(
             src in any::<[u8; 4]>(),
@@ -371,19 +380,20 @@ mod tests {
             make_complete(&mut complete, field.clone(), pseudo, !tcp);
             let field_value = u16::from_be_bytes([complete[field.start], complete[field.start + 1]]);
             let before = complete.clone();
-            let rewritten = complete_partial_v4(src, dst, protocol, &mut complete);
+            let taken = complete_partial_v4(src, dst, protocol, &mut complete);
+            prop_assert_eq!(taken, field_value == fold(pseudo));
             prop_assert!(verifies(pseudo + sum(&complete)));
-            if field_value != fold(pseudo) {
-                prop_assert!(!rewritten);
+            if !taken {
                 prop_assert_eq!(&complete, &before);
             }
 
             let mut partial = seg;
             make_partial(&mut partial, field, pseudo);
-            complete_partial_v4(src, dst, protocol, &mut partial);
+            prop_assert!(complete_partial_v4(src, dst, protocol, &mut partial));
             prop_assert!(verifies(pseudo + sum(&partial)));
             prop_assert_eq!(&partial, &before);
-            prop_assert!(!complete_partial_v4(src, dst, protocol, &mut partial));
+            complete_partial_v4(src, dst, protocol, &mut partial);
+            prop_assert_eq!(&partial, &before);
         }
     }
 }
