@@ -102,6 +102,16 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                 get(wv, "icmp_replies"),
                 get(wv, "icmp_errors"),
             );
+            if let Some(xsk) = wv.get("xsk").and_then(Value::as_object) {
+                let fields: Vec<String> = xsk
+                    .iter()
+                    .map(|(k, v)| match v.as_u64() {
+                        Some(n) => format!("{k}={n}"),
+                        None => format!("{k}=-"),
+                    })
+                    .collect();
+                println!("  xsk: {}", fields.join(" "));
+            }
             if let Some(drops) = wv.get("drops").and_then(Value::as_object) {
                 let nonzero: Vec<String> = drops
                     .iter()

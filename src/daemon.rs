@@ -1187,6 +1187,7 @@ fn stats_json(
     control_drops: &HashMap<&'static str, u64>,
 ) -> Value {
     let workers = dp.stats();
+    let xsk = dp.xsk_stats();
     let mut ports = Map::new();
     for (p, view) in dp.tables().ports.iter().enumerate() {
         let mut per_worker = Map::new();
@@ -1207,6 +1208,9 @@ fn stats_json(
             }
             obj.insert("drops".into(), Value::Object(drops));
             obj.insert("idle_sleeps".into(), json!(c.idle_sleeps));
+            if let Some(x) = xsk_json(&xsk, p, w) {
+                obj.insert("xsk".into(), x);
+            }
             per_worker.insert(w.to_string(), Value::Object(obj));
         }
         ports.insert(view.name.clone(), json!({"workers": per_worker}));
@@ -1226,6 +1230,30 @@ fn stats_json(
         .map(|(k, v)| ((*k).to_string(), json!(v)))
         .collect();
     json!({"ports": ports, "instances": instances, "control": {"drops": control}})
+}
+
+/// The kernel's counters of `worker`'s AF_XDP sockets on `port` (summed
+/// over its queues: frames lost before the worker saw them), under the
+/// kernel's names; `null` if they could not be read, `None` when the
+/// worker has no socket there.
+fn xsk_json(
+    sockets: &[xvrrp_dataplane::stats::SocketStats],
+    port: usize,
+    worker: usize,
+) -> Option<Value> {
+    let sum = sockets
+        .iter()
+        .filter(|s| s.port == port && s.worker == worker)
+        .map(|s| s.stats)
+        .reduce(|a, b| a.zip(b).map(|(a, b)| a.sum(b)))?;
+    Some(sum.map_or(Value::Null, |st| {
+        Value::Object(
+            st.fields()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect(),
+        )
+    }))
 }
 
 /// Puts the calling (control) thread in SCHED_FIFO so that CPU contention

@@ -3,7 +3,8 @@
 //! over UDP and TCP frames whose checksum is partial (CHECKSUM_PARTIAL: the
 //! field holds only the pseudo-header sum); a kernel router carries that
 //! state along, an AF_XDP copy does not, so appliance A must complete the
-//! checksums it forwards, and count them.
+//! checksums it forwards, and count them. And the frames the kernel could
+//! not hand to a worker (its AF_XDP socket's own drops) are counted too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,6 +19,8 @@ use std::time::{Duration, Instant};
 use common::{flow, lab, netns, Appliance, LabOptions, TestLab, WorkDir, NO_STOP};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+/// The LAN router's virtual MAC.
+const LAN_VMAC: [u8; 6] = [0x00, 0x00, 0x5e, 0x00, 0x01, 0x01];
 
 /// Appliance A alone, master of both routers, in a lab whose veths keep
 /// the kernel's default offloads. Fields drop in order: the daemon is
@@ -189,4 +192,148 @@ fn l09_tcp_with_offloads_crosses_the_gateway() {
         solo.a.log_tail(20)
     );
     assert!(completed > 0, "no checksum completed");
+}
+
+// ----- the sockets' own drops ------------------------------------------------------------
+
+/// The counters `stats --json` shows under `xsk` (the kernel's names).
+const XSK_KEYS: [&str; 6] = [
+    "rx_dropped",
+    "rx_invalid_descs",
+    "tx_invalid_descs",
+    "rx_ring_full",
+    "rx_fill_ring_empty_descs",
+    "tx_ring_empty_descs",
+];
+
+/// `ports.PORT.workers.0` of a `stats --json` reply (the lab runs one worker).
+fn worker0<'a>(stats: &'a serde_json::Value, port: &str) -> &'a serde_json::Value {
+    &stats["ports"][port]["workers"]["0"]
+}
+
+/// `xsk.KEY` of worker 0 on `port`.
+fn xsk(stats: &serde_json::Value, port: &str, key: &str) -> u64 {
+    worker0(stats, port)["xsk"][key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no xsk.{key} for {port} in {stats}"))
+}
+
+/// The Internet checksum of `data` (even length).
+fn ip_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks_exact(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !u16::try_from(sum).unwrap()
+}
+
+/// A UDP datagram from the client to the LAN router's virtual MAC for an
+/// address no route leads to: the worker drops it as `no-route`, cheaply.
+fn to_nowhere() -> Vec<u8> {
+    let mut f = LAN_VMAC.to_vec();
+    f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x00, 0x99, 0x08, 0x00]);
+    let mut ip = vec![0x45, 0, 0, 46, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    ip.extend_from_slice(&[192, 0, 2, 100]);
+    ip.extend_from_slice(&[198, 51, 100, 1]);
+    let c = ip_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    // UDP 1234 → 9, length 26, no checksum, 18 bytes of zeros.
+    f.extend_from_slice(&[0x04, 0xd2, 0x00, 0x09, 0x00, 26, 0, 0]);
+    f.extend_from_slice(&[0; 18]);
+    f
+}
+
+/// Resumes a stopped process when dropped, so a failing test never leaves
+/// a frozen daemon behind.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = netns::signal(self.0, libc::SIGCONT);
+    }
+}
+
+/// Frames sent to the frozen appliance: four times what its fill ring
+/// (and twice what its fill and RX rings together) can take.
+const BURST: u64 = 8192;
+
+#[test]
+fn l09_socket_drops_are_shown_and_count_an_overrun() {
+    let Some(mut solo) = Solo::start("l09_socket_drops_are_shown_and_count_an_overrun") else {
+        return;
+    };
+    let before = solo.stats();
+    for port in ["lan0", "wan0"] {
+        let obj = worker0(&before, port)["xsk"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no xsk object for {port}: {before}"));
+        for key in XSK_KEYS {
+            assert!(
+                obj.get(key).is_some_and(serde_json::Value::is_u64),
+                "{port}: xsk.{key} missing or not a number: {obj:?}"
+            );
+        }
+    }
+
+    // Frozen, the worker takes nothing from its RX ring and gives nothing
+    // back to its fill ring, while the kernel keeps redirecting frames to
+    // its socket: once the fill ring is empty the rest is dropped there.
+    let pid = solo.a.pid().unwrap();
+    netns::signal(pid, libc::SIGSTOP).unwrap();
+    let resume = Resume(pid);
+    let burst = vec![to_nowhere(); usize::try_from(BURST).unwrap()];
+    let sent = common::send_frames(&solo.lab.ns("client"), "eth0", burst);
+    drop(resume);
+    sent.unwrap();
+    // The worker drains its RX ring once resumed.
+    let r = lab::wait_until(
+        "the worker to drain its RX ring",
+        Duration::from_secs(5),
+        &NO_STOP,
+        || {
+            let s = solo.a.query(&["stats"])?;
+            let seen = worker0(&s, "lan0")["rx"].as_u64().unwrap_or(0);
+            Ok(seen > worker0(&before, "lan0")["rx"].as_u64().unwrap_or(0))
+        },
+    );
+    if let Err(e) = r {
+        panic!(
+            "{e:#}
+--- log of A:
+{}",
+            solo.a.log_tail(20)
+        );
+    }
+    thread::sleep(Duration::from_millis(200));
+    let after = solo.stats();
+    assert!(
+        solo.a.running(),
+        "A died:
+{}",
+        solo.a.log_tail(20)
+    );
+
+    let delta = |key: &str| xsk(&after, "lan0", key) - xsk(&before, "lan0", key);
+    let rx = worker0(&after, "lan0")["rx"].as_u64().unwrap()
+        - worker0(&before, "lan0")["rx"].as_u64().unwrap();
+    let lost = delta("rx_dropped") + delta("rx_ring_full");
+    eprintln!(
+        "L09 overrun: {BURST} frames to the frozen worker: {rx} received, rx_dropped +{}, \
+         rx_ring_full +{}, rx_fill_ring_empty_descs +{}",
+        delta("rx_dropped"),
+        delta("rx_ring_full"),
+        delta("rx_fill_ring_empty_descs")
+    );
+    // At most a fill ring and an RX ring of frames (2 × 2048) fit in while
+    // frozen; the rest must show as the socket's drops.
+    assert!(
+        lost >= BURST - 4096,
+        "only {lost} of {BURST} frames counted lost ({rx} received): {}",
+        after["ports"]["lan0"]
+    );
+    assert!(rx + lost <= BURST + 64, "counted more than was sent");
 }
