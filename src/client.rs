@@ -90,17 +90,28 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                 })
                 .unwrap_or_default();
             println!(
-                "{port} worker {w}: rx {} tx {} forwarded {} punted {} arp-replies {} nd-replies {} \
-                 icmp-replies {} icmp-errors {}{rate}",
+                "{port} worker {w}: rx {} tx {} forwarded {} checksum-completed {} punted {} \
+                 arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}{rate}",
                 get(wv, "rx"),
                 get(wv, "tx"),
                 get(wv, "forwarded"),
+                get(wv, "checksum_completed"),
                 get(wv, "punted"),
                 get(wv, "arp_replies"),
                 get(wv, "nd_replies"),
                 get(wv, "icmp_replies"),
                 get(wv, "icmp_errors"),
             );
+            if let Some(xsk) = wv.get("xsk").and_then(Value::as_object) {
+                let fields: Vec<String> = xsk
+                    .iter()
+                    .map(|(k, v)| match v.as_u64() {
+                        Some(n) => format!("{k}={n}"),
+                        None => format!("{k}=-"),
+                    })
+                    .collect();
+                println!("  xsk: {}", fields.join(" "));
+            }
             if let Some(drops) = wv.get("drops").and_then(Value::as_object) {
                 let nonzero: Vec<String> = drops
                     .iter()

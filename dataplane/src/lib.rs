@@ -27,7 +27,7 @@ use lpm::{Route, RouteTable};
 pub use process::InstanceView;
 use process::{PortView, Tables};
 use shared::{Shared, TxFrame};
-use stats::Counters;
+use stats::{Counters, SocketStats};
 pub use worker::Idle;
 use worker::Worker;
 pub use xdp::AttachMode;
@@ -158,6 +158,18 @@ pub struct Dataplane {
     tx_worker: Vec<Option<usize>>,
     workers: Vec<JoinHandle<()>>,
     filters: Vec<PortFilter>,
+    /// Every bound socket, for reading its kernel counters.
+    sockets: Vec<SocketRef>,
+}
+
+/// Where a bound socket is; its fd stays open while its worker runs,
+/// that is as long as the [`Dataplane`] is not stopped.
+#[derive(Debug, Clone, Copy)]
+struct SocketRef {
+    worker: usize,
+    port: usize,
+    queue: u32,
+    fd: i32,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -214,6 +226,7 @@ impl Dataplane {
             .map(|w| WorkerXsk::new(w, cfg.batch))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx_worker = vec![None; infos.len()];
+        let mut sockets = Vec::new();
         for (idx, (info, spec)) in infos.iter().zip(&cfg.ports).enumerate() {
             let queues: Vec<u32> = match &spec.queues {
                 Some(q) => q.clone(),
@@ -225,6 +238,12 @@ impl Dataplane {
                     DataplaneError::Unsupported("worker index out of range".into())
                 })?;
                 let fd = xsk.bind(idx, &info.name, *queue, cfg.zero_copy)?;
+                sockets.push(SocketRef {
+                    worker: w,
+                    port: idx,
+                    queue: *queue,
+                    fd,
+                });
                 if let Some(f) = filters.get_mut(idx) {
                     f.set_socket(*queue, &RawFd(fd))?;
                 }
@@ -267,6 +286,7 @@ impl Dataplane {
             tx_worker,
             workers,
             filters,
+            sockets,
         })
     }
 
@@ -314,6 +334,23 @@ impl Dataplane {
     /// Counters of each worker.
     pub fn stats(&self) -> Vec<Counters> {
         self.shared.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// The kernel's counters of every AF_XDP socket (frames lost before a
+    /// worker saw them), read now: one system call per socket, from the
+    /// calling thread, while the workers keep running.
+    pub fn xsk_stats(&self) -> Vec<SocketStats> {
+        self.sockets
+            .iter()
+            .map(|s| SocketStats {
+                worker: s.worker,
+                port: s.port,
+                queue: s.queue,
+                // The fd is open: its worker runs until `shutdown`, which
+                // needs `&mut self`.
+                stats: xsk::socket_stats(s.fd).ok(),
+            })
+            .collect()
     }
 
     /// Stops the workers and detaches the programs.

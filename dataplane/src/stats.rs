@@ -30,9 +30,14 @@ pub struct PortCounters {
     pub nd_requests: u64,
     /// ICMP errors sent (Time Exceeded).
     pub icmp_errors: u64,
+    /// Frames forwarded out of this port whose UDP/TCP checksum the sender
+    /// had left partial (transmit checksum offload) and the fast path
+    /// completed (recognised by the field: see `xvrrp_wire::checksum` for
+    /// the one-in-65536 complete checksum counted here too).
+    pub checksum_completed: u64,
 }
 
-const PORT_FIELDS: usize = 11;
+const PORT_FIELDS: usize = 12;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -48,11 +53,12 @@ impl PortCounters {
             self.nd_replies,
             self.nd_requests,
             self.icmp_errors,
+            self.checksum_completed,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors, checksum_completed] =
             a;
         Self {
             rx,
@@ -66,6 +72,7 @@ impl PortCounters {
             nd_replies,
             nd_requests,
             icmp_errors,
+            checksum_completed,
         }
     }
 
@@ -83,6 +90,7 @@ impl PortCounters {
             ("nd_replies", self.nd_replies),
             ("nd_requests", self.nd_requests),
             ("icmp_errors", self.icmp_errors),
+            ("checksum_completed", self.checksum_completed),
         ]
     }
 }
@@ -198,4 +206,77 @@ impl WorkerStats {
             sink: PortCounters::default(),
         }
     }
+}
+
+/// The kernel's counters of one AF_XDP socket (`XDP_STATISTICS`): frames
+/// lost before the worker could see them, and descriptors refused. They
+/// are cumulative for the socket's life.
+///
+/// Kernels before 5.9 report only the first three; the others are `None`
+/// there.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct XskStats {
+    /// Received frames dropped: no free frame in the fill ring (copy mode;
+    /// also counted in `rx_fill_ring_empty_descs`), or a frame larger than
+    /// a UMEM frame.
+    pub rx_dropped: u64,
+    /// Fill-ring descriptors the kernel found invalid.
+    pub rx_invalid_descs: u64,
+    /// TX-ring descriptors the kernel found invalid (not sent).
+    pub tx_invalid_descs: u64,
+    /// Received frames dropped because the RX ring was full (the worker
+    /// did not keep up).
+    pub rx_ring_full: Option<u64>,
+    /// Times the kernel found the fill ring empty when a frame came (the
+    /// worker did not give frames back fast enough).
+    pub rx_fill_ring_empty_descs: Option<u64>,
+    /// Times the kernel, asked to send, found the TX ring empty (every
+    /// send wake-up ends on an empty ring: activity, not loss).
+    pub tx_ring_empty_descs: Option<u64>,
+}
+
+impl XskStats {
+    /// Field names (as the kernel's `struct xdp_statistics` has them) and
+    /// values, for display.
+    pub fn fields(&self) -> [(&'static str, Option<u64>); 6] {
+        [
+            ("rx_dropped", Some(self.rx_dropped)),
+            ("rx_invalid_descs", Some(self.rx_invalid_descs)),
+            ("tx_invalid_descs", Some(self.tx_invalid_descs)),
+            ("rx_ring_full", self.rx_ring_full),
+            ("rx_fill_ring_empty_descs", self.rx_fill_ring_empty_descs),
+            ("tx_ring_empty_descs", self.tx_ring_empty_descs),
+        ]
+    }
+
+    /// The sum of two sockets' counters (a worker serving several queues of
+    /// one port); a counter one of them lacks is lacking in the sum.
+    pub fn sum(self, other: XskStats) -> XskStats {
+        let both = |a: Option<u64>, b: Option<u64>| a.zip(b).map(|(a, b)| a.saturating_add(b));
+        XskStats {
+            rx_dropped: self.rx_dropped.saturating_add(other.rx_dropped),
+            rx_invalid_descs: self.rx_invalid_descs.saturating_add(other.rx_invalid_descs),
+            tx_invalid_descs: self.tx_invalid_descs.saturating_add(other.tx_invalid_descs),
+            rx_ring_full: both(self.rx_ring_full, other.rx_ring_full),
+            rx_fill_ring_empty_descs: both(
+                self.rx_fill_ring_empty_descs,
+                other.rx_fill_ring_empty_descs,
+            ),
+            tx_ring_empty_descs: both(self.tx_ring_empty_descs, other.tx_ring_empty_descs),
+        }
+    }
+}
+
+/// The kernel's counters of one socket of the fast path, as
+/// `Dataplane::xsk_stats` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketStats {
+    /// Worker owning the socket.
+    pub worker: usize,
+    /// Port index.
+    pub port: usize,
+    /// Queue id on the port.
+    pub queue: u32,
+    /// The counters; `None` if reading them failed.
+    pub stats: Option<XskStats>,
 }

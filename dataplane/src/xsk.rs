@@ -19,7 +19,7 @@ use xsk_rs::{
     CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem,
 };
 
-use crate::error::DataplaneError;
+use crate::{error::DataplaneError, stats::XskStats};
 
 /// Frames in a worker's UMEM (2 KiB each).
 pub const UMEM_FRAMES: u32 = 4096;
@@ -366,6 +366,62 @@ impl WorkerXsk {
     }
 }
 
+/// Reads the kernel's counters of the AF_XDP socket `fd`
+/// (`getsockopt(SOL_XDP, XDP_STATISTICS)`): one system call, for a `stats`
+/// request or a periodic reading, never per packet.
+///
+/// Any thread may call it while the socket is open: the call only reads
+/// counters the kernel keeps for the socket, never its rings. A kernel
+/// older than 5.9 answers with the three-field `xdp_statistics_v1` (its
+/// `optlen` says so); the newer fields are then `None`, and `rx_dropped`
+/// includes the frames dropped on a full RX ring.
+///
+/// # Errors
+/// The system call fails (`fd` is not an AF_XDP socket), or the kernel
+/// answers with a length shorter than `xdp_statistics_v1`.
+pub fn socket_stats(fd: i32) -> std::io::Result<XskStats> {
+    // SAFETY: xdp_statistics is plain integers; all-zero is a valid value.
+    let mut raw: libc::xdp_statistics = unsafe { std::mem::zeroed() };
+    let full = std::mem::size_of::<libc::xdp_statistics>();
+    let v1 = std::mem::size_of::<libc::xdp_statistics_v1>();
+    let mut optlen = libc::socklen_t::try_from(full)
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `raw` is a writable buffer of `optlen` bytes and `optlen` a
+    // valid socklen_t; the kernel writes at most that many bytes into `raw`
+    // and the length it wrote into `optlen`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            std::ptr::addr_of_mut!(raw).cast(),
+            &mut optlen,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let len = usize::try_from(optlen).unwrap_or(0);
+    if len < v1 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "XDP_STATISTICS answered {len} bytes, fewer than the {v1} of its first version"
+            ),
+        ));
+    }
+    let extended = len >= full;
+    let newer = |v: u64| extended.then_some(v);
+    Ok(XskStats {
+        rx_dropped: raw.rx_dropped,
+        rx_invalid_descs: raw.rx_invalid_descs,
+        tx_invalid_descs: raw.tx_invalid_descs,
+        rx_ring_full: newer(raw.rx_ring_full),
+        rx_fill_ring_empty_descs: newer(raw.rx_fill_ring_empty_descs),
+        tx_ring_empty_descs: newer(raw.tx_ring_empty_descs),
+    })
+}
+
 /// What the packet handler decided for a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -407,4 +463,43 @@ where
     };
     data.cursor().set_pos(keep);
     action
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// A fresh socket of `domain`/`kind`, or `None` where this machine
+    /// refuses it (AF_XDP needs CAP_NET_RAW and a kernel built with it).
+    fn socket(domain: i32, kind: i32) -> Option<OwnedFd> {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, 0) };
+        // SAFETY: a non-negative result is a fresh descriptor we own.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    #[test]
+    fn statistics_of_an_unbound_af_xdp_socket_are_zero() {
+        let Some(fd) = socket(libc::AF_XDP, libc::SOCK_RAW) else {
+            eprintln!("skipping: no AF_XDP socket here (not root?)");
+            return;
+        };
+        let stats = socket_stats(fd.as_raw_fd()).unwrap();
+        assert_eq!(stats.rx_dropped, 0);
+        assert_eq!(stats.rx_invalid_descs, 0);
+        assert_eq!(stats.tx_invalid_descs, 0);
+        // Every kernel this runs on (≥ 5.9) has the extended statistics.
+        assert_eq!(stats.rx_ring_full, Some(0));
+        assert_eq!(stats.rx_fill_ring_empty_descs, Some(0));
+        assert_eq!(stats.tx_ring_empty_descs, Some(0));
+    }
+
+    #[test]
+    fn statistics_of_another_socket_are_an_error() {
+        let fd = socket(libc::AF_INET, libc::SOCK_DGRAM).unwrap();
+        assert!(socket_stats(fd.as_raw_fd()).is_err());
+        assert!(socket_stats(-1).is_err());
+    }
 }

@@ -43,7 +43,12 @@ pub struct LabArgs {
 #[derive(clap::Subcommand, Debug)]
 enum LabAction {
     /// Build the lab (removing any leftover with the same prefix first).
-    Up,
+    Up {
+        /// Keep the kernel's default offloads on every veth (partial
+        /// checksums reach the gateways) instead of turning them off.
+        #[arg(long)]
+        offloads: bool,
+    },
     /// Remove everything the lab made; succeeds if nothing is there.
     Down,
     /// List the lab's namespaces, interfaces and addresses.
@@ -54,8 +59,8 @@ enum LabAction {
 pub fn run(args: &LabArgs) -> Result<()> {
     validate_prefix(&args.prefix)?;
     match args.action {
-        LabAction::Up => {
-            let lab = Lab::up(&args.prefix)?;
+        LabAction::Up { offloads } => {
+            let lab = Lab::up_with(&args.prefix, LabOptions { offloads })?;
             // The CLI lab outlives this process: keep it.
             lab.keep();
             println!(
@@ -101,6 +106,16 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
     Ok(())
 }
 
+/// How a lab is built, beyond its prefix.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LabOptions {
+    /// Keep the kernel's default offloads (tx/rx checksum, TSO, GSO) on
+    /// every veth end instead of turning them off: senders then hand over
+    /// frames with partial checksums (CHECKSUM_PARTIAL), as in a container
+    /// setup nobody tuned, and the fast path must complete them.
+    pub offloads: bool,
+}
+
 /// A lab that exists while this value lives: dropping it tears the lab down
 /// (unless [`Lab::keep`] was called), so cleanup runs on every exit path,
 /// panics included.
@@ -108,6 +123,7 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
 pub struct Lab {
     prefix: String,
     keep: bool,
+    options: LabOptions,
 }
 
 impl Lab {
@@ -119,6 +135,14 @@ impl Lab {
     /// `ip`/`ethtool`/sysctl step failing (not root). What was built so far is
     /// removed before returning.
     pub fn up(prefix: &str) -> Result<Lab> {
+        Lab::up_with(prefix, LabOptions::default())
+    }
+
+    /// [`Lab::up`] with `options`.
+    ///
+    /// # Errors
+    /// As [`Lab::up`].
+    pub fn up_with(prefix: &str, options: LabOptions) -> Result<Lab> {
         validate_prefix(prefix)?;
         // Before anything exists: a missing ethtool would otherwise fail
         // at the first veth, after the namespaces were made.
@@ -128,6 +152,7 @@ impl Lab {
         let lab = Lab {
             prefix: prefix.to_owned(),
             keep: false,
+            options,
         };
         lab.build()
             .with_context(|| format!("building lab {prefix}"))?;
@@ -295,10 +320,14 @@ impl Lab {
             &sw,
         ])?;
         // Frames a gateway's XDP program takes never meet the kernel stack,
-        // so they must be complete on the wire: no checksum left to offload
-        // and no GSO/GRO super-frames, on every end.
-        disable_offloads(&ns, ifname)?;
-        disable_offloads(&sw, peer)?;
+        // so by default they are made complete on the wire: no checksum left
+        // to offload and no GSO/GRO super-frames, on every end. (A native
+        // XDP program on a veth strips GSO from its peer by itself; partial
+        // checksums it leaves, and the fast path completes them.)
+        if !self.options.offloads {
+            disable_offloads(&ns, ifname)?;
+            disable_offloads(&sw, peer)?;
+        }
         netns::ip(&["-n", &sw, "link", "set", peer, "master", bridge, "up"])?;
         netns::ip(&["-n", &ns, "link", "set", ifname, "up"])?;
         Ok(())
@@ -712,7 +741,7 @@ impl Appliance {
     }
 
     /// Whether the daemon is running (reaps it if it exited).
-    fn running(&mut self) -> bool {
+    pub fn running(&mut self) -> bool {
         match self.child.as_mut().map(Child::try_wait) {
             Some(Ok(None)) => true,
             Some(_) => {

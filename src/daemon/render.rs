@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use xvrrp_control::{vrrp::Routers, DropReason};
-use xvrrp_dataplane::Dataplane;
+use xvrrp_dataplane::{stats::SocketStats, Dataplane};
 
 /// Every router: state, priorities, master, timers, counters.
 pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value {
@@ -52,6 +52,7 @@ pub(super) fn stats(
     late_wakeups: u64,
 ) -> Value {
     let workers = dp.stats();
+    let xsk = dp.xsk_stats();
     let mut ports = Map::new();
     for (p, view) in dp.tables().ports.iter().enumerate() {
         let mut per_worker = Map::new();
@@ -72,6 +73,9 @@ pub(super) fn stats(
             }
             obj.insert("drops".into(), Value::Object(drops));
             obj.insert("idle_sleeps".into(), json!(c.idle_sleeps));
+            if let Some(x) = xsk_json(&xsk, p, w) {
+                obj.insert("xsk".into(), x);
+            }
             per_worker.insert(w.to_string(), Value::Object(obj));
         }
         ports.insert(view.name.clone(), json!({"workers": per_worker}));
@@ -103,6 +107,26 @@ pub(super) fn stats(
         "instances": instances,
         "control": {"drops": control, "late_wakeups": late_wakeups},
     })
+}
+
+/// The kernel's counters of `worker`'s AF_XDP sockets on `port` (summed
+/// over its queues: frames lost before the worker saw them), under the
+/// kernel's names; `null` if they could not be read, `None` when the
+/// worker has no socket there.
+fn xsk_json(sockets: &[SocketStats], port: usize, worker: usize) -> Option<Value> {
+    let sum = sockets
+        .iter()
+        .filter(|s| s.port == port && s.worker == worker)
+        .map(|s| s.stats)
+        .reduce(|a, b| a.zip(b).map(|(a, b)| a.sum(b)))?;
+    Some(sum.map_or(Value::Null, |st| {
+        Value::Object(
+            st.fields()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect(),
+        )
+    }))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-pub(crate) use lab::{Appliance, ApplianceConfig, Lab, WorkDir};
+pub(crate) use lab::{Appliance, ApplianceConfig, Lab, LabOptions, WorkDir};
 
 /// The binary under test.
 pub(crate) const XVRRP: &str = env!("CARGO_BIN_EXE_xvrrp");
@@ -157,6 +157,11 @@ impl Drop for TestLab {
 /// Builds a lab for `test`, or returns `None` when the test cannot run
 /// here (see [`can_run`]). Fails if `ethtool` is not installed.
 pub(crate) fn setup(test: &str) -> Option<TestLab> {
+    setup_with(test, LabOptions::default())
+}
+
+/// [`setup`] with lab `options`.
+pub(crate) fn setup_with(test: &str, options: LabOptions) -> Option<TestLab> {
     if !can_run(test) {
         return None;
     }
@@ -166,7 +171,7 @@ pub(crate) fn setup(test: &str) -> Option<TestLab> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(prefix.clone());
-    match Lab::up(&prefix) {
+    match Lab::up_with(&prefix, options) {
         Ok(lab) => Some(TestLab { lab }),
         Err(e) => panic!("lab up {prefix}: {e:#}"),
     }
