@@ -635,13 +635,19 @@ fn f03_frozen_master_steps_down_on_resume() {
         "A flapped: {moves:?}: {seen:?}\n{}",
         rig.pair.logs()
     );
-    // A steps down before answering the adverts queued while it was frozen,
-    // so nothing knocks the new master down: B moved exactly once (to
-    // master) per router. (A, stepped down by its sync group, is held and
-    // does not preempt B afterwards.)
+    // A steps down before answering the adverts queued while it was frozen
+    // (so it never fights B), then, preempt being on, takes every router
+    // back once: B moved exactly twice per router (to master, then back),
+    // and A is the master at the end.
     assert!(
-        moves_b.values().all(|&n| n == 1),
-        "B was knocked down after SIGCONT: {moves_b:?}: {seen:?}\n{}",
+        moves_b.values().all(|&n| n == 2),
+        "B moved other than master-then-backup after SIGCONT: {moves_b:?}: {seen:?}\n{}",
+        rig.pair.logs()
+    );
+    let end = rig.pair.check(masters(&rig.pair));
+    assert!(
+        end.values().all(|&(a, b)| a && !b),
+        "A did not take its routers back: {end:?}: {seen:?}\n{}",
         rig.pair.logs()
     );
 }

@@ -463,6 +463,40 @@ fn gateway_pair() -> Lan {
     lan
 }
 
+/// F03 with sync groups: box A (priority 200 on both sides) is frozen for
+/// longer than Master_Down_Interval, box B takes both sides over; on resume
+/// A's routers step down (stalled) and, preempt being on, take both sides
+/// back, once, without the group holding them in Backup.
+#[test]
+fn f03_frozen_box_takes_its_group_back_after_resume() {
+    let mut lan = gateway_pair();
+    assert_eq!(lan.masters(), vec![0, 2]);
+    lan.freeze(0);
+    lan.freeze(2);
+    lan.run_for(5 * SEC);
+    assert_eq!(lan.masters(), vec![1, 3], "B took over while A is frozen");
+    let thawed = lan.now;
+    lan.thaw(0);
+    lan.thaw(2);
+    lan.run_for(30 * SEC);
+    assert_eq!(lan.masters(), vec![0, 2]);
+    assert!(!lan.insts[0].sync_held() && !lan.insts[2].sync_held());
+    // Each of A's routers: stalled, then master again; no flapping after.
+    for i in [0, 2] {
+        let after: Vec<Reason> = lan
+            .changes(i)
+            .iter()
+            .filter(|c| c.0 >= thawed)
+            .map(|c| c.3)
+            .collect();
+        assert_eq!(after.first(), Some(&Reason::Stalled), "{i}: {after:?}");
+        assert!(after.len() <= 3, "{i}: {after:?}");
+    }
+    let quiet = lan.now;
+    lan.run_for(60 * SEC);
+    assert_eq!(lan.changes_since(quiet), 0);
+}
+
 #[test]
 fn sync_group_members_move_together_both_ways() {
     let mut lan = gateway_pair();

@@ -157,6 +157,8 @@ pub struct Dataplane {
     infos: Vec<InterfaceInfo>,
     tx_worker: Vec<Option<usize>>,
     workers: Vec<JoinHandle<()>>,
+    /// The receive-ring descriptors of each running worker, by worker index.
+    rx_fds: Vec<(usize, Vec<i32>)>,
     filters: Vec<PortFilter>,
     /// Every bound socket, for reading its kernel counters.
     sockets: Vec<SocketRef>,
@@ -254,6 +256,7 @@ impl Dataplane {
         }
 
         let mut workers = Vec::with_capacity(nworkers);
+        let mut rx_fds = Vec::with_capacity(nworkers);
         for (w, xsk) in xsks.into_iter().enumerate() {
             if xsk.is_empty() {
                 tracing::warn!(
@@ -262,6 +265,8 @@ impl Dataplane {
                 );
                 continue;
             }
+            rx_fds.push((w, xsk.fds().collect()));
+            shared.publish_progress(w, std::time::Instant::now());
             let worker = Worker {
                 index: w,
                 core: cfg.cores.get(w).copied(),
@@ -285,6 +290,7 @@ impl Dataplane {
             infos,
             tx_worker,
             workers,
+            rx_fds,
             filters,
             sockets,
         })
@@ -329,6 +335,25 @@ impl Dataplane {
         if let Some(flag) = self.shared.master.get(id.index()) {
             flag.store(master, Ordering::Release);
         }
+    }
+
+    /// The time up to which every frame that reached a receive ring has
+    /// been handled by its worker (adverts included, already queued for the
+    /// control thread): the oldest progress of the running workers. A
+    /// sleeping worker is caught up unless its rings hold frames it has not
+    /// woken for yet, which one `poll(2)` with no wait tells.
+    pub fn heard_until(&self, now: std::time::Instant) -> std::time::Instant {
+        let mut until = now;
+        for (w, fds) in &self.rx_fds {
+            let Some((at, sleeping)) = self.shared.progress(*w) else {
+                continue;
+            };
+            let caught_up_now = sleeping && !rings_readable(fds);
+            if !caught_up_now {
+                until = until.min(at);
+            }
+        }
+        until
     }
 
     /// Counters of each worker.
@@ -376,6 +401,22 @@ impl Drop for Dataplane {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Whether any of `fds` has frames to read, without waiting.
+fn rings_readable(fds: &[i32]) -> bool {
+    let mut pollfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: *fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let n = libc::nfds_t::try_from(pollfds.len()).unwrap_or(0);
+    // SAFETY: pollfds is a valid, exclusively borrowed array of n entries.
+    let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), n, 0) };
+    rc > 0 && pollfds.iter().any(|p| p.revents & libc::POLLIN != 0)
 }
 
 struct RawFd(i32);

@@ -125,11 +125,17 @@ pub struct Shared {
     pub control_wakeup: Wakeup,
     /// Wakes worker `i` when frames are queued for it.
     pub worker_wakeup: Vec<Wakeup>,
-    /// Time origin of `last_icmp_error`.
+    /// Per worker: how far it has read its receive rings (see
+    /// [`Shared::publish_progress`]).
+    progress: Vec<AtomicU64>,
+    /// Time origin of `last_icmp_error` and `progress`.
     epoch: Instant,
     /// When the last ICMP error was sent, in ns since `epoch` (all workers).
     last_icmp_error: AtomicU64,
 }
+
+/// Flag bit of a worker's progress word: the worker sleeps.
+const SLEEPING: u64 = 1 << 63;
 
 /// Minimum spacing of ICMP errors from the fast path (RFC 1812 §4.3.2.8
 /// asks routers to rate-limit them): 1000 per second at most.
@@ -151,6 +157,7 @@ impl Shared {
             worker_wakeup: (0..workers)
                 .map(|_| Wakeup::new())
                 .collect::<Result<_, _>>()?,
+            progress: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             epoch: Instant::now(),
             last_icmp_error: AtomicU64::new(0),
         })
@@ -169,6 +176,38 @@ impl Shared {
                 .last_icmp_error
                 .compare_exchange(last, at, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
+    }
+
+    /// Worker `w` has read every frame that reached its rings before `at`
+    /// (it found them empty, or short of a batch, in a pass started then).
+    /// Released after the adverts it pushed, so a reader that sees `at` also
+    /// sees them in the queue.
+    pub fn publish_progress(&self, w: usize, at: Instant) {
+        if let Some(p) = self.progress.get(w) {
+            p.store(self.nanos(at), Ordering::Release);
+        }
+    }
+
+    /// Worker `w` goes to sleep at `at` with its rings empty.
+    pub fn publish_sleep(&self, w: usize, at: Instant) {
+        if let Some(p) = self.progress.get(w) {
+            p.store(self.nanos(at) | SLEEPING, Ordering::Release);
+        }
+    }
+
+    /// How far worker `w` has read: the time up to which every frame that
+    /// reached its rings has been handled, and whether it sleeps (its rings
+    /// were empty then; anything newer wakes it).
+    pub fn progress(&self, w: usize) -> Option<(Instant, bool)> {
+        let v = self.progress.get(w)?.load(Ordering::Acquire);
+        let at = self.epoch + std::time::Duration::from_nanos(v & !SLEEPING);
+        Some((at, v & SLEEPING != 0))
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX)
+            .min(!SLEEPING)
     }
 
     /// Is this appliance master of router `id`?

@@ -95,6 +95,8 @@ impl Worker {
             let now = Instant::now();
             let mut work = self.send_control_frames(&mut counters);
             let mut punted = false;
+            let mut caught_up = true;
+            let batch = self.xsk.batch_size();
             for s in 0..self.xsk.len() {
                 self.xsk.recycle(s);
                 let mut proc = Processor {
@@ -104,9 +106,11 @@ impl Worker {
                     counters: &mut counters,
                     punted: false,
                 };
-                work += self
+                let n = self
                     .xsk
                     .receive(s, now, |port, buf, len| proc.handle(now, port, buf, len));
+                caught_up &= n < batch;
+                work += n;
                 punted |= proc.punted;
                 self.send_requests(&mut neigh);
             }
@@ -137,6 +141,11 @@ impl Worker {
                     counters.drop(port, DropReason::TxRingFull);
                 }
             });
+            if caught_up {
+                // After the adverts were queued: the control thread trusts
+                // that nothing older than `now` is still in a ring.
+                self.shared.publish_progress(self.index, now);
+            }
             if punted {
                 self.shared.control_wakeup.wake();
             }
@@ -214,6 +223,7 @@ impl Worker {
             .get(self.index)
             .is_some_and(|q| !q.is_empty());
         if !queued && !self.shared.stop.load(Ordering::Relaxed) {
+            self.shared.publish_sleep(self.index, Instant::now());
             for p in pollfds.iter_mut() {
                 p.revents = 0;
             }

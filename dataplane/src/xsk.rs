@@ -170,6 +170,11 @@ impl WorkerXsk {
         self.sockets.iter().map(|s| s.rx.fd().as_raw_fd())
     }
 
+    /// Frames read from one ring per call of [`WorkerXsk::receive`].
+    pub fn batch_size(&self) -> usize {
+        self.scratch.len()
+    }
+
     /// Number of sockets.
     pub fn len(&self) -> usize {
         self.sockets.len()

@@ -52,6 +52,8 @@ const CTL_FIRST_TOKEN: usize = 16;
 const DRAIN_INTERVALS: u32 = 3;
 /// Longest sleep of the control loop with no timer due.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
+/// How soon frames that found no room are tried again.
+const TX_RETRY: Duration = Duration::from_micros(200);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -170,7 +172,11 @@ impl Daemon {
                 Interest::READABLE,
             )
             .context("registering link events")?;
-        let tx = Transmitter::new(&dp.tables().instances);
+        let ifindexes: Vec<u32> = (0..cfg.ports.len())
+            .map(|i| dp.port_info(i).map_or(0, |info| info.index))
+            .collect();
+        let tx = Transmitter::new(&dp.tables().instances, &ifindexes)
+            .context("opening the control thread's packet sockets")?;
         let now = Instant::now();
         Ok(Self {
             cfg,
@@ -204,12 +210,17 @@ impl Daemon {
             self.step(Instant::now());
             let wake = &self.dp.shared().control_wakeup;
             wake.prepare_sleep();
-            // Adverts that arrived after the pass are served at once.
+            // Adverts that arrived after the pass are served at once; frames
+            // waiting for room are tried again soon.
             let timeout = if self.dp.shared().adverts.is_empty() {
-                self.routers
-                    .poll_timeout()
-                    .map(|d| d.saturating_duration_since(Instant::now()).min(max_sleep))
-                    .or(Some(max_sleep))
+                let sleep = self.routers.poll_timeout().map_or(max_sleep, |d| {
+                    d.saturating_duration_since(Instant::now()).min(max_sleep)
+                });
+                Some(if self.tx.has_pending() {
+                    sleep.min(TX_RETRY)
+                } else {
+                    sleep
+                })
             } else {
                 Some(Duration::ZERO)
             };
@@ -232,8 +243,13 @@ impl Daemon {
     }
 
     /// One pass: adverts first (so a master's advert that waited is seen
-    /// before its Master_Down_Timer), then due timers, then the actions.
+    /// before its Master_Down_Timer), then due timers (a backup's takeover
+    /// waits for the workers to have read their rings up to its deadline),
+    /// then the actions.
     fn step(&mut self, now: Instant) {
+        // Read before the queue is drained: every advert the workers had
+        // read by then is in the queue.
+        let heard_until = self.dp.heard_until(now);
         while let Some(adv) = self.dp.shared().adverts.pop() {
             if let Err(reason) = self.routers.handle_advert(now, &adv) {
                 if let Some(n) = self.control_drops.get_mut(reason as usize) {
@@ -241,7 +257,8 @@ impl Daemon {
                 }
             }
         }
-        self.late_wakeups += self.routers.handle_timeout(now);
+        self.late_wakeups += self.routers.handle_timeout(now, heard_until);
+        self.tx.flush_pending();
         self.drain_actions(now);
         self.drop_log.tick(now, &self.dp.stats());
     }
@@ -261,6 +278,7 @@ impl Daemon {
             dp: &self.dp,
             control_drops: &self.control_drops,
             late_wakeups: self.late_wakeups,
+            tx: self.tx.counters(),
             started: self.started,
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
@@ -297,14 +315,11 @@ impl Daemon {
                 priority,
                 max_advert_int_cs,
             } => {
-                if self
-                    .tx
-                    .send_advert(&self.dp, router, priority, max_advert_int_cs)
-                {
+                if self.tx.send_advert(router, priority, max_advert_int_cs) {
                     self.routers.note_advert_sent(id);
                 }
             }
-            Action::Announce => self.tx.announce(&self.dp, router.spec()),
+            Action::Announce => self.tx.announce(router.spec()),
             Action::SetOwnership { master } => self.dp.set_master(id, master),
             Action::StateChanged {
                 from,
@@ -354,8 +369,7 @@ impl Daemon {
                 Some(router),
             ) = (action, self.routers.get(id))
             {
-                self.tx
-                    .send_advert(&self.dp, router, priority, max_advert_int_cs);
+                self.tx.send_advert(router, priority, max_advert_int_cs);
             }
         }
         if was_master.iter().any(|m| *m) {

@@ -6,6 +6,8 @@ use serde_json::{json, Map, Value};
 use xvrrp_control::{vrrp::Routers, DropReason};
 use xvrrp_dataplane::{stats::SocketStats, Dataplane};
 
+use super::tx::TxCounters;
+
 /// Every router: state, priorities, master, timers, counters.
 pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value {
     let instances: Vec<Value> = routers
@@ -50,6 +52,7 @@ pub(super) fn stats(
     dp: &Dataplane,
     control_drops: &[u64; DropReason::COUNT],
     late_wakeups: u64,
+    tx: TxCounters,
 ) -> Value {
     let workers = dp.stats();
     let xsk = dp.xsk_stats();
@@ -105,7 +108,11 @@ pub(super) fn stats(
     json!({
         "ports": ports,
         "instances": instances,
-        "control": {"drops": control, "late_wakeups": late_wakeups},
+        "control": {
+            "drops": control,
+            "late_wakeups": late_wakeups,
+            "tx": {"sent": tx.sent, "deferred": tx.deferred, "dropped": tx.dropped},
+        },
     })
 }
 

@@ -12,7 +12,7 @@ use xvrrp_control::{
 };
 use xvrrp_dataplane::Dataplane;
 
-use super::render;
+use super::{render, tx::TxCounters};
 
 /// What the handlers read.
 pub(super) struct View<'a> {
@@ -20,6 +20,7 @@ pub(super) struct View<'a> {
     pub(super) dp: &'a Dataplane,
     pub(super) control_drops: &'a [u64; DropReason::COUNT],
     pub(super) late_wakeups: u64,
+    pub(super) tx: TxCounters,
     pub(super) started: Instant,
 }
 
@@ -33,6 +34,7 @@ impl View<'_> {
                 self.dp,
                 self.control_drops,
                 self.late_wakeups,
+                self.tx,
             )),
             Request::Priority { name, priority } => {
                 if self.routers.by_name(name).is_some() {

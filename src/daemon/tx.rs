@@ -1,11 +1,15 @@
-//! Frames the control thread sends through the fast path: advertisements
-//! (to the group or each unicast peer) and address announcements.
+//! Frames the control thread sends: advertisements (to the group or each
+//! unicast peer) and address announcements, on its own packet socket per
+//! port (`crate::rawtx`). A frame that finds no room is kept and sent on the
+//! next pass, in order, and counted: an advert is never dropped for want of
+//! room (docs/conformance.md F15).
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use xvrrp_control::{vrrp::Router, RouterSpec};
-use xvrrp_dataplane::{Dataplane, InstanceView};
+use xvrrp_dataplane::InstanceView;
 use xvrrp_wire::{
     ethernet::EthernetAddress,
     frames,
@@ -13,6 +17,22 @@ use xvrrp_wire::{
 };
 
 use crate::peers::PeerMacs;
+use crate::rawtx::{RawTx, Sent};
+
+/// Frames kept for a later pass at most; past that the oldest go (counted):
+/// only a port that accepts nothing for seconds gets there.
+const MAX_PENDING: usize = 8192;
+
+/// Counters of the control thread's transmit path.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct TxCounters {
+    /// Frames the kernel took.
+    pub(super) sent: u64,
+    /// Frames that found no room at first and waited for a later pass.
+    pub(super) deferred: u64,
+    /// Frames given up: the wait list was full, or the send failed.
+    pub(super) dropped: u64,
+}
 
 /// What one router's frames carry, derived once from its fast-path view.
 struct Template {
@@ -21,16 +41,34 @@ struct Template {
     vips6: Vec<Ipv6Addr>,
 }
 
-/// Builds and queues the control thread's frames.
+/// Builds and sends the control thread's frames.
 pub(super) struct Transmitter {
     /// Indexed by `RouterId`.
     templates: Vec<Template>,
     peers: PeerMacs,
+    out: Sender,
+}
+
+/// The sockets and the frames waiting for room.
+struct Sender {
+    /// One socket per port index.
+    sockets: Vec<RawTx>,
+    /// Frames waiting for room, in order: (port, frame).
+    pending: VecDeque<(usize, Vec<u8>)>,
+    counters: TxCounters,
 }
 
 impl Transmitter {
-    /// Templates from the fast path's router views (indexed by `RouterId`).
-    pub(super) fn new(views: &[InstanceView]) -> Self {
+    /// Templates from the fast path's router views (indexed by `RouterId`)
+    /// and one send socket per port (`ifindexes`, by port index).
+    ///
+    /// # Errors
+    /// A socket that cannot be opened (needs CAP_NET_RAW).
+    pub(super) fn new(views: &[InstanceView], ifindexes: &[u32]) -> std::io::Result<Self> {
+        let sockets = ifindexes
+            .iter()
+            .map(|i| RawTx::open(*i))
+            .collect::<std::io::Result<Vec<_>>>()?;
         let templates = views
             .iter()
             .map(|v| Template {
@@ -39,16 +77,35 @@ impl Transmitter {
                 vips6: v.vips6.iter().map(|(a, _)| *a).collect(),
             })
             .collect();
-        Self {
+        Ok(Self {
             templates,
             peers: PeerMacs::default(),
-        }
+            out: Sender {
+                sockets,
+                pending: VecDeque::new(),
+                counters: TxCounters::default(),
+            },
+        })
+    }
+
+    /// Counters for `stats`.
+    pub(super) fn counters(&self) -> TxCounters {
+        self.out.counters
+    }
+
+    /// Whether frames wait for room (the loop then comes back soon).
+    pub(super) fn has_pending(&self) -> bool {
+        !self.out.pending.is_empty()
+    }
+
+    /// Sends what waited, in order, until a port has no room again.
+    pub(super) fn flush_pending(&mut self) {
+        self.out.flush_pending();
     }
 
     /// Sends one advertisement of `router`; false if none could be queued.
     pub(super) fn send_advert(
         &mut self,
-        dp: &Dataplane,
         router: &Router,
         priority: u8,
         max_advert_int_cs: u16,
@@ -79,15 +136,17 @@ impl Transmitter {
             } else {
                 (IpAddr::V4(frames::VRRP_V4_MCAST), frames::VRRP_V4_MCAST_MAC)
             };
+            let port = t.port;
             advert_frame(&mut buf, spec, primary, &repr, group, group_mac)
-                .is_some_and(|n| dp.send(t.port, buf.get(..n).unwrap_or(&[])))
+                .is_some_and(|n| self.out.send(port, buf.get(..n).unwrap_or(&[])))
         } else {
             let now = Instant::now();
+            let port = t.port;
             let mut sent = false;
             for peer in &spec.unicast_peers {
                 let mac = self.peers.lookup(now, &spec.port, *peer);
                 if let Some(n) = advert_frame(&mut buf, spec, primary, &repr, *peer, mac) {
-                    sent |= dp.send(t.port, buf.get(..n).unwrap_or(&[]));
+                    sent |= self.out.send(port, buf.get(..n).unwrap_or(&[]));
                 }
             }
             sent
@@ -96,21 +155,63 @@ impl Transmitter {
 
     /// Announces every virtual address of `spec` once: gratuitous ARP for
     /// IPv4, unsolicited Neighbour Advertisement for IPv6.
-    pub(super) fn announce(&self, dp: &Dataplane, spec: &RouterSpec) {
+    pub(super) fn announce(&mut self, spec: &RouterSpec) {
         let Some(t) = self.templates.get(spec.id.index()) else {
             return;
         };
         let mut buf = [0u8; 128];
         for vip in &t.vips4 {
             if let Ok(n) = frames::garp_v4(&mut buf, spec.vmac, *vip) {
-                dp.send(t.port, buf.get(..n).unwrap_or(&[]));
+                self.out.send(t.port, buf.get(..n).unwrap_or(&[]));
             }
         }
         for vip in &t.vips6 {
             if let Ok(n) = frames::unsolicited_na(&mut buf, spec.vmac, *vip) {
-                dp.send(t.port, buf.get(..n).unwrap_or(&[]));
+                self.out.send(t.port, buf.get(..n).unwrap_or(&[]));
             }
         }
+    }
+}
+
+impl Sender {
+    fn flush_pending(&mut self) {
+        while let Some((port, frame)) = self.pending.pop_front() {
+            match self.sockets.get(port).map(|s| s.send(&frame)) {
+                Some(Ok(Sent::Done)) => self.counters.sent += 1,
+                Some(Ok(Sent::NoRoom)) => {
+                    self.pending.push_front((port, frame));
+                    return;
+                }
+                Some(Err(_)) | None => self.counters.dropped += 1,
+            }
+        }
+    }
+
+    /// Sends `frame` on `port`, or keeps it for a later pass (behind any
+    /// frame already waiting, so the order holds).
+    fn send(&mut self, port: usize, frame: &[u8]) -> bool {
+        if self.pending.is_empty() {
+            match self.sockets.get(port).map(|s| s.send(frame)) {
+                Some(Ok(Sent::Done)) => {
+                    self.counters.sent += 1;
+                    return true;
+                }
+                Some(Ok(Sent::NoRoom)) => {}
+                Some(Err(e)) => {
+                    self.counters.dropped += 1;
+                    tracing::debug!(port, error = %e, "control frame not sent");
+                    return false;
+                }
+                None => return false,
+            }
+        }
+        self.counters.deferred += 1;
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+            self.counters.dropped += 1;
+        }
+        self.pending.push_back((port, frame.to_vec()));
+        true
     }
 }
 

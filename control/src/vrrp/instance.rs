@@ -210,6 +210,8 @@ impl Instance {
         }
         let interval = self.cfg.advert_interval_cs;
         self.become_backup(now, Reason::Stalled, interval);
+        // Resuming is like starting again: preemption waits `preempt_delay`.
+        self.preempt_after = now.checked_add(self.cfg.preempt_delay);
         true
     }
 

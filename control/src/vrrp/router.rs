@@ -30,6 +30,9 @@ use crate::drop_reason::DropReason;
 /// wake-up of the control thread (a starved or frozen process).
 pub const LATE_TIMER: Duration = Duration::from_millis(2);
 
+/// How soon a held-back Master_Down_Timer expiry is looked at again.
+const DEFER_STEP: Duration = Duration::from_micros(500);
+
 /// What the shell must carry out for one router, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -109,6 +112,9 @@ pub struct RouterCounters {
     pub adverts_tx: u64,
     /// Accepted adverts whose address list differs from ours (B16/B22).
     pub address_list_errors: u64,
+    /// Master_Down_Timer expiries held back because the fast path had not
+    /// yet read every frame that arrived before the deadline.
+    pub takeovers_deferred: u64,
 }
 
 /// One virtual router: its spec, its state machine and the timers around it.
@@ -133,6 +139,8 @@ pub struct Router {
     outputs: VecDeque<Action>,
     /// The latest `now` passed in.
     now: Option<Instant>,
+    /// A held-back Master_Down_Timer expiry is looked at again then.
+    deferred_until: Option<Instant>,
 }
 
 impl Router {
@@ -155,6 +163,7 @@ impl Router {
             counters: RouterCounters::default(),
             outputs: VecDeque::new(),
             now: None,
+            deferred_until: None,
         }
     }
 
@@ -279,15 +288,40 @@ impl Router {
 
     /// Fires what is due at `now`; returns whether the state machine's timer
     /// was served more than [`LATE_TIMER`] after its deadline.
-    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+    ///
+    /// `heard_until` is the time up to which every frame that reached the
+    /// fast path has been handed over (and fed in before this call). A
+    /// backup does not declare the master down at deadline D while frames
+    /// that arrived before D may still wait unread in a ring: it looks again
+    /// shortly, for at most one Master_Adver_Interval, after which a fast
+    /// path that lags that much is no reason to wait any longer. A flood or
+    /// a starved worker then delays a takeover a little instead of causing
+    /// a false one.
+    pub fn handle_timeout(&mut self, now: Instant, heard_until: Instant) -> bool {
         let now = self.clock(now);
         let mut late = false;
         if let Some(due) = self.instance.poll_timeout().filter(|t| *t <= now) {
+            if self.must_wait_for_frames(due, now, heard_until) {
+                if self.deferred_until.is_none() {
+                    self.counters.takeovers_deferred += 1;
+                }
+                self.deferred_until = Some(now + DEFER_STEP);
+                self.pump(now);
+                return false;
+            }
+            self.deferred_until = None;
             late = now.saturating_duration_since(due) > LATE_TIMER;
             self.instance.handle_timeout(now);
         }
         self.pump(now);
         late
+    }
+
+    fn must_wait_for_frames(&self, due: Instant, now: Instant, heard_until: Instant) -> bool {
+        let limit = super::timer::cs_to_duration(self.instance.master_adver_interval_cs());
+        self.instance.state() == State::Backup
+            && heard_until < due
+            && now.saturating_duration_since(due) < limit
     }
 
     /// Forces the state its sync group chose.
@@ -325,11 +359,11 @@ impl Router {
         } else {
             [None, None]
         };
-        self.instance
-            .poll_timeout()
-            .into_iter()
-            .chain(garp.into_iter().flatten())
-            .min()
+        let fsm = match (self.instance.poll_timeout(), self.deferred_until) {
+            (Some(due), Some(retry)) => Some(due.max(retry)),
+            (due, _) => due,
+        };
+        fsm.into_iter().chain(garp.into_iter().flatten()).min()
     }
 
     // ----- accessors ----------------------------------------------------------
@@ -595,14 +629,15 @@ impl Routers {
     }
 
     /// Fires every due timer (link debounce, state machines, announcements);
-    /// returns how many state-machine timers were served late.
-    pub fn handle_timeout(&mut self, now: Instant) -> u64 {
+    /// returns how many state-machine timers were served late. For
+    /// `heard_until` see [`Router::handle_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant, heard_until: Instant) -> u64 {
         if self.links.poll_timeout().is_some_and(|t| t <= now) && self.links.handle_timeout(now) {
             self.apply_links(now);
         }
         let mut late = 0;
         for r in &mut self.routers {
-            if r.poll_timeout().is_some_and(|t| t <= now) && r.handle_timeout(now) {
+            if r.poll_timeout().is_some_and(|t| t <= now) && r.handle_timeout(now, heard_until) {
                 late += 1;
             }
         }
@@ -747,7 +782,7 @@ mod tests {
     fn run(r: &mut Router, until: Instant) -> Vec<(Instant, Action)> {
         let mut out = Vec::new();
         while let Some(t) = r.poll_timeout().filter(|t| *t <= until) {
-            r.handle_timeout(t);
+            r.handle_timeout(t, t);
             out.extend(drain(r).into_iter().map(|a| (t, a)));
         }
         out
@@ -863,10 +898,13 @@ mod tests {
         let t1 = t0 + Duration::from_millis(5);
         set.handle_link(t1, "lan0", false);
         // Not before the debounce.
-        set.handle_timeout(t1 + Duration::from_millis(50));
+        set.handle_timeout(
+            t1 + Duration::from_millis(50),
+            t1 + Duration::from_millis(50),
+        );
         assert_eq!(set.get(RouterId(0)).unwrap().state_name(), "master");
         let t2 = t1 + super::super::links::DEBOUNCE;
-        set.handle_timeout(t2);
+        set.handle_timeout(t2, t2);
         let acts: Vec<(RouterId, Action)> = std::iter::from_fn(|| set.poll_output(t2)).collect();
         assert_eq!(set.get(RouterId(0)).unwrap().state_name(), "fault");
         assert_eq!(set.get(RouterId(1)).unwrap().state_name(), "backup");
@@ -875,7 +913,8 @@ mod tests {
         // The port comes back: the faulted router starts over.
         let t3 = t2 + Duration::from_millis(10);
         set.handle_link(t3, "lan0", true);
-        set.handle_timeout(t3 + super::super::links::DEBOUNCE);
+        let t4 = t3 + super::super::links::DEBOUNCE;
+        set.handle_timeout(t4, t4);
         while set.poll_output(t3).is_some() {}
         assert_ne!(set.get(RouterId(0)).unwrap().state_name(), "fault");
     }
@@ -904,5 +943,61 @@ mod tests {
             70
         );
         assert!(!set.handle_priority(t0, "nope", 1));
+    }
+
+    /// A backup whose Master_Down_Timer falls due while the fast path has
+    /// not read every frame up to the deadline waits for it; the master's
+    /// advert found then keeps it backup (no false takeover).
+    #[test]
+    fn master_down_waits_for_the_fast_path_to_catch_up() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
+        drain(&mut r);
+        let due = r.poll_timeout().unwrap();
+        // The worker lags: it has read its rings only up to 5 ms before the deadline.
+        let lag = due - Duration::from_millis(5);
+        assert!(!r.handle_timeout(due, lag));
+        assert_eq!(r.state_name(), "backup");
+        assert_eq!(r.counters().takeovers_deferred, 1);
+        let retry = r.poll_timeout().unwrap();
+        assert!(retry > due && retry <= due + Duration::from_millis(1));
+        // The worker catches up and hands over the master's advert, which
+        // arrived 1 ms before the deadline.
+        let late_advert = advert(primary(3), 200, due - Duration::from_millis(1));
+        assert_eq!(r.handle_advert(retry, &late_advert), Ok(()));
+        r.handle_timeout(retry, retry);
+        assert_eq!(r.state_name(), "backup");
+        assert!(r.poll_timeout().unwrap() > retry + Duration::from_millis(20));
+    }
+
+    #[test]
+    fn master_down_waits_at_most_one_interval_for_a_lagging_fast_path() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        drain(&mut r);
+        let due = r.poll_timeout().unwrap();
+        let mut t = due;
+        // The fast path never gets past t0: the takeover comes at most one
+        // interval (100 ms) late.
+        loop {
+            assert!(t <= due + Duration::from_millis(101), "waited too long");
+            r.handle_timeout(t, t0);
+            if r.state_name() == "master" {
+                break;
+            }
+            t = r.poll_timeout().unwrap().max(t);
+        }
+        assert!(t >= due + Duration::from_millis(99), "waited one interval");
+        // Caught up: no wait at all.
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        drain(&mut r);
+        let due = r.poll_timeout().unwrap();
+        r.handle_timeout(due, due);
+        assert_eq!(r.state_name(), "master");
+        assert_eq!(r.counters().takeovers_deferred, 0);
     }
 }

@@ -12,15 +12,16 @@
 //! What propagates:
 //! - a member becoming Master (MDI expiry, preemption, owner startup) forces
 //!   every other member in Backup to Master;
-//! - a member going Master → Backup (higher priority heard, stalled) forces
+//! - a member going Master → Backup (higher priority heard) forces
 //!   every other Master member to Backup — unless it had itself been forced
 //!   into Master and now yields to the peer box's member, a transient that
 //!   the peer box's own group resolves — and holds every member in Backup:
 //!   a held member keeps listening and still takes over when it hears no
 //!   master, but does not preempt a lower-priority master, which would flip
 //!   the group straight back;
-//! - Initialize → Backup at startup and any change to Initialize (shutdown)
-//!   do not propagate.
+//! - Initialize → Backup at startup, any change to Initialize (shutdown),
+//!   and a stalled step-down (the whole process was frozen, so every member
+//!   stalled and steps down by itself, then preempts back) do not propagate.
 //!
 //! - a member whose own port goes down ([`propagate_fault`]) forces every
 //!   other Master member to Backup: a gateway that lost one side must not
@@ -94,6 +95,10 @@ pub fn propagate<M: SyncMember>(
         return 0;
     }
     let target = match (from, to) {
+        // A stalled member was frozen with its whole process: its partners
+        // stalled with it and step down by themselves. Forcing (and so
+        // holding) them would keep the box from preempting back on resume.
+        (State::Master, State::Backup) if reason == Reason::Stalled => return 0,
         (_, State::Master) => State::Master,
         // A member the group pushed into Master that then meets a better
         // master on its own segment is only catching up with the peer box,
@@ -217,7 +222,9 @@ mod tests {
         // Not a member of any group: nothing happens.
         assert_eq!(propagate(&mut v, &g, 5, &up, t0), 0);
 
-        let down = changed(State::Master, State::Backup, Reason::Stalled);
+        let stalled = changed(State::Master, State::Backup, Reason::Stalled);
+        assert_eq!(propagate(&mut v, &g, 0, &stalled, t0), 0);
+        let down = changed(State::Master, State::Backup, Reason::HigherPriority);
         assert_eq!(propagate(&mut v, &g, 0, &down, t0), 2);
         assert!(v[1..]
             .iter()
