@@ -39,6 +39,7 @@ pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value
                 "address_list_errors": c.address_list_errors,
                 "adverts_rx": c.adverts_rx,
                 "adverts_tx": c.adverts_tx,
+                "takeovers_deferred": c.takeovers_deferred,
             })
         })
         .collect();
