@@ -95,6 +95,9 @@ pub struct Instance {
     forced_master: bool,
     /// The reason a Master_Down_Timer expiry will report.
     down_reason: Reason,
+    /// How much earlier than one interval the first periodic advert of a
+    /// Master period goes out (see [`Instance::set_advert_phase`]).
+    advert_phase: Duration,
     counters: Counters,
 }
 
@@ -124,6 +127,7 @@ impl Instance {
             sync_hold: false,
             forced_master: false,
             down_reason: Reason::MasterDown,
+            advert_phase: Duration::ZERO,
             counters: Counters::default(),
             cfg,
         }
@@ -298,6 +302,15 @@ impl Instance {
             (State::Backup, State::Backup) => self.sync_hold = true,
             _ => {}
         }
+    }
+
+    /// Spreads this router's periodic adverts: as master, its first periodic
+    /// advert leaves `phase` (at most half an interval) earlier than one
+    /// interval after the immediate one, and the cadence keeps that offset.
+    /// Many routers that become master at once (a sync group, 255 VRIDs on
+    /// one port) then do not all advertise on the same tick.
+    pub fn set_advert_phase(&mut self, phase: Duration) {
+        self.advert_phase = phase;
     }
 
     // ----- outputs ------------------------------------------------------------
@@ -534,7 +547,10 @@ impl Instance {
         self.outputs
             .push_back(Output::SetOwnership { master: true });
         let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
-        self.timers.set(Timer::Adver, now + interval);
+        // The first interval is shortened by the phase, so that routers that
+        // become master together do not advertise on the same tick forever.
+        let phase = self.advert_phase.min(interval / 2);
+        self.timers.set(Timer::Adver, now + interval - phase);
         self.sync_hold = false;
         self.forced_master = reason == Reason::SyncGroup;
         self.peer_master = None;

@@ -30,6 +30,9 @@ use crate::drop_reason::DropReason;
 /// wake-up of the control thread (a starved or frozen process).
 pub const LATE_TIMER: Duration = Duration::from_millis(2);
 
+/// Routers' adverts are spread over this many phases of half an interval.
+const PHASE_SLOTS: u16 = 32;
+
 /// How soon a held-back Master_Down_Timer expiry is looked at again.
 const DEFER_STEP: Duration = Duration::from_micros(500);
 
@@ -147,7 +150,10 @@ impl Router {
     /// A router in Initialize, advertising from `primary` (the port's
     /// primary IPv4 address, or its IPv6 link-local address).
     pub fn new(spec: RouterSpec, primary: IpAddr) -> Self {
-        let instance = Instance::new(spec.instance_config(primary));
+        let mut instance = Instance::new(spec.instance_config(primary));
+        // Spread the routers' adverts over half an interval, by id.
+        let slot = u32::from(spec.id.0 % PHASE_SLOTS);
+        instance.set_advert_phase(spec.advert_interval() / 2 * slot / u32::from(PHASE_SLOTS));
         Self {
             base_priority: spec.priority,
             spec,
@@ -999,5 +1005,39 @@ mod tests {
         r.handle_timeout(due, due);
         assert_eq!(r.state_name(), "master");
         assert_eq!(r.counters().takeovers_deferred, 0);
+    }
+
+    /// F15: 64 owners that become master at the same instant advertise
+    /// once at once (the RFC's immediate advert), then on 32 different ticks.
+    #[test]
+    fn routers_that_become_master_together_advertise_on_spread_ticks() {
+        let t0 = Instant::now();
+        let routers = (0..64u16)
+            .map(|i| {
+                let mut s = spec(i, &format!("r{i}"), "lan0", 255);
+                s.vrid = u8::try_from(i + 1).unwrap();
+                Router::new(s, primary(2))
+            })
+            .collect();
+        let mut set = Routers::new(routers, Vec::new(), |_| true);
+        set.handle_startup(t0);
+        let mut sends: Vec<Instant> = Vec::new();
+        let mut now = t0;
+        while now < t0 + Duration::from_millis(350) {
+            while let Some((_, a)) = set.poll_output(now) {
+                if matches!(a, Action::SendAdvert { .. }) {
+                    sends.push(now);
+                }
+            }
+            now = set.poll_timeout().unwrap();
+            set.handle_timeout(now, now);
+        }
+        let later: std::collections::BTreeSet<Instant> =
+            sends.iter().filter(|t| **t > t0).copied().collect();
+        assert_eq!(sends.iter().filter(|t| **t == t0).count(), 64);
+        // Interval 100 ms: over three intervals, 32 ticks each.
+        assert!(later.len() >= 32 * 3, "{} distinct ticks", later.len());
+        // Still one advert per router per interval.
+        assert!(sends.len() <= 64 * 4 + 64);
     }
 }
