@@ -1,4 +1,5 @@
-//! Link events from the kernel, for the ports' link state and `track`.
+//! What the kernel says about tracked targets: link events for the ports,
+//! and the presence of tracked addresses and routes.
 //!
 //! The kernel tells us about carrier and admin changes through an rtnetlink
 //! socket subscribed to RTMGRP_LINK, which the control thread polls with
@@ -6,8 +7,12 @@
 
 use std::{
     io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    time::Duration,
 };
+
+use xvrrp_control::config::TrackTarget;
 
 const NLMSG_HDR_LEN: usize = 16;
 const IFINFO_LEN: usize = 16;
@@ -111,10 +116,120 @@ pub fn parse_link_messages(mut buf: &[u8], f: &mut impl FnMut(u32, bool)) {
     }
 }
 
+/// The state of a tracked target as the kernel has it now: a port's link,
+/// whether an address is on some interface, whether the main table has a
+/// route to a prefix. Addresses and routes are read again every
+/// [`PROBE_PERIOD`] by the control loop (the result is debounced there).
+pub fn is_up(target: &TrackTarget) -> bool {
+    match target {
+        TrackTarget::Port(name) => xvrrp_dataplane::iface::link_up(name),
+        TrackTarget::Address(addr) => address_present(*addr),
+        TrackTarget::Route(prefix) => match prefix.addr {
+            IpAddr::V4(net) => {
+                let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+                route4_present(&table, net, prefix.prefix_len)
+            }
+            IpAddr::V6(net) => {
+                let table = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+                route6_present(&table, net, prefix.prefix_len)
+            }
+        },
+    }
+}
+
+/// How often tracked addresses and routes are read again.
+pub const PROBE_PERIOD: Duration = Duration::from_millis(250);
+
+/// Whether some interface of this namespace has `addr`.
+fn address_present(addr: IpAddr) -> bool {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return false;
+    }
+    let mut found = false;
+    let mut cur = list;
+    while !cur.is_null() && !found {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points at a sockaddr of the family it names.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            found = match (family, addr) {
+                (libc::AF_INET, IpAddr::V4(want)) => {
+                    // SAFETY: an AF_INET address is a sockaddr_in.
+                    let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                    u32::from_be(sin.sin_addr.s_addr) == u32::from(want)
+                }
+                (libc::AF_INET6, IpAddr::V6(want)) => {
+                    // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                    let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                    sin6.sin6_addr.s6_addr == want.octets()
+                }
+                _ => false,
+            };
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
+/// Whether `/proc/net/route` text lists a route to exactly `net/len`.
+fn route4_present(table: &str, net: Ipv4Addr, len: u8) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let hex = |i: usize| f.get(i).and_then(|v| u32::from_str_radix(v, 16).ok());
+        // The kernel prints the network-order words as native integers.
+        let addr = |v: u32| Ipv4Addr::from(v.to_ne_bytes());
+        match (hex(1), hex(7)) {
+            (Some(dst), Some(m)) => addr(dst) == net && u32::from(addr(m)) == mask,
+            _ => false,
+        }
+    })
+}
+
+/// Whether `/proc/net/ipv6_route` text lists a route to exactly `net/len`.
+fn route6_present(table: &str, net: Ipv6Addr, len: u8) -> bool {
+    let want = format!("{:032x} {:02x}", u128::from(net), len);
+    table.lines().any(|line| line.starts_with(&want))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routes_are_found_by_exact_prefix() {
+        // 192.0.2.0/24 on lan0 and a default route via 203.0.113.254, as a
+        // little-endian kernel prints them.
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     wan0\t00000000\tFE7100CB\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                     lan0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+        if cfg!(target_endian = "little") {
+            assert!(route4_present(table, Ipv4Addr::UNSPECIFIED, 0));
+            assert!(route4_present(table, Ipv4Addr::new(192, 0, 2, 0), 24));
+            assert!(!route4_present(table, Ipv4Addr::new(192, 0, 2, 0), 25));
+            assert!(!route4_present(table, Ipv4Addr::new(198, 51, 100, 0), 24));
+        }
+        let table6 = "20010db8000200000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     wan0\n";
+        assert!(route6_present(table6, "2001:db8:2::".parse().unwrap(), 64));
+        assert!(!route6_present(table6, "2001:db8:2::".parse().unwrap(), 48));
+        assert!(!route4_present(
+            "garbage\nmore garbage",
+            Ipv4Addr::UNSPECIFIED,
+            0
+        ));
+    }
+
+    #[test]
+    fn an_address_on_no_interface_is_not_present() {
+        assert!(!address_present("198.51.100.254".parse().unwrap()));
+    }
 
     fn msg(kind: u16, index: u32, flags: u32) -> Vec<u8> {
         let mut m = vec![0u8; 32];

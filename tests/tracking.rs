@@ -24,7 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use common::{flow, lab, netns, raw::Capture, Appliance, TestLab, WorkDir, NO_STOP};
+use common::{flow, lab, netns, raw::Capture, Appliance, Lab, TestLab, WorkDir, NO_STOP};
 
 const LAN_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const WAN_VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
@@ -48,7 +48,7 @@ const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The configuration of one appliance. The fixtures' config builder has no
 /// `track`, so the text is written here, in the same shape.
-fn tracking_config(socket: &str, priority: u8) -> String {
+fn tracking_config(socket: &str, priority: u8, (track, wan_track): (&str, &str)) -> String {
     format!(
         r#"[global]
 control_socket = {socket:?}
@@ -71,7 +71,7 @@ priority = {priority}
 advert_interval = {interval:?}
 preempt = true
 addresses = ["192.0.2.1/24"]
-track = [{{ port = "wan0", weight = {WEIGHT} }}]
+track = [{track}]
 
 [[vrrp]]
 name = "wan-gw"
@@ -81,6 +81,7 @@ priority = {priority}
 advert_interval = {interval:?}
 preempt = true
 addresses = ["203.0.113.1/24"]
+track = [{wan_track}]
 
 [[sync_group]]
 name = "gw"
@@ -104,13 +105,31 @@ impl Rig {
     /// Builds the lab, starts A and B and waits for A to be master and B
     /// backup of both routers; `None` when the test must be skipped.
     fn start(test: &str) -> Option<Rig> {
+        let wan0 = format!("{{ port = \"wan0\", weight = {WEIGHT} }}");
+        Rig::start_with(test, |_| (wan0.clone(), String::new()), |_| Ok(()))
+    }
+
+    /// [`Rig::start`] with each appliance's `track` lists of lan-gw and
+    /// wan-gw (by appliance name, `a` or `b`) and a set-up step run on the
+    /// lab before the daemons start.
+    fn start_with(
+        test: &str,
+        track: impl Fn(&str) -> (String, String),
+        prepare: impl FnOnce(&Lab) -> Result<()>,
+    ) -> Option<Rig> {
         let lab = common::setup(test)?;
+        prepare(&lab).unwrap();
         let work = WorkDir::create(lab.prefix()).unwrap();
         let exe = Path::new(common::XVRRP);
         let appliance = |name: &str, role: &str, priority: u8| {
             let fixture = common::gateway_config(&lab, name, priority);
             let app = Appliance::new(name, exe, &lab.ns(role), &fixture, work.path()).unwrap();
-            let text = tracking_config(&common::socket_path(&lab, name), priority);
+            let (lan_track, wan_track) = track(name);
+            let text = tracking_config(
+                &common::socket_path(&lab, name),
+                priority,
+                (&lan_track, &wan_track),
+            );
             std::fs::write(app.config_path(), text).unwrap();
             app
         };
@@ -416,6 +435,121 @@ fn p10_tracking_lowers_the_advertised_priority_and_moves_the_group() {
 }
 
 // ----- F05 ------------------------------------------------------------------------------
+
+/// P10 beyond links: a tracked route and a tracked address. Each appliance
+/// tracks, on both of its routers, the route 198.51.100.0/24 and an address
+/// of its own on `lo`; either one going away lowers A's priorities by 150
+/// and moves the group to B, its return brings the group back.
+#[test]
+fn p10_route_and_address_tracking_move_the_group() {
+    let route = "198.51.100.0/24";
+    let own = |name: &str| {
+        if name == "a" {
+            "198.51.100.2"
+        } else {
+            "198.51.100.3"
+        }
+    };
+    let track = |name: &str| {
+        let list = format!(
+            "{{ route = \"{route}\", weight = {WEIGHT} }}, {{ address = \"{}\", weight = {WEIGHT} }}",
+            own(name)
+        );
+        (list.clone(), list)
+    };
+    let prepare = |lab: &Lab| {
+        for (name, role) in [("a", "gw-a"), ("b", "gw-b")] {
+            let ns = lab.ns(role);
+            netns::ip(&[
+                "-n",
+                &ns,
+                "route",
+                "add",
+                route,
+                "via",
+                "203.0.113.100",
+                "dev",
+                "wan0",
+            ])?;
+            let addr = format!("{}/32", own(name));
+            netns::ip(&["-n", &ns, "addr", "add", &addr, "dev", "lo"])?;
+        }
+        Ok(())
+    };
+    let Some(mut rig) = Rig::start_with(
+        "p10_route_and_address_tracking_move_the_group",
+        track,
+        prepare,
+    ) else {
+        return;
+    };
+    let lan = rig.a_instance("lan-gw");
+    assert_eq!(lan["effective_priority"], A_PRIORITY, "{lan}");
+    assert_eq!(lan["track"][0]["route"], route, "{lan}");
+    assert_eq!(lan["track"][1]["address"], "198.51.100.2", "{lan}");
+    let gw_a = rig.lab.ns("gw-a");
+    for (remove, restore, what) in [
+        (
+            vec!["-n", gw_a.as_str(), "route", "del", route],
+            vec![
+                "-n",
+                gw_a.as_str(),
+                "route",
+                "add",
+                route,
+                "via",
+                "203.0.113.100",
+                "dev",
+                "wan0",
+            ],
+            "route",
+        ),
+        (
+            vec![
+                "-n",
+                gw_a.as_str(),
+                "addr",
+                "del",
+                "198.51.100.2/32",
+                "dev",
+                "lo",
+            ],
+            vec![
+                "-n",
+                gw_a.as_str(),
+                "addr",
+                "add",
+                "198.51.100.2/32",
+                "dev",
+                "lo",
+            ],
+            "address",
+        ),
+    ] {
+        rig.ip(&remove);
+        let (a, b) = (&rig.a, &rig.b);
+        let r = lab::wait_until(
+            &format!("{what} gone: A at the tracked priority, B master of both"),
+            TAKEOVER_TIMEOUT,
+            &NO_STOP,
+            || {
+                let lan = instance(a, "lan-gw")?;
+                Ok(lan["effective_priority"] == A_TRACKED_PRIORITY
+                    && b.states()?.values().all(|s| s == "master"))
+            },
+        );
+        rig.check(r);
+        let lan = rig.a_instance("lan-gw");
+        let down = lan["track"]
+            .as_array()
+            .map_or(0, |t| t.iter().filter(|t| t["up"] == false).count());
+        assert_eq!(down, 1, "{what}: {lan}");
+        rig.ip(&restore);
+        rig.wait_a_master(TAKEOVER_TIMEOUT);
+        let lan = rig.a_instance("lan-gw");
+        assert_eq!(lan["effective_priority"], A_PRIORITY, "{what}: {lan}");
+    }
+}
 
 #[test]
 fn f05_master_link_down_no_blackhole() {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xvrrp_control::config::{
-    self, Backend, ChecksumMode, Config, ConfigError, Idle, IfAddr, Queues, RouterId, Version,
-    XdpMode, ZeroCopy,
+    self, Backend, ChecksumMode, Config, ConfigError, Idle, IfAddr, Queues, RouterId, TrackTarget,
+    Version, XdpMode, ZeroCopy,
 };
 
 const MINIMAL: &str = r#"
@@ -125,7 +125,7 @@ fn example_file_parses() {
     let lan = c.instance("lan-gw").unwrap();
     assert_eq!(lan.priority, 150);
     assert_eq!(lan.advert_interval(), Duration::from_millis(10));
-    assert_eq!(lan.track[0].port, "wan0");
+    assert_eq!(lan.track[0].target, TrackTarget::Port("wan0".into()));
     assert_eq!(lan.track[0].weight, -60);
     let lan6 = c.instance("lan-gw6").unwrap();
     assert_eq!(lan6.vmac.0, [0, 0, 0x5e, 0, 2, 1]);
@@ -148,7 +148,7 @@ fn plan_shows_resolved_values() {
     assert!(plan.contains("1 worker on core 1"));
     assert!(plan.contains("gw: lan-gw, wan-gw"));
     assert!(plan.contains("198.51.100.0/24 via 203.0.113.100 port wan0"));
-    assert!(plan.contains("track wan0: weight -60"));
+    assert!(plan.contains("track port wan0: weight -60"));
     // Stable: the same config renders the same text.
     assert_eq!(plan, config::load(&path).unwrap().plan());
 }
@@ -412,7 +412,37 @@ fn missing_required_keys_point_at_the_table() {
     );
     one_error(
         &vrrp_with("track = [{ weight = -10 }]"),
-        "10:10: missing key \"port\" in vrrp.track",
+        "10:10: track: give exactly one of `port`, `address` or `route`, with a `weight`",
+    );
+}
+
+/// P10: an address or a route can be tracked as well as a port; exactly one
+/// target per entry.
+#[test]
+fn track_address_and_route() {
+    let c = ok(&vrrp_with(
+        "track = [{ address = \"203.0.113.2\", weight = -20 }, { route = \"0.0.0.0/0\", weight = -30 }]",
+    ));
+    let t = &c.vrrp[0].track;
+    assert_eq!(
+        t[0].target,
+        TrackTarget::Address("203.0.113.2".parse().unwrap())
+    );
+    assert_eq!(
+        t[1].target,
+        TrackTarget::Route(IfAddr {
+            addr: "0.0.0.0".parse().unwrap(),
+            prefix_len: 0
+        })
+    );
+    assert!(c.plan().contains("track route 0.0.0.0/0: weight -30"));
+    one_error(
+        &vrrp_with("track = [{ port = \"lan0\", address = \"192.0.2.9\", weight = -1 }]"),
+        "10:10: track: give exactly one of",
+    );
+    one_error(
+        &vrrp_with("track = [{ route = \"198.51.100.7/24\", weight = -1 }]"),
+        "10:20: route: 198.51.100.7/24 has host bits set",
     );
 }
 

@@ -524,6 +524,11 @@ fn sync_group_members_move_together_both_ways() {
     lan.run_for(60 * SEC);
     assert_eq!(lan.changes_since(quiet), 0);
 
+    // A new priority lifts the hold: it is a new situation to elect afresh.
+    lan.set_priority(0, 199);
+    assert!(!lan.insts[0].sync_held());
+    lan.set_priority(0, 200);
+
     // WAN A recovers and preempts; everything moves back to box A.
     lan.set_priority(2, 200);
     lan.run_for(10 * SEC);

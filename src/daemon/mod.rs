@@ -30,7 +30,7 @@ use anyhow::{bail, Context};
 use mio::{unix::SourceFd, Events, Interest, Poll, Token};
 use serde_json::json;
 use xvrrp_control::{
-    config::{self, Config},
+    config::{self, Config, TrackTarget},
     ctl_socket::{CtlServer, Request},
     vrrp::{Action, Router, Routers, State, SyncGroup},
     DropReason, RouterId,
@@ -38,7 +38,10 @@ use xvrrp_control::{
 use xvrrp_dataplane::{Dataplane, DataplaneConfig};
 use xvrrp_wire::frames;
 
-use crate::{mcast::Memberships, track::LinkEvents};
+use crate::{
+    mcast::Memberships,
+    track::{self, LinkEvents},
+};
 use log::DropLog;
 use tx::Transmitter;
 
@@ -91,6 +94,8 @@ struct Daemon {
     drop_log: DropLog,
     /// State-machine timers served late (a starved control thread).
     late_wakeups: u64,
+    /// When tracked addresses and routes are read next (`None`: none tracked).
+    next_probe: Option<Instant>,
 }
 
 impl Daemon {
@@ -144,7 +149,7 @@ impl Daemon {
                     .collect(),
             })
             .collect();
-        let routers = Routers::new(routers, groups, xvrrp_dataplane::iface::link_up);
+        let routers = Routers::new(routers, groups, crate::track::is_up);
         let port_names = (0..cfg.ports.len())
             .filter_map(|i| dp.port_info(i))
             .map(|info| (info.index, info.name.clone()))
@@ -178,6 +183,10 @@ impl Daemon {
         let tx = Transmitter::new(&dp.tables().instances, &ifindexes)
             .context("opening the control thread's packet sockets")?;
         let now = Instant::now();
+        let next_probe = routers
+            .tracked()
+            .any(|t| !matches!(t, TrackTarget::Port(_)))
+            .then_some(now);
         Ok(Self {
             cfg,
             dp,
@@ -192,6 +201,7 @@ impl Daemon {
             _memberships: memberships,
             drop_log: DropLog::new(now),
             late_wakeups: 0,
+            next_probe,
         })
     }
 
@@ -257,17 +267,37 @@ impl Daemon {
                 }
             }
         }
+        self.probe_tracked(now);
         self.late_wakeups += self.routers.handle_timeout(now, heard_until);
         self.tx.flush_pending();
         self.drain_actions(now);
         self.drop_log.tick(now, &self.dp.stats());
     }
 
+    /// Reads the state of tracked addresses and routes again, once per
+    /// [`track::PROBE_PERIOD`] (links come as events instead).
+    fn probe_tracked(&mut self, now: Instant) {
+        if self.next_probe.is_none_or(|t| t > now) {
+            return;
+        }
+        self.next_probe = Some(now + track::PROBE_PERIOD);
+        let targets: Vec<TrackTarget> = self
+            .routers
+            .tracked()
+            .filter(|t| !matches!(t, TrackTarget::Port(_)))
+            .cloned()
+            .collect();
+        for t in targets {
+            let up = track::is_up(&t);
+            self.routers.handle_link(now, &t, up);
+        }
+    }
+
     fn read_link_events(&mut self, now: Instant) {
         let (routers, names) = (&mut self.routers, &self.port_names);
         self.link_events.drain(|ifindex, up| {
             if let Some(port) = names.get(&ifindex) {
-                routers.handle_link(now, port, up);
+                routers.handle_link(now, &TrackTarget::Port(port.clone()), up);
             }
         });
     }

@@ -3,7 +3,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use xvrrp_control::{vrrp::Routers, DropReason};
+use xvrrp_control::{
+    config::{TrackConfig, TrackTarget},
+    vrrp::Routers,
+    DropReason,
+};
 use xvrrp_dataplane::{stats::SocketStats, Dataplane};
 
 use super::tx::TxCounters;
@@ -35,7 +39,7 @@ pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value
                 "checksum": s.checksum.name(),
                 "peer_checksum": r.peer_checksum().map(|k| k.name()),
                 "addresses": s.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "track": s.track.iter().map(|t| json!({"port": t.port, "weight": t.weight, "up": routers.link_up(&t.port)})).collect::<Vec<_>>(),
+                "track": s.track.iter().map(|t| track_json(t, routers)).collect::<Vec<_>>(),
                 "address_list_errors": c.address_list_errors,
                 "adverts_rx": c.adverts_rx,
                 "adverts_tx": c.adverts_tx,
@@ -44,6 +48,17 @@ pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value
         })
         .collect();
     json!({"instances": instances, "uptime_ms": millis(now.saturating_duration_since(started))})
+}
+
+/// One tracked target: `{"port": "wan0"}` (or `address`, `route`), its
+/// weight, and whether it counts as up.
+fn track_json(t: &TrackConfig, routers: &Routers) -> Value {
+    let (kind, what) = match &t.target {
+        TrackTarget::Port(p) => ("port", p.clone()),
+        TrackTarget::Address(a) => ("address", a.to_string()),
+        TrackTarget::Route(r) => ("route", r.to_string()),
+    };
+    json!({kind: what, "weight": t.weight, "up": routers.is_up(&t.target)})
 }
 
 /// Fast-path counters by port and worker, per-router advert counters, and

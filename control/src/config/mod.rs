@@ -340,13 +340,37 @@ impl Default for GarpConfig {
     }
 }
 
-/// `track = [{ port, weight }]`.
+/// `track = [{ port | address | route, weight }]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackConfig {
-    /// Name of the tracked `[[port]]`.
-    pub port: String,
-    /// Added to the priority while the port is down (-254..=254).
+    /// What is watched.
+    pub target: TrackTarget,
+    /// Added to the priority while the target is down (-254..=254).
     pub weight: i32,
+}
+
+/// Something whose state moves priorities: up, or down.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TrackTarget {
+    /// The link of a `[[port]]` (`port = "wan0"`): up when administratively
+    /// up with carrier.
+    Port(String),
+    /// An address (`address = "203.0.113.2"`): up while some interface of
+    /// the appliance's namespace has it.
+    Address(IpAddr),
+    /// A route (`route = "0.0.0.0/0"`): up while the kernel's main table
+    /// has a route to exactly this prefix.
+    Route(IfAddr),
+}
+
+impl fmt::Display for TrackTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrackTarget::Port(p) => write!(f, "port {p}"),
+            TrackTarget::Address(a) => write!(f, "address {a}"),
+            TrackTarget::Route(r) => write!(f, "route {r}"),
+        }
+    }
 }
 
 /// `[[sync_group]]`: instances that change state together.

@@ -16,7 +16,7 @@ use toml_edit::{ImDocument, InlineTable, Item, Table, Value};
 use super::{
     format_duration, parse_duration, Backend, ChecksumMode, Config, Dataplane, Diagnostic,
     GarpConfig, Global, Idle, IfAddr, PortConfig, Queues, RouteConfig, RouterId, RouterSpec,
-    SyncGroupConfig, TrackConfig, Version, XdpMode, ZeroCopy,
+    SyncGroupConfig, TrackConfig, TrackTarget, Version, XdpMode, ZeroCopy,
 };
 
 /// Longest Linux interface name (IFNAMSIZ - 1).
@@ -58,7 +58,7 @@ const VRRP_KEYS: &[&str] = &[
     "track",
 ];
 const GARP_KEYS: &[&str] = &["count", "interval", "refresh"];
-const TRACK_KEYS: &[&str] = &["port", "weight"];
+const TRACK_KEYS: &[&str] = &["port", "address", "route", "weight"];
 const SYNC_GROUP_KEYS: &[&str] = &["name", "members"];
 const ROUTE_KEYS: &[&str] = &["to", "via", "port"];
 const ROUTES_KEYS: &[&str] = &["kernel"];
@@ -995,15 +995,49 @@ fn read_vrrp(cx: &mut Cx, s: &Section<'_>, id: RouterId) -> (RouterSpec, VrrpPos
     if let Some(f) = s.get("track") {
         for t in sections(cx, &f, "vrrp.track") {
             t.check_keys(cx, TRACK_KEYS);
-            let port_f = t.require(cx, "port");
-            let port = port_f.as_ref().and_then(|f| ident(cx, f));
             let weight = t
                 .require(cx, "weight")
                 .and_then(|f| int_in(cx, &f, -254, 254))
                 .and_then(|w| i32::try_from(w).ok());
-            pos.track.push(port.as_ref().and(port_f.map(|f| f.at)));
+            let (port_f, address_f, route_f) = (t.get("port"), t.get("address"), t.get("route"));
+            let given = [&port_f, &address_f, &route_f]
+                .iter()
+                .filter(|f| f.is_some())
+                .count();
+            if given != 1 {
+                cx.err(
+                    t.at,
+                    "track: give exactly one of `port`, `address` or `route`, with a `weight`",
+                );
+            }
+            let mut port_at = None;
+            let target = if let Some(f) = &port_f {
+                let port = ident(cx, f);
+                port_at = port.as_ref().map(|_| f.at);
+                port.map(TrackTarget::Port)
+            } else if let Some(f) = &address_f {
+                ip(cx, f).map(TrackTarget::Address)
+            } else if let Some(f) = &route_f {
+                if_addr(cx, f).and_then(|a| {
+                    if host_bits_clear(a) {
+                        Some(TrackTarget::Route(a))
+                    } else {
+                        cx.err(
+                            f.at,
+                            format!(
+                                "route: {a} has host bits set; did you mean {}?",
+                                network_of(a)
+                            ),
+                        );
+                        None
+                    }
+                })
+            } else {
+                None
+            };
+            pos.track.push(port_at);
             track.push(TrackConfig {
-                port: port.unwrap_or_default(),
+                target: target.unwrap_or(TrackTarget::Port(String::new())),
                 weight: weight.unwrap_or(0),
             });
         }
@@ -1265,8 +1299,8 @@ fn cross_check(cx: &mut Cx, c: &Config, pos: &Positions) {
             }
         }
         for (t, at) in v.track.iter().zip(&p.track) {
-            if let Some(at) = at {
-                missing_port(cx, *at, "track.port", &t.port);
+            if let (Some(at), TrackTarget::Port(port)) = (at, &t.target) {
+                missing_port(cx, *at, "track.port", port);
             }
         }
     }

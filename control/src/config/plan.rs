@@ -184,7 +184,7 @@ fn write_instance(out: &mut String, v: &RouterSpec) -> std::fmt::Result {
         format_duration(v.garp.interval)
     )?;
     for t in &v.track {
-        writeln!(out, "    track {}: weight {:+}", t.port, t.weight)?;
+        writeln!(out, "    track {}: weight {:+}", t.target, t.weight)?;
     }
     Ok(())
 }

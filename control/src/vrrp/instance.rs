@@ -272,6 +272,11 @@ impl Instance {
             return;
         }
         self.effective_priority = priority;
+        // A sync group's hold keeps a member from preempting while the
+        // priorities that made the group move stay as they were; a new
+        // priority is a new situation, to be elected afresh (a restored
+        // tracked route must bring the group back).
+        self.sync_hold = false;
         if self.state == State::Master {
             self.push_advert(priority);
             let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);

@@ -23,7 +23,7 @@ use super::fsm::{Advert, Output, Reason, State};
 use super::instance::{Instance, OWNER_PRIORITY};
 use super::links::LinkTracker;
 use super::sync::{propagate, propagate_fault, SyncGroup, SyncMember};
-use crate::config::{RouterId, RouterSpec};
+use crate::config::{RouterId, RouterSpec, TrackTarget};
 use crate::drop_reason::DropReason;
 
 /// A timer served later than this after its deadline counts as a late
@@ -540,17 +540,18 @@ pub struct Routers {
 
 impl Routers {
     /// The routers (index = [`RouterId`]), their groups, and the current
-    /// link state of every port they run on or track.
+    /// state of every port they run on and everything they track.
     pub fn new(
         routers: Vec<Router>,
         groups: Vec<SyncGroup>,
-        port_up: impl Fn(&str) -> bool,
+        is_up: impl Fn(&TrackTarget) -> bool,
     ) -> Self {
         let mut links = LinkTracker::default();
         for r in &routers {
             let spec = r.spec();
-            for port in std::iter::once(&spec.port).chain(spec.track.iter().map(|t| &t.port)) {
-                links.track(port, port_up(port));
+            let own = TrackTarget::Port(spec.port.clone());
+            for target in std::iter::once(&own).chain(spec.track.iter().map(|t| &t.target)) {
+                links.track(target, is_up(target));
             }
         }
         Self {
@@ -586,9 +587,14 @@ impl Routers {
         self.routers.is_empty()
     }
 
-    /// Whether `port` counts as up.
-    pub fn link_up(&self, port: &str) -> bool {
-        self.links.is_up(port)
+    /// Whether `target` counts as up.
+    pub fn is_up(&self, target: &TrackTarget) -> bool {
+        self.links.is_up(target)
+    }
+
+    /// Everything watched: the routers' ports and tracked targets.
+    pub fn tracked(&self) -> impl Iterator<Item = &TrackTarget> {
+        self.links.targets()
     }
 
     /// Starts every router (tracking weights first, so each starts at its
@@ -606,9 +612,9 @@ impl Routers {
         }
     }
 
-    /// The kernel reported `port` as `up` (debounced before it counts).
-    pub fn handle_link(&mut self, now: Instant, port: &str, up: bool) {
-        self.links.handle_link(now, port, up);
+    /// The kernel reported `target` as `up` (debounced before it counts).
+    pub fn handle_link(&mut self, now: Instant, target: &TrackTarget, up: bool) {
+        self.links.handle_link(now, target, up);
     }
 
     /// An advert for one of the routers.
@@ -706,10 +712,11 @@ impl Routers {
         let adjust = spec
             .track
             .iter()
-            .filter(|t| !self.links.is_up(&t.port))
+            .filter(|t| !self.links.is_up(&t.target))
             .map(|t| t.weight)
             .sum();
-        (self.links.is_up(&spec.port), adjust)
+        let own = TrackTarget::Port(spec.port.clone());
+        (self.links.is_up(&own), adjust)
     }
 
     /// Applies the debounced link state to every router; a router that went
@@ -902,7 +909,8 @@ mod tests {
         while set.poll_output(t0).is_some() {}
         assert!(set.iter().all(|r| r.state_name() == "master"));
         let t1 = t0 + Duration::from_millis(5);
-        set.handle_link(t1, "lan0", false);
+        let lan0 = TrackTarget::Port("lan0".into());
+        set.handle_link(t1, &lan0, false);
         // Not before the debounce.
         set.handle_timeout(
             t1 + Duration::from_millis(50),
@@ -918,7 +926,7 @@ mod tests {
         assert!(acts.contains(&(RouterId(1), Action::SetOwnership { master: false })));
         // The port comes back: the faulted router starts over.
         let t3 = t2 + Duration::from_millis(10);
-        set.handle_link(t3, "lan0", true);
+        set.handle_link(t3, &lan0, true);
         let t4 = t3 + super::super::links::DEBOUNCE;
         set.handle_timeout(t4, t4);
         while set.poll_output(t3).is_some() {}
@@ -929,13 +937,22 @@ mod tests {
     fn a_tracked_port_down_lowers_the_effective_priority() {
         let t0 = Instant::now();
         let mut s = spec(0, "lan-gw", "lan0", 200);
-        s.track = vec![TrackConfig {
-            port: "wan0".into(),
-            weight: -150,
-        }];
-        let mut set = Routers::new(vec![Router::new(s, primary(2))], Vec::new(), |p| {
-            p != "wan0"
+        let default_route = TrackTarget::Route(IfAddr {
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            prefix_len: 0,
         });
+        s.track = vec![
+            TrackConfig {
+                target: TrackTarget::Port("wan0".into()),
+                weight: -150,
+            },
+            TrackConfig {
+                target: default_route.clone(),
+                weight: -20,
+            },
+        ];
+        let wan0 = TrackTarget::Port("wan0".into());
+        let mut set = Routers::new(vec![Router::new(s, primary(2))], Vec::new(), |t| *t != wan0);
         set.handle_startup(t0);
         while set.poll_output(t0).is_some() {}
         let r = set.get(RouterId(0)).unwrap();

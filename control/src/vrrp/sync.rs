@@ -28,7 +28,8 @@
 //!   keep the other, or traffic would enter one box and leave by the dead
 //!   port of the other (keepalived puts the whole group in FAULT).
 //!
-//! Limits: the hold is lifted only when the member next becomes master. If
+//! Limits: the hold is lifted when the member next becomes master or its
+//! effective priority changes (tracking, an admin command). If
 //! two boxes disagree (box A best on one side, box B on the other) the group
 //! follows whichever member changed last; like keepalived, the fix is to
 //! give a group's members the same tracking.
