@@ -38,6 +38,13 @@ pub(super) fn notice(spec: &RouterSpec, notice: Notice) {
             our_checksum = spec.checksum.name(),
             "the peer computes the VRRPv3 checksum the other way; we accept it, but a peer that checks strictly (keepalived, FRR) will drop our adverts: set `checksum` to match"
         ),
+        Notice::PrimaryChanged { from, to } => tracing::warn!(
+            %instance,
+            port = %spec.port,
+            %from,
+            %to,
+            "the port's primary address changed: adverts now come from the new one"
+        ),
         Notice::PeerInterval { peer, theirs_cs } => tracing::warn!(
             %instance,
             %peer,

@@ -35,7 +35,7 @@ use xvrrp_control::{
     vrrp::{Action, Router, Routers, State, SyncGroup},
     DropReason, RouterId,
 };
-use xvrrp_dataplane::{Dataplane, DataplaneConfig};
+use xvrrp_dataplane::{iface::InterfaceInfo, Dataplane, DataplaneConfig};
 use xvrrp_wire::frames;
 
 use crate::{
@@ -59,6 +59,16 @@ const MAX_SLEEP: Duration = Duration::from_millis(500);
 const TX_RETRY: Duration = Duration::from_micros(200);
 
 static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The address a router's adverts come from: the port's primary IPv4
+/// address, or its IPv6 link-local address (RFC 9568 §5.1.2.1).
+fn primary_address(info: &InterfaceInfo, ipv6: bool) -> Option<IpAddr> {
+    if ipv6 {
+        info.link_local().map(IpAddr::V6)
+    } else {
+        info.addrs_v4.first().map(|(a, _)| IpAddr::V4(*a))
+    }
+}
 
 /// Runs the appliance until SIGINT/SIGTERM.
 pub fn run(config_path: &Path) -> anyhow::Result<()> {
@@ -94,8 +104,9 @@ struct Daemon {
     drop_log: DropLog,
     /// State-machine timers served late (a starved control thread).
     late_wakeups: u64,
-    /// When tracked addresses and routes are read next (`None`: none tracked).
-    next_probe: Option<Instant>,
+    /// When tracked addresses and routes, and the ports' primary
+    /// addresses, are read next.
+    next_probe: Instant,
 }
 
 impl Daemon {
@@ -124,17 +135,14 @@ impl Daemon {
         let mut routers = Vec::with_capacity(cfg.vrrp.len());
         for spec in &cfg.vrrp {
             let info = cfg.port_index(&spec.port).and_then(|i| dp.port_info(i));
-            let primary = if spec.is_ipv6() {
-                info.and_then(|i| i.link_local()).map(IpAddr::V6)
-            } else {
-                info.and_then(|i| i.addrs_v4.first().map(|(a, _)| IpAddr::V4(*a)))
-            }
-            .with_context(|| {
-                format!(
-                    "port {} has no address to advertise {} from",
-                    spec.port, spec.name
-                )
-            })?;
+            let primary = info
+                .and_then(|i| primary_address(i, spec.is_ipv6()))
+                .with_context(|| {
+                    format!(
+                        "port {} has no address to advertise {} from",
+                        spec.port, spec.name
+                    )
+                })?;
             routers.push(Router::new(spec.clone(), primary));
         }
         let groups = cfg
@@ -183,10 +191,6 @@ impl Daemon {
         let tx = Transmitter::new(&dp.tables().instances, &ifindexes)
             .context("opening the control thread's packet sockets")?;
         let now = Instant::now();
-        let next_probe = routers
-            .tracked()
-            .any(|t| !matches!(t, TrackTarget::Port(_)))
-            .then_some(now);
         Ok(Self {
             cfg,
             dp,
@@ -201,7 +205,7 @@ impl Daemon {
             _memberships: memberships,
             drop_log: DropLog::new(now),
             late_wakeups: 0,
-            next_probe,
+            next_probe: now,
         })
     }
 
@@ -274,13 +278,30 @@ impl Daemon {
         self.drop_log.tick(now, &self.dp.stats());
     }
 
-    /// Reads the state of tracked addresses and routes again, once per
-    /// [`track::PROBE_PERIOD`] (links come as events instead).
+    /// Reads the state of tracked addresses and routes and the ports'
+    /// primary addresses again, once per [`track::PROBE_PERIOD`] (links
+    /// come as events instead).
     fn probe_tracked(&mut self, now: Instant) {
-        if self.next_probe.is_none_or(|t| t > now) {
+        if self.next_probe > now {
             return;
         }
-        self.next_probe = Some(now + track::PROBE_PERIOD);
+        self.next_probe = now + track::PROBE_PERIOD;
+        let mut infos = HashMap::new();
+        let changed: Vec<(RouterId, IpAddr)> = self
+            .routers
+            .iter()
+            .filter_map(|r| {
+                let spec = r.spec();
+                let info = infos
+                    .entry(spec.port.clone())
+                    .or_insert_with(|| xvrrp_dataplane::iface::interface_info(&spec.port).ok());
+                let primary = primary_address(info.as_ref()?, spec.is_ipv6())?;
+                (primary != r.primary()).then_some((r.id(), primary))
+            })
+            .collect();
+        for (id, addr) in changed {
+            self.routers.handle_primary(id, addr);
+        }
         let targets: Vec<TrackTarget> = self
             .routers
             .tracked()

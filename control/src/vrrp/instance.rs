@@ -309,6 +309,12 @@ impl Instance {
         }
     }
 
+    /// The port's primary address changed: adverts come from `addr` from
+    /// now on, and it is the tie-breaker and the master address shown.
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        self.cfg.primary_addr = addr;
+    }
+
     /// Spreads this router's periodic adverts: as master, its first periodic
     /// advert leaves `phase` (at most half an interval) earlier than one
     /// interval after the immediate one, and the cadence keeps that offset.

@@ -90,6 +90,13 @@ pub enum Notice {
         /// The variant it uses.
         theirs: ChecksumKind,
     },
+    /// The port's primary address changed: adverts now come from `to`.
+    PrimaryChanged {
+        /// The address used so far.
+        from: IpAddr,
+        /// The address used from now on.
+        to: IpAddr,
+    },
     /// A peer advertises another interval than ours (first time).
     PeerInterval {
         /// The peer's address.
@@ -343,6 +350,16 @@ impl Router {
         let now = self.clock(now);
         self.instance.handle_shutdown(now);
         self.pump(now);
+    }
+
+    /// The port's primary address is now `addr` (docs/conformance.md F17).
+    pub fn handle_primary(&mut self, addr: IpAddr) {
+        let from = self.primary();
+        if from != addr {
+            self.instance.set_primary_addr(addr);
+            self.outputs
+                .push_back(Action::Notice(Notice::PrimaryChanged { from, to: addr }));
+        }
     }
 
     /// The shell sent an advertisement.
@@ -660,6 +677,13 @@ impl Routers {
     pub fn handle_shutdown(&mut self, now: Instant) {
         for r in &mut self.routers {
             r.handle_shutdown(now);
+        }
+    }
+
+    /// The primary address of router `id`'s port is now `addr`.
+    pub fn handle_primary(&mut self, id: RouterId, addr: IpAddr) {
+        if let Some(r) = self.routers.get_mut(id.index()) {
+            r.handle_primary(addr);
         }
     }
 
@@ -1056,5 +1080,31 @@ mod tests {
         assert!(later.len() >= 32 * 3, "{} distinct ticks", later.len());
         // Still one advert per router per interval.
         assert!(sends.len() <= 64 * 4 + 64);
+    }
+
+    /// F17: the port's address changes while master: the new one is the
+    /// source from then on, said once, and our own adverts from it are inert.
+    #[test]
+    fn primary_address_change_is_followed() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 255), primary(2));
+        r.handle_startup(t0, true);
+        drain(&mut r);
+        r.handle_primary(primary(7));
+        assert_eq!(r.primary(), primary(7));
+        assert_eq!(
+            drain(&mut r),
+            vec![Action::Notice(Notice::PrimaryChanged {
+                from: primary(2),
+                to: primary(7)
+            })]
+        );
+        r.handle_primary(primary(7));
+        assert!(drain(&mut r).is_empty());
+        assert_eq!(r.instance().master_addr(), Some(primary(7)));
+        assert_eq!(
+            r.handle_advert(t0, &advert(primary(7), 255, t0)),
+            Err(DropReason::OwnAdvert)
+        );
     }
 }
