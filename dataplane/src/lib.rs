@@ -9,6 +9,7 @@ pub mod iface;
 pub mod lpm;
 pub mod neigh;
 pub mod process;
+pub mod routes;
 pub mod shared;
 pub mod stats;
 pub mod worker;
@@ -23,9 +24,10 @@ use std::{
 
 pub use error::DataplaneError;
 use iface::InterfaceInfo;
-use lpm::{Route, RouteTable};
+use lpm::Route;
 pub use process::InstanceView;
 use process::{PortView, Tables};
+use routes::{RoutePublisher, RouteSources, TablesCell};
 use shared::{Shared, TxFrame};
 use stats::Counters;
 pub use worker::Idle;
@@ -83,11 +85,6 @@ impl DataplaneConfig {
             .iter()
             .map(|spec| Ok(InstanceView::from_spec(spec, port_index(&spec.port)?)))
             .collect::<Result<Vec<_>, DataplaneError>>()?;
-        if cfg.kernel_routes {
-            return Err(DataplaneError::Unsupported(
-                "[routes] kernel = true (mirroring the kernel's routing table) is not supported by this version yet".into(),
-            ));
-        }
         let (mut routes4, mut routes6) = (Vec::new(), Vec::new());
         for r in &cfg.routes {
             let port = port_index(&r.port)?;
@@ -153,7 +150,9 @@ impl DataplaneConfig {
 /// stops the workers and detaches the programs.
 pub struct Dataplane {
     shared: Arc<Shared>,
-    tables: Arc<Tables>,
+    tables: Arc<TablesCell>,
+    /// Connected and static routes, for the publisher of kernel routes.
+    sources: RouteSources,
     infos: Vec<InterfaceInfo>,
     tx_worker: Vec<Option<usize>>,
     workers: Vec<JoinHandle<()>>,
@@ -190,7 +189,8 @@ impl Dataplane {
                 });
             }
         }
-        let tables = Arc::new(build_tables(cfg, &infos));
+        let (tables, sources) = build_tables(cfg, &infos);
+        let tables = Arc::new(TablesCell::new(tables));
         let nworkers = cfg.cores.len().max(1);
         let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.routers.len())?);
 
@@ -263,6 +263,7 @@ impl Dataplane {
         Ok(Self {
             shared,
             tables,
+            sources,
             infos,
             tx_worker,
             workers,
@@ -275,9 +276,16 @@ impl Dataplane {
         &self.shared
     }
 
-    /// The fast path's tables.
-    pub fn tables(&self) -> &Tables {
-        &self.tables
+    /// The fast path's tables as the workers use them now.
+    pub fn tables(&self) -> Arc<Tables> {
+        self.tables.load()
+    }
+
+    /// A publisher of route tables to the workers: the connected and static
+    /// routes plus the routes it is given (the kernel's). Only one may be
+    /// in use at a time.
+    pub fn route_publisher(&self) -> RoutePublisher {
+        RoutePublisher::new(Arc::clone(&self.tables), self.sources.clone())
     }
 
     /// Kernel facts of port `idx`.
@@ -349,7 +357,9 @@ impl std::os::fd::AsRawFd for RawFd {
     }
 }
 
-fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
+/// The first tables (connected and static routes) and the route sources
+/// later tables are built from.
+fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> (Tables, RouteSources) {
     let ports: Vec<PortView> = infos
         .iter()
         .map(|i| PortView {
@@ -360,28 +370,40 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
         })
         .collect();
     let instances = cfg.routers.clone();
-    let connected4 = infos.iter().enumerate().flat_map(|(port, i)| {
-        i.addrs_v4.iter().map(move |(a, l)| Route {
-            net: *a,
-            len: *l,
-            via: None,
-            port,
-        })
-    });
-    let connected6 = infos.iter().enumerate().flat_map(|(port, i)| {
-        i.addrs_v6.iter().map(move |(a, l)| Route {
-            net: *a,
-            len: *l,
-            via: None,
-            port,
-        })
-    });
-    let routes4 = RouteTable::new(connected4.chain(cfg.routes4.iter().copied()));
-    let routes6 = RouteTable::new(connected6.chain(cfg.routes6.iter().copied()));
-    Tables {
+    let sources = RouteSources {
+        connected4: infos
+            .iter()
+            .enumerate()
+            .flat_map(|(port, i)| {
+                i.addrs_v4.iter().map(move |(a, l)| Route {
+                    net: *a,
+                    len: *l,
+                    via: None,
+                    port,
+                })
+            })
+            .collect(),
+        connected6: infos
+            .iter()
+            .enumerate()
+            .flat_map(|(port, i)| {
+                i.addrs_v6.iter().map(move |(a, l)| Route {
+                    net: *a,
+                    len: *l,
+                    via: None,
+                    port,
+                })
+            })
+            .collect(),
+        static4: cfg.routes4.clone(),
+        static6: cfg.routes6.clone(),
+    };
+    let (routes4, routes6) = sources.build(&[], &[]);
+    let tables = Tables {
         ports,
         instances,
         routes4,
         routes6,
-    }
+    };
+    (tables, sources)
 }
