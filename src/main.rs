@@ -11,6 +11,7 @@ mod client;
 mod daemon;
 mod mcast;
 mod peers;
+mod rtnl;
 mod track;
 
 use std::process::ExitCode;
