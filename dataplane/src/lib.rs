@@ -25,6 +25,7 @@ use std::{
 pub use error::DataplaneError;
 use iface::InterfaceInfo;
 use lpm::Route;
+use neigh::NeighbourSnapshot;
 pub use process::InstanceView;
 use process::{PortView, Tables};
 use routes::{RoutePublisher, RouteSources, TablesCell};
@@ -317,6 +318,23 @@ impl Dataplane {
         if let Some(flag) = self.shared.master.get(id.index()) {
             flag.store(master, Ordering::Release);
         }
+    }
+
+    /// The newest copy of each worker's neighbour table (`None` before its
+    /// first), and a request to every worker for a fresh copy, which the
+    /// next call sees: the workers copy their own tables, so reading them
+    /// never stops one, and this call never waits for one.
+    pub fn neighbours(&self) -> Vec<Option<Arc<NeighbourSnapshot>>> {
+        self.shared
+            .neighbours
+            .iter()
+            .zip(&self.shared.worker_wakeup)
+            .map(|(board, wakeup)| {
+                board.request();
+                wakeup.wake();
+                board.latest()
+            })
+            .collect()
     }
 
     /// Counters of each worker.

@@ -12,7 +12,7 @@ use xvrrp_control::{
 };
 use xvrrp_dataplane::Dataplane;
 
-use super::render;
+use super::{render, tables};
 
 /// What the handlers read.
 pub(super) struct View<'a> {
@@ -21,6 +21,8 @@ pub(super) struct View<'a> {
     pub(super) control_drops: &'a [u64; DropReason::COUNT],
     pub(super) late_wakeups: u64,
     pub(super) started: Instant,
+    /// Whether the kernel's routes are mirrored.
+    pub(super) kernel_routes: bool,
 }
 
 impl View<'_> {
@@ -47,11 +49,11 @@ impl View<'_> {
             // The server marks the client a subscriber on this success; the
             // control loop publishes every transition to subscribers.
             Request::Subscribe => ok(json!({"subscribed": true})),
+            Request::Routes => ok(tables::routes(self.dp, self.kernel_routes)),
+            Request::Neighbors => ok(tables::neighbours(self.dp, Instant::now())),
             Request::Drain { .. }
             | Request::Resume { .. }
             | Request::Reload
-            | Request::Routes
-            | Request::Neighbors
             | Request::Capture { .. } => Response::Err {
                 code: "unsupported",
                 message: format!(
