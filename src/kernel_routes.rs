@@ -64,6 +64,9 @@ const RCVBUF: usize = 8 * 1024 * 1024;
 /// A dump the kernel marks inconsistent (the table changed meanwhile) is
 /// tried again this many times.
 const DUMP_TRIES: u32 = 5;
+/// Replaced tables still held after a reap beyond this many mean a worker
+/// has not finished a batch for a while (or sleeps): worth a debug line.
+const RETIRED_WARN: usize = 8;
 
 const EVENTS: Token = Token(0);
 const STOP: Token = Token(1);
@@ -451,6 +454,12 @@ impl Mirror {
                 );
             }
             self.publisher.reap();
+            if self.publisher.retired() > RETIRED_WARN {
+                tracing::debug!(
+                    retired = self.publisher.retired(),
+                    "replaced route tables still held by a worker"
+                );
+            }
         }
     }
 
