@@ -55,6 +55,18 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
+    /// Show the fast path's forwarding table: connected, static and kernel routes.
+    Routes {
+        /// Print the daemon's JSON reply.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the fast path's neighbour tables (one per worker).
+    Neighbors {
+        /// Print the daemon's JSON reply.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change an instance's priority at run time.
     Priority {
         /// Instance name.
@@ -102,6 +114,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats { json, watch } => {
             client::stats(&socket, json, watch).map(|()| ExitCode::SUCCESS)
         }
+        Command::Routes { json } => client::routes(&socket, json).map(|()| ExitCode::SUCCESS),
+        Command::Neighbors { json } => client::neighbors(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Priority { name, priority } => {
             client::priority(&socket, &name, priority).map(|()| ExitCode::SUCCESS)
         }

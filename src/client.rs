@@ -160,3 +160,124 @@ pub fn priority(socket: &Path, name: &str, priority: u8) -> anyhow::Result<()> {
     println!("{name}: priority {priority}");
     Ok(())
 }
+
+/// Prints `rows` under `header` in columns as wide as their widest cell.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let padded: Vec<String> = cells
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_string()
+}
+
+fn print_json(reply: &Value) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(reply).context("encoding JSON")?
+    );
+    Ok(())
+}
+
+/// `xvrrp routes`.
+pub fn routes(socket: &Path, as_json: bool) -> anyhow::Result<()> {
+    let reply = call(socket, &json!({"cmd": "routes"}))?;
+    if as_json {
+        return print_json(&reply);
+    }
+    let rows: Vec<Vec<String>> = reply
+        .get("routes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            vec![
+                text(r, "to"),
+                text(r, "via"),
+                text(r, "port"),
+                text(r, "origin"),
+            ]
+        })
+        .collect();
+    print_table(&["DESTINATION", "VIA", "PORT", "ORIGIN"], &rows);
+    let n = |k: &str| reply.get(k).and_then(Value::as_u64).unwrap_or(0);
+    if n("total") > n("shown") {
+        println!(
+            "... and {} more (the first {} are shown)",
+            n("total") - n("shown"),
+            n("shown")
+        );
+    }
+    if reply.get("kernel").and_then(Value::as_bool) == Some(false) {
+        println!("(the kernel's routing table is not mirrored: [routes] kernel = false)");
+    }
+    Ok(())
+}
+
+/// A worker copy older than this is asked again once before printing.
+const STALE_COPY_MS: u64 = 250;
+/// How long a worker gets to publish the fresh copy asked for.
+const COPY_WAIT: Duration = Duration::from_millis(100);
+
+/// `xvrrp neighbors`.
+pub fn neighbors(socket: &Path, as_json: bool) -> anyhow::Result<()> {
+    let req = json!({"cmd": "neighbors"});
+    let mut reply = call(socket, &req)?;
+    // Each request asks the workers for a fresh copy of their tables and
+    // answers with the copies they have: ask again when one is old.
+    let stale = reply
+        .get("workers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|w| {
+            w.get("copy_age_ms")
+                .and_then(Value::as_u64)
+                .is_none_or(|age| age > STALE_COPY_MS)
+        });
+    if stale {
+        std::thread::sleep(COPY_WAIT);
+        reply = call(socket, &req)?;
+    }
+    if as_json {
+        return print_json(&reply);
+    }
+    let rows: Vec<Vec<String>> = reply
+        .get("neighbors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let age = e.get("age_ms").and_then(Value::as_u64).unwrap_or(0);
+            let worker = e.get("worker").and_then(Value::as_u64).unwrap_or(0);
+            vec![
+                text(e, "address"),
+                text(e, "mac"),
+                text(e, "port"),
+                text(e, "state"),
+                format!("{:.1}s", age as f64 / 1000.0),
+                worker.to_string(),
+            ]
+        })
+        .collect();
+    print_table(&["ADDRESS", "MAC", "PORT", "STATE", "AGE", "WORKER"], &rows);
+    Ok(())
+}

@@ -9,9 +9,11 @@
 mod cli;
 mod client;
 mod daemon;
+mod kernel_routes;
 mod mcast;
 mod peers;
 mod rawtx;
+mod rtnl;
 mod track;
 
 use std::process::ExitCode;

@@ -2,25 +2,31 @@
 //! and the presence of tracked addresses and routes.
 //!
 //! The kernel tells us about carrier and admin changes through an rtnetlink
-//! socket subscribed to RTMGRP_LINK, which the control thread polls with
+//! socket subscribed to RTNLGRP_LINK, which the control thread polls with
 //! mio and feeds to the routers' debounced `LinkTracker` (control::vrrp).
 
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
+    os::fd::{AsRawFd, RawFd},
     time::Duration,
 };
 
+use netlink_packet_core::NetlinkPayload;
+use netlink_packet_route::{
+    link::{LinkFlags, LinkMessage},
+    RouteNetlinkMessage,
+};
+use netlink_sys::Socket;
 use xvrrp_control::config::TrackTarget;
 
-const NLMSG_HDR_LEN: usize = 16;
-const IFINFO_LEN: usize = 16;
+use crate::rtnl;
 
 /// An rtnetlink socket subscribed to link events, non-blocking.
 #[derive(Debug)]
 pub struct LinkEvents {
-    fd: OwnedFd,
+    socket: Socket,
+    buf: Vec<u8>,
 }
 
 impl LinkEvents {
@@ -29,91 +35,56 @@ impl LinkEvents {
     /// # Errors
     /// socket/bind failures.
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the result is checked.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or(16);
-        addr.nl_groups = u32::try_from(libc::RTMGRP_LINK).unwrap_or(1);
-        let len = u32::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or(12);
-        // SAFETY: addr is a valid sockaddr_nl of `len` bytes.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&addr as *const libc::sockaddr_nl).cast(),
-                len,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self { fd })
+        Ok(Self {
+            socket: rtnl::subscribe(&[libc::RTNLGRP_LINK])?,
+            buf: vec![0u8; rtnl::DATAGRAM_MAX],
+        })
     }
 
     /// The descriptor to register with mio.
     pub fn raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+        self.socket.as_raw_fd()
     }
 
     /// Reads every pending message; calls `f(ifindex, up)` per link event.
-    pub fn drain(&self, mut f: impl FnMut(u32, bool)) {
-        let mut buf = [0u8; 16384];
+    pub fn drain(&mut self, mut f: impl FnMut(u32, bool)) {
         loop {
-            // SAFETY: reading into our own buffer of buf.len() bytes.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            let Ok(n) = usize::try_from(n) else { return };
-            if n == 0 {
-                return;
+            match rtnl::recv(&self.socket, &mut self.buf) {
+                Ok(0) => return,
+                Ok(n) => parse_link_messages(self.buf.get(..n).unwrap_or(&[]), &mut f),
+                // Some events were lost, and the next ones are queued behind
+                // the error: keep reading (mio only signals new data once).
+                Err(e) if rtnl::is_overrun(&e) => {
+                    tracing::warn!("link events overran the socket; some were lost");
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
             }
-            parse_link_messages(buf.get(..n).unwrap_or(&[]), &mut f);
         }
     }
-}
-
-fn read_u16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2)?.try_into().ok().map(u16::from_ne_bytes)
-}
-
-fn read_u32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)?.try_into().ok().map(u32::from_ne_bytes)
 }
 
 /// Walks a buffer of netlink messages and reports RTM_NEWLINK/RTM_DELLINK
 /// as (ifindex, up). A link counts as up when it is administratively up and
 /// has carrier (IFF_UP and IFF_RUNNING); a deleted link is down.
-pub fn parse_link_messages(mut buf: &[u8], f: &mut impl FnMut(u32, bool)) {
-    while buf.len() >= NLMSG_HDR_LEN {
-        let Some(len) = read_u32(buf, 0).and_then(|l| usize::try_from(l).ok()) else {
-            return;
-        };
-        if len < NLMSG_HDR_LEN || len > buf.len() {
-            return;
+pub fn parse_link_messages(buf: &[u8], f: &mut impl FnMut(u32, bool)) {
+    for msg in rtnl::messages(buf) {
+        match msg.payload {
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
+                f(link.header.index, link_is_up(&link));
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
+                f(link.header.index, false);
+            }
+            _ => {}
         }
-        let kind = read_u16(buf, 4).unwrap_or(0);
-        let body = buf.get(NLMSG_HDR_LEN..len).unwrap_or(&[]);
-        if (kind == libc::RTM_NEWLINK || kind == libc::RTM_DELLINK) && body.len() >= IFINFO_LEN {
-            let index = read_u32(body, 4).unwrap_or(0);
-            let flags = read_u32(body, 8).unwrap_or(0);
-            let up_bits = u32::try_from(libc::IFF_UP | libc::IFF_RUNNING).unwrap_or(0x41);
-            let up = kind == libc::RTM_NEWLINK && flags & up_bits == up_bits;
-            f(index, up);
-        }
-        // Messages are 4-byte aligned.
-        let next = (len + 3) & !3;
-        buf = buf.get(next..).unwrap_or(&[]);
     }
+}
+
+fn link_is_up(link: &LinkMessage) -> bool {
+    link.header
+        .flags
+        .contains(LinkFlags::Up | LinkFlags::Running)
 }
 
 /// The state of a tracked target as the kernel has it now: a port's link,
@@ -201,6 +172,7 @@ fn route6_present(table: &str, net: Ipv6Addr, len: u8) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use netlink_packet_core::{NetlinkHeader, NetlinkMessage};
 
     #[test]
     fn routes_are_found_by_exact_prefix() {
@@ -231,28 +203,38 @@ mod tests {
         assert!(!address_present("198.51.100.254".parse().unwrap()));
     }
 
-    fn msg(kind: u16, index: u32, flags: u32) -> Vec<u8> {
-        let mut m = vec![0u8; 32];
-        m[0..4].copy_from_slice(&32u32.to_ne_bytes());
-        m[4..6].copy_from_slice(&kind.to_ne_bytes());
-        m[16 + 4..16 + 8].copy_from_slice(&index.to_ne_bytes());
-        m[16 + 8..16 + 12].copy_from_slice(&flags.to_ne_bytes());
-        m
+    fn msg(new: bool, index: u32, flags: LinkFlags) -> Vec<u8> {
+        let mut link = LinkMessage::default();
+        link.header.index = index;
+        link.header.flags = flags;
+        let inner = if new {
+            RouteNetlinkMessage::NewLink(link)
+        } else {
+            RouteNetlinkMessage::DelLink(link)
+        };
+        let mut m = NetlinkMessage::new(
+            NetlinkHeader::default(),
+            NetlinkPayload::InnerMessage(inner),
+        );
+        m.finalize();
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.serialize(&mut buf);
+        buf
     }
 
     #[test]
     fn parses_link_events_and_survives_garbage() {
-        let up = (libc::IFF_UP | libc::IFF_RUNNING) as u32;
-        let mut buf = msg(libc::RTM_NEWLINK, 3, up);
-        buf.extend(msg(libc::RTM_NEWLINK, 4, libc::IFF_UP as u32));
-        buf.extend(msg(libc::RTM_DELLINK, 5, up));
+        let up = LinkFlags::Up | LinkFlags::Running;
+        let mut buf = msg(true, 3, up);
+        buf.extend(msg(true, 4, LinkFlags::Up));
+        buf.extend(msg(false, 5, up));
         let mut seen = Vec::new();
         parse_link_messages(&buf, &mut |i, u| seen.push((i, u)));
         assert_eq!(seen, vec![(3, true), (4, false), (5, false)]);
         for cut in 0..buf.len() {
             parse_link_messages(&buf[..cut], &mut |_, _| {});
         }
-        let mut bad = msg(libc::RTM_NEWLINK, 3, up);
+        let mut bad = msg(true, 3, up);
         bad[0..4].copy_from_slice(&1000u32.to_ne_bytes());
         let mut n = 0;
         parse_link_messages(&bad, &mut |_, _| n += 1);

@@ -62,11 +62,14 @@ pub enum DropReason {
     /// Control thread: a VRRPv2 advert listing other addresses than ours,
     /// from a router that is not the owner (RFC 3768 §7.1).
     AddressListError,
+    /// An IP packet to forward or answer whose version field is wrong, or an
+    /// IPv4 header whose checksum does not verify (RFC 1812 §5.2.2).
+    BadIpHeader,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 27] = [
         DropReason::Malformed,
         DropReason::ArpMalformed,
         DropReason::IpTtlError,
@@ -93,6 +96,7 @@ impl DropReason {
         DropReason::TxRingFull,
         DropReason::OwnAdvert,
         DropReason::AddressListError,
+        DropReason::BadIpHeader,
     ];
 
     /// Number of reasons.
@@ -127,6 +131,7 @@ impl DropReason {
             DropReason::TxRingFull => "tx-ring-full",
             DropReason::OwnAdvert => "own-advert",
             DropReason::AddressListError => "address-list-error",
+            DropReason::BadIpHeader => "bad-ip-header",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod iface;
 pub mod lpm;
 pub mod neigh;
 pub mod process;
+pub mod routes;
 pub mod shared;
 pub mod stats;
 pub mod worker;
@@ -23,9 +24,11 @@ use std::{
 
 pub use error::DataplaneError;
 use iface::InterfaceInfo;
-use lpm::{Route, RouteTable};
+use lpm::Route;
+use neigh::NeighbourSnapshot;
 pub use process::InstanceView;
 use process::{PortView, Tables};
+use routes::{RoutePublisher, RouteSources, TablesCell};
 use shared::{Shared, TxFrame};
 use stats::{Counters, SocketStats};
 pub use worker::Idle;
@@ -83,11 +86,6 @@ impl DataplaneConfig {
             .iter()
             .map(|spec| Ok(InstanceView::from_spec(spec, port_index(&spec.port)?)))
             .collect::<Result<Vec<_>, DataplaneError>>()?;
-        if cfg.kernel_routes {
-            return Err(DataplaneError::Unsupported(
-                "[routes] kernel = true (mirroring the kernel's routing table) is not supported by this version yet".into(),
-            ));
-        }
         let (mut routes4, mut routes6) = (Vec::new(), Vec::new());
         for r in &cfg.routes {
             let port = port_index(&r.port)?;
@@ -153,7 +151,9 @@ impl DataplaneConfig {
 /// stops the workers and detaches the programs.
 pub struct Dataplane {
     shared: Arc<Shared>,
-    tables: Arc<Tables>,
+    tables: Arc<TablesCell>,
+    /// Connected and static routes, for the publisher of kernel routes.
+    sources: RouteSources,
     infos: Vec<InterfaceInfo>,
     tx_worker: Vec<Option<usize>>,
     workers: Vec<JoinHandle<()>>,
@@ -204,7 +204,8 @@ impl Dataplane {
                 });
             }
         }
-        let tables = Arc::new(build_tables(cfg, &infos));
+        let (tables, sources) = build_tables(cfg, &infos);
+        let tables = Arc::new(TablesCell::new(tables));
         let nworkers = cfg.cores.len().max(1);
         let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.routers.len())?);
 
@@ -287,6 +288,7 @@ impl Dataplane {
         Ok(Self {
             shared,
             tables,
+            sources,
             infos,
             tx_worker,
             workers,
@@ -301,9 +303,16 @@ impl Dataplane {
         &self.shared
     }
 
-    /// The fast path's tables.
-    pub fn tables(&self) -> &Tables {
-        &self.tables
+    /// The fast path's tables as the workers use them now.
+    pub fn tables(&self) -> Arc<Tables> {
+        self.tables.load()
+    }
+
+    /// A publisher of route tables to the workers: the connected and static
+    /// routes plus the routes it is given (the kernel's). Only one may be
+    /// in use at a time.
+    pub fn route_publisher(&self) -> RoutePublisher {
+        RoutePublisher::new(Arc::clone(&self.tables), self.sources.clone())
     }
 
     /// Kernel facts of port `idx`.
@@ -354,6 +363,23 @@ impl Dataplane {
             }
         }
         until
+    }
+
+    /// The newest copy of each worker's neighbour table (`None` before its
+    /// first), and a request to every worker for a fresh copy, which the
+    /// next call sees: the workers copy their own tables, so reading them
+    /// never stops one, and this call never waits for one.
+    pub fn neighbours(&self) -> Vec<Option<Arc<NeighbourSnapshot>>> {
+        self.shared
+            .neighbours
+            .iter()
+            .zip(&self.shared.worker_wakeup)
+            .map(|(board, wakeup)| {
+                board.request();
+                wakeup.wake();
+                board.latest()
+            })
+            .collect()
     }
 
     /// Counters of each worker.
@@ -427,7 +453,9 @@ impl std::os::fd::AsRawFd for RawFd {
     }
 }
 
-fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
+/// The first tables (connected and static routes) and the route sources
+/// later tables are built from.
+fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> (Tables, RouteSources) {
     let ports: Vec<PortView> = infos
         .iter()
         .map(|i| PortView {
@@ -438,28 +466,40 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> Tables {
         })
         .collect();
     let instances = cfg.routers.clone();
-    let connected4 = infos.iter().enumerate().flat_map(|(port, i)| {
-        i.addrs_v4.iter().map(move |(a, l)| Route {
-            net: *a,
-            len: *l,
-            via: None,
-            port,
-        })
-    });
-    let connected6 = infos.iter().enumerate().flat_map(|(port, i)| {
-        i.addrs_v6.iter().map(move |(a, l)| Route {
-            net: *a,
-            len: *l,
-            via: None,
-            port,
-        })
-    });
-    let routes4 = RouteTable::new(connected4.chain(cfg.routes4.iter().copied()));
-    let routes6 = RouteTable::new(connected6.chain(cfg.routes6.iter().copied()));
-    Tables {
+    let sources = RouteSources {
+        connected4: infos
+            .iter()
+            .enumerate()
+            .flat_map(|(port, i)| {
+                i.addrs_v4.iter().map(move |(a, l)| Route {
+                    net: *a,
+                    len: *l,
+                    via: None,
+                    port,
+                })
+            })
+            .collect(),
+        connected6: infos
+            .iter()
+            .enumerate()
+            .flat_map(|(port, i)| {
+                i.addrs_v6.iter().map(move |(a, l)| Route {
+                    net: *a,
+                    len: *l,
+                    via: None,
+                    port,
+                })
+            })
+            .collect(),
+        static4: cfg.routes4.clone(),
+        static6: cfg.routes6.clone(),
+    };
+    let (routes4, routes6) = sources.build(&[], &[]);
+    let tables = Tables {
         ports,
         instances,
         routes4,
         routes6,
-    }
+    };
+    (tables, sources)
 }

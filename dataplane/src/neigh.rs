@@ -2,12 +2,21 @@
 //! owned by one worker. It learns from ARP and from the source of frames it
 //! forwards, and remembers when it last asked for a missing entry so that a
 //! burst towards an unresolved host sends one ARP request, not one per packet.
+//!
+//! The control thread never reads a worker's table: the worker publishes a
+//! copy of it on a [`NeighbourBoard`] when asked, and at most once a second
+//! while it changes (`xvrrp neighbors`).
 
 use std::{
     net::IpAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::{Duration, Instant},
 };
 
+use arc_swap::ArcSwapOption;
 use xvrrp_wire::ethernet::EthernetAddress;
 
 const SLOTS: usize = 1024;
@@ -65,6 +74,8 @@ pub struct Entry {
     pub port: usize,
     /// MAC if resolved.
     pub mac: Option<EthernetAddress>,
+    /// When the MAC was last confirmed, or (unresolved) last asked for.
+    pub since: Instant,
 }
 
 /// Room for one ARP request or Neighbour Solicitation frame.
@@ -84,6 +95,9 @@ pub struct NeighbourTable {
     /// Bumped whenever an address gets a (new) MAC: parked frames waiting
     /// for a resolution are worth another try only then.
     generation: u64,
+    /// Bumped on every change of a slot, so that a copy is published only
+    /// when there is something new to show.
+    writes: u64,
 }
 
 impl Default for NeighbourTable {
@@ -124,6 +138,7 @@ impl NeighbourTable {
             slots: Box::new([Slot::Empty; SLOTS]),
             outbox: [None; OUTBOX],
             generation: 0,
+            writes: 0,
         }
     }
 
@@ -157,6 +172,7 @@ impl NeighbourTable {
     fn set(&mut self, idx: usize, slot: Slot) {
         if let Some(s) = self.slots.get_mut(idx) {
             *s = slot;
+            self.writes = self.writes.wrapping_add(1);
         }
     }
 
@@ -226,6 +242,11 @@ impl NeighbourTable {
         self.generation
     }
 
+    /// Changes whenever any entry changes (learned, refreshed, asked for).
+    pub fn writes(&self) -> u64 {
+        self.writes
+    }
+
     /// Queues a resolution request for `port`, built by `build` into a
     /// frame buffer (returning its length); false if the outbox is full or
     /// the build failed — the address is asked again after [`RETRY_TIME`].
@@ -259,17 +280,70 @@ impl NeighbourTable {
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
         self.slots.iter().filter_map(|s| match *s {
             Slot::Empty => None,
-            Slot::Incomplete { ip, port, .. } => Some(Entry {
+            Slot::Incomplete { ip, port, asked } => Some(Entry {
                 ip: addr_of(ip),
                 port: usize::from(port),
                 mac: None,
+                since: asked,
             }),
-            Slot::Reachable { ip, port, mac, .. } => Some(Entry {
+            Slot::Reachable {
+                ip,
+                port,
+                mac,
+                seen,
+            } => Some(Entry {
                 ip: addr_of(ip),
                 port: usize::from(port),
                 mac: Some(mac),
+                since: seen,
             }),
         })
+    }
+}
+
+/// A copy of one worker's neighbour table.
+#[derive(Debug, Clone)]
+pub struct NeighbourSnapshot {
+    /// When the worker took it.
+    pub taken: Instant,
+    /// The entries.
+    pub entries: Vec<Entry>,
+}
+
+/// Where one worker publishes copies of its table and the control thread
+/// asks for a fresh one: an atomic flag and an `ArcSwapOption`, no lock.
+#[derive(Debug, Default)]
+pub struct NeighbourBoard {
+    wanted: AtomicBool,
+    latest: ArcSwapOption<NeighbourSnapshot>,
+}
+
+impl NeighbourBoard {
+    /// Control side: asks the worker for a fresh copy at its next batch
+    /// (wake it if it sleeps).
+    pub fn request(&self) {
+        self.wanted.store(true, Ordering::Relaxed);
+    }
+
+    /// Control side: the newest copy published, if any.
+    pub fn latest(&self) -> Option<Arc<NeighbourSnapshot>> {
+        self.latest.load_full()
+    }
+
+    /// Worker side: whether a copy was asked for since the last call.
+    #[inline]
+    pub fn take_request(&self) -> bool {
+        // A plain load first: the common case costs no write to the line.
+        self.wanted.load(Ordering::Relaxed) && self.wanted.swap(false, Ordering::Relaxed)
+    }
+
+    /// Worker side: publishes a copy of `table` taken at `now`.
+    pub fn publish(&self, now: Instant, table: &NeighbourTable) {
+        let entries = table.entries().collect();
+        self.latest.store(Some(Arc::new(NeighbourSnapshot {
+            taken: now,
+            entries,
+        })));
     }
 }
 
@@ -323,6 +397,35 @@ mod tests {
         let ip = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 100));
         t.learn(t0, 0, ip, MAC);
         assert_eq!(t.lookup(t0 + REACHABLE_TIME, 0, ip), Lookup::Ask);
+    }
+
+    #[test]
+    fn board_publishes_on_request_and_shows_state() {
+        let mut t = NeighbourTable::new();
+        let board = NeighbourBoard::default();
+        let t0 = Instant::now();
+        assert!(board.latest().is_none());
+        assert!(!board.take_request());
+        board.request();
+        assert!(board.take_request());
+        assert!(!board.take_request(), "one request, one copy");
+        let writes = t.writes();
+        let v4 = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 100));
+        t.learn(t0, 1, v4, MAC);
+        assert_eq!(
+            t.lookup(t0, 1, IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 77))),
+            Lookup::Ask
+        );
+        assert_ne!(t.writes(), writes);
+        board.publish(t0, &t);
+        let copy = board.latest().unwrap();
+        assert_eq!(copy.taken, t0);
+        assert_eq!(copy.entries.len(), 2);
+        for e in &copy.entries {
+            let want = if e.ip == v4 { Some(MAC) } else { None };
+            assert_eq!(e.mac, want, "{e:?}: learned, or asked and not answered");
+            assert_eq!(e.since, t0);
+        }
     }
 
     #[test]

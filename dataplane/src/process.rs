@@ -1,10 +1,13 @@
 //! Per-frame decisions of the fast path: classify, answer ARP and ICMP echo
-//! for virtual addresses, forward frames sent to a virtual MAC, and punt
-//! VRRP advertisements to the control thread.
+//! for virtual addresses, forward frames sent to a virtual MAC (answering
+//! what cannot be forwarded with an ICMP error, see [`icmp_errors`]), and
+//! punt VRRP advertisements to the control thread.
 //!
 //! Everything here works on a caller-owned frame buffer and returns an
 //! [`Action`]; nothing allocates, locks, logs or makes a system call, and no
 //! input can make it panic (all parsing goes through checked views).
+
+mod icmp_errors;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -20,14 +23,16 @@ use xvrrp_wire::{
     checksum,
     error::WireError,
     ethernet::{EtherType, EthernetAddress, EthernetFrame, HEADER_LEN},
-    frames,
-    icmpv4::{Icmpv4Packet, TYPE_ECHO_REQUEST},
-    icmpv6::IPPROTO_ICMPV6,
+    frames::{self, Icmpv6Error},
+    icmpv4::{self, Icmpv4Packet, TYPE_ECHO_REQUEST},
+    icmpv6::{self, IPPROTO_ICMPV6},
     ipv4::{Ipv4Packet, IPPROTO_ICMP},
     ipv6::Ipv6Packet,
     nd::{self, NdRepr},
     vrrp::{self, AddrList, ChecksumKind, Version, VrrpRepr},
 };
+
+use icmp_errors::Icmpv4Error;
 
 use crate::{
     lpm::{in_prefix, NextHop, RouteAddr, RouteTable},
@@ -459,6 +464,11 @@ impl Processor<'_> {
             if ip.protocol() == vrrp::IPPROTO_VRRP {
                 return self.punt(now, port, dst_mac, payload);
             }
+            // Adverts get the VRRP ladder's own checks; everything else is
+            // checked here before it is answered or forwarded.
+            if ip.version() != 4 || !ip.verify_checksum() {
+                return self.drop(port, DropReason::BadIpHeader);
+            }
             (ip.protocol(), ip.src_addr(), ip.dst_addr(), ip.ttl())
         };
 
@@ -514,49 +524,15 @@ impl Processor<'_> {
             self.neigh.learn(now, port, IpAddr::V4(src_ip), src_mac);
         }
         let Some(hop) = self.tables.routes4.lookup(dst_ip) else {
-            return self.drop(port, DropReason::NoRoute);
+            self.counters.drop(port, DropReason::NoRoute);
+            let net = Icmpv4Error::DstUnreachable(icmpv4::Unreachable::Net);
+            return self.icmp_error_v4(now, port, buf, len, src_mac, net);
         };
         if ttl <= 1 {
             self.counters.drop(port, DropReason::TtlExceeded);
-            return self.time_exceeded(now, port, buf, len, src_mac, src_ip);
+            return self.icmp_error_v4(now, port, buf, len, src_mac, Icmpv4Error::TimeExceeded);
         }
         self.forward_via(now, port, buf, len, hop)
-    }
-
-    /// Answers an expired datagram with ICMP Time Exceeded, from the
-    /// ingress side's virtual (or own) address, rate-limited.
-    fn time_exceeded(
-        &mut self,
-        now: Instant,
-        port: usize,
-        buf: &mut [u8],
-        len: usize,
-        src_mac: EthernetAddress,
-        src_ip: Ipv4Addr,
-    ) -> Action {
-        if !self.shared.icmp_error_allowed(now) {
-            return Action::Free;
-        }
-        // The quote (header + 8 bytes) is copied out: the reply is built
-        // over the same buffer.
-        let mut quote = [0u8; 68];
-        let original = buf.get(HEADER_LEN..len).unwrap_or(&[]);
-        let n = original.len().min(quote.len());
-        let (Some(dst), Some(src)) = (quote.get_mut(..n), original.get(..n)) else {
-            return Action::Free;
-        };
-        dst.copy_from_slice(src);
-        let Some((our_mac, our_ip)) = self.tables.egress_identity(self.shared, port, src_ip) else {
-            return Action::Free;
-        };
-        match frames::time_exceeded_v4(buf, quote.get(..n).unwrap_or(&[]), our_mac, src_mac, our_ip)
-        {
-            Ok(n) => {
-                self.counters.port(port).icmp_errors += 1;
-                Action::Send { port, len: n }
-            }
-            Err(_) => Action::Free,
-        }
     }
 
     fn punt(
@@ -661,6 +637,9 @@ impl Processor<'_> {
             };
             if ip.next_header() == vrrp::IPPROTO_VRRP {
                 return self.punt6(now, port, dst_mac, payload);
+            }
+            if ip.version() != 6 {
+                return self.drop(port, DropReason::BadIpHeader);
             }
             if ip.next_header() == IPPROTO_ICMPV6 {
                 if let Ok(nd) = nd::parse_ipv6_nd(&ip) {
@@ -779,10 +758,14 @@ impl Processor<'_> {
             self.neigh.learn(now, port, IpAddr::V6(src_ip), src_mac);
         }
         let Some(hop) = self.tables.routes6.lookup(dst_ip) else {
-            return self.drop(port, DropReason::NoRoute);
+            self.counters.drop(port, DropReason::NoRoute);
+            let no_route = Icmpv6Error::DstUnreachable(icmpv6::Unreachable::NoRoute);
+            return self.icmp_error_v6(now, port, buf, len, src_mac, no_route);
         };
         if hop_limit <= 1 {
-            return self.drop(port, DropReason::TtlExceeded);
+            self.counters.drop(port, DropReason::TtlExceeded);
+            let expired = Icmpv6Error::HopLimitExceeded;
+            return self.icmp_error_v6(now, port, buf, len, src_mac, expired);
         }
         self.forward_via(now, port, buf, len, hop)
     }
@@ -1029,9 +1012,48 @@ mod tests {
             (action, out)
         }
 
+        /// Offers `frame`, parked and given up, to the handler.
+        fn unresolved(&mut self, port: usize, frame: &[u8]) -> (Action, Vec<u8>) {
+            let mut buf = [0u8; 2048];
+            buf[..frame.len()].copy_from_slice(frame);
+            let mut p = Processor {
+                tables: &self.tables,
+                shared: &self.shared,
+                neigh: &mut self.neigh,
+                counters: &mut self.counters,
+                punted: false,
+            };
+            let action = p.unresolved(self.now, port, &mut buf, frame.len());
+            let out = match action {
+                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Free | Action::Park => Vec::new(),
+            };
+            (action, out)
+        }
+
         fn drops(&self, port: usize, reason: DropReason) -> u64 {
             self.counters.drops[port][reason as usize]
         }
+    }
+
+    /// The ICMP error in `reply`, checked as a host would: Ethernet from the
+    /// LAN virtual MAC to the client, IPv4 from the LAN VIP to the client,
+    /// both checksums good. Returns (type, code, quoted bytes).
+    fn icmp_error_from_lan_vip(reply: &[u8]) -> (u8, u8, Vec<u8>) {
+        let eth = EthernetFrame::new_checked(reply).unwrap();
+        assert_eq!(
+            (eth.dst_addr(), eth.src_addr()),
+            (CLIENT_MAC, EthernetAddress::vrrp_v4(1))
+        );
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.protocol()),
+            (LAN_VIP, CLIENT, IPPROTO_ICMP)
+        );
+        assert!(ip.verify_checksum());
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum());
+        (icmp.msg_type(), icmp.msg_code(), icmp.data().to_vec())
     }
 
     fn arp_request_for(target: Ipv4Addr, sender: Ipv4Addr) -> Vec<u8> {
@@ -1260,6 +1282,128 @@ mod tests {
         assert_eq!(rig.handle(0, &f).0, Action::Free);
         assert_eq!(rig.drops(0, DropReason::TtlExceeded), 2);
         assert_eq!(rig.counters.ports[0].icmp_errors, 1);
+    }
+
+    #[test]
+    fn no_route_is_answered_with_net_unreachable_from_the_vip_rate_limited() {
+        let mut rig = Rig::new(true, true);
+        let nowhere = Ipv4Addr::new(198, 51, 100, 1);
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            nowhere,
+            64,
+            17,
+            &[1; 64],
+        );
+        let (action, reply) = rig.handle(0, &f);
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 0,
+                len: reply.len()
+            }
+        );
+        assert_eq!(rig.drops(0, DropReason::NoRoute), 1);
+        let (t, code, quoted) = icmp_error_from_lan_vip(&reply);
+        assert_eq!((t, code), (3, 0), "net unreachable");
+        assert_eq!(&quoted[..], &f[HEADER_LEN..HEADER_LEN + 28]);
+        // The errors of all kinds share one limit.
+        assert_eq!(rig.handle(0, &f).0, Action::Free);
+        let expired = ipv4_frame(EthernetAddress::vrrp_v4(1), CLIENT, SERVER, 1, 17, &[1; 8]);
+        assert_eq!(rig.handle(0, &expired).0, Action::Free);
+        assert_eq!(rig.drops(0, DropReason::NoRoute), 2);
+        assert_eq!(rig.counters.ports[0].icmp_errors, 1);
+    }
+
+    #[test]
+    fn no_error_answers_an_icmp_error_a_fragment_or_a_broadcast_source() {
+        let mut rig = Rig::new(true, true);
+        let nowhere = Ipv4Addr::new(198, 51, 100, 1);
+        let vmac = EthernetAddress::vrrp_v4(1);
+        let mut unreachable = vec![3u8, 1, 0, 0, 0, 0, 0, 0];
+        unreachable.extend_from_slice(&[0x45; 28]);
+        let mut fragment = ipv4_frame(vmac, CLIENT, nowhere, 64, 17, &[1; 16]);
+        {
+            let mut ip = Ipv4Packet::new_unchecked(&mut fragment[HEADER_LEN..]);
+            ip.set_flags_and_frag_offset(false, false, 185);
+            ip.fill_checksum();
+        }
+        let not_answered = [
+            ipv4_frame(vmac, CLIENT, nowhere, 64, IPPROTO_ICMP, &unreachable),
+            ipv4_frame(vmac, CLIENT, SERVER, 1, IPPROTO_ICMP, &unreachable),
+            fragment,
+            ipv4_frame(vmac, Ipv4Addr::BROADCAST, nowhere, 64, 17, &[1; 8]),
+            ipv4_frame(vmac, Ipv4Addr::UNSPECIFIED, nowhere, 64, 17, &[1; 8]),
+        ];
+        for (i, f) in not_answered.iter().enumerate() {
+            rig.now += std::time::Duration::from_millis(5);
+            assert_eq!(rig.handle(0, f).0, Action::Free, "case {i}");
+        }
+        assert_eq!(rig.counters.ports[0].icmp_errors, 0);
+        // An echo request is a query, not an error: it gets its answer.
+        rig.now += std::time::Duration::from_millis(5);
+        let echo = ipv4_frame(vmac, CLIENT, nowhere, 64, IPPROTO_ICMP, &echo_request());
+        let (action, reply) = rig.handle(0, &echo);
+        assert!(matches!(action, Action::Send { port: 0, .. }));
+        assert_eq!(icmp_error_from_lan_vip(&reply).0, 3);
+    }
+
+    #[test]
+    fn unresolved_next_hop_is_answered_with_host_unreachable() {
+        let mut rig = Rig::new(true, true);
+        let absent = Ipv4Addr::new(203, 0, 113, 77);
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            absent,
+            64,
+            17,
+            &[1; 12],
+        );
+        assert_eq!(rig.handle(0, &f).0, Action::Park);
+        // The worker gives the frame up when the ARP requests go unanswered.
+        let (action, reply) = rig.unresolved(0, &f);
+        assert_eq!(
+            action,
+            Action::Send {
+                port: 0,
+                len: reply.len()
+            }
+        );
+        let (t, code, quoted) = icmp_error_from_lan_vip(&reply);
+        assert_eq!((t, code), (3, 1), "host unreachable");
+        assert_eq!(&quoted[..28], &f[HEADER_LEN..HEADER_LEN + 28]);
+        assert_eq!(rig.counters.ports[0].icmp_errors, 1);
+    }
+
+    #[test]
+    fn bad_ipv4_version_or_header_checksum_is_dropped_before_anything_else() {
+        let mut rig = Rig::new(true, true);
+        let vmac = EthernetAddress::vrrp_v4(1);
+        let good = ipv4_frame(vmac, CLIENT, SERVER, 64, 17, &[1; 12]);
+        let mut bad_sum = good.clone();
+        bad_sum[HEADER_LEN + 10] ^= 0xff;
+        let mut bad_version = good.clone();
+        {
+            let mut ip = Ipv4Packet::new_unchecked(&mut bad_version[HEADER_LEN..]);
+            ip.set_version_and_header_len(6, 20);
+            ip.fill_checksum();
+        }
+        let mut echo = ipv4_frame(vmac, CLIENT, LAN_VIP, 64, IPPROTO_ICMP, &echo_request());
+        echo[HEADER_LEN + 11] ^= 0x01;
+        for f in [&bad_sum, &bad_version, &echo] {
+            assert_eq!(rig.handle(0, f).0, Action::Free);
+        }
+        assert_eq!(rig.drops(0, DropReason::BadIpHeader), 3);
+        assert!(
+            rig.neigh.take_request().is_none(),
+            "no next hop was asked for"
+        );
+        assert_eq!(rig.counters.ports[0].icmp_replies, 0);
+        assert_eq!(rig.counters.ports[1].forwarded, 0);
+        // The good one goes on to be forwarded (parked while resolving).
+        assert_eq!(rig.handle(0, &good).0, Action::Park);
     }
 
     #[test]
@@ -1570,6 +1714,113 @@ mod tests_v6 {
             Ipv6Packet::new_checked(eth.payload()).unwrap().hop_limit(),
             63
         );
+    }
+
+    /// A UDP packet from the client to `dst` with `hop_limit`, sent to the
+    /// LAN's IPv6 virtual MAC.
+    fn udp6(dst: Ipv6Addr, hop_limit: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 40 + 16];
+        {
+            let mut eth = EthernetFrame::new_unchecked(&mut f[..]);
+            eth.set_dst_addr(EthernetAddress::vrrp_v6(1));
+            eth.set_src_addr(CLIENT_MAC);
+            eth.set_ethertype(EtherType::IPV6);
+        }
+        Ipv6Repr {
+            src: a("2001:db8:1::100"),
+            dst,
+            next_header: 17,
+            hop_limit,
+            traffic_class: 0,
+            payload_len: 16,
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(&mut f[14..]));
+        f
+    }
+
+    /// The ICMPv6 error in `reply`: from the LAN virtual MAC and address to
+    /// the client, checksum good, quoting the whole of `original`.
+    fn icmpv6_error_from_lan_vip(reply: &[u8], original: &[u8]) -> (u8, u8) {
+        let eth = EthernetFrame::new_checked(reply).unwrap();
+        assert_eq!(
+            (eth.dst_addr(), eth.src_addr()),
+            (CLIENT_MAC, EthernetAddress::vrrp_v6(1))
+        );
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        let (src, dst) = (a("2001:db8:1::1"), a("2001:db8:1::100"));
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr(), ip.next_header()),
+            (src, dst, 58)
+        );
+        let icmp = xvrrp_wire::icmpv6::Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        assert!(icmp.verify_checksum(src, dst));
+        assert_eq!(&ip.payload()[8..], &original[14..]);
+        (icmp.msg_type(), icmp.msg_code())
+    }
+
+    #[test]
+    fn v6_no_route_and_hop_limit_one_are_answered_from_the_vip() {
+        for (dst, hop_limit, want, reason) in [
+            (a("2001:db8:99::1"), 64, (1, 0), DropReason::NoRoute),
+            (a("2001:db8:2::100"), 1, (3, 0), DropReason::TtlExceeded),
+            (a("2001:db8:2::100"), 0, (3, 0), DropReason::TtlExceeded),
+        ] {
+            let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+            let f = udp6(dst, hop_limit);
+            let (action, reply) = run(&s, &mut n, &mut c, 0, &f);
+            assert_eq!(
+                action,
+                Action::Send {
+                    port: 0,
+                    len: reply.len()
+                }
+            );
+            assert_eq!(
+                icmpv6_error_from_lan_vip(&reply, &f),
+                want,
+                "{dst} {hop_limit}"
+            );
+            assert_eq!(c.drops[0][reason as usize], 1);
+            assert_eq!(c.ports[0].icmp_errors, 1);
+        }
+    }
+
+    #[test]
+    fn v6_unresolved_next_hop_is_answered_with_address_unreachable() {
+        let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+        let f = udp6(a("2001:db8:2::77"), 64);
+        assert_eq!(run(&s, &mut n, &mut c, 0, &f).0, Action::Park);
+        let t = tables();
+        let mut buf = [0u8; 2048];
+        buf[..f.len()].copy_from_slice(&f);
+        let mut p = Processor {
+            tables: &t,
+            shared: &s,
+            neigh: &mut n,
+            counters: &mut c,
+            punted: false,
+        };
+        let action = p.unresolved(Instant::now(), 0, &mut buf, f.len());
+        let Action::Send { port: 0, len } = action else {
+            panic!("expected an error to the sender, got {action:?}");
+        };
+        assert_eq!(icmpv6_error_from_lan_vip(&buf[..len], &f), (1, 3));
+    }
+
+    #[test]
+    fn v6_wrong_version_is_dropped_and_an_icmpv6_error_is_not_answered() {
+        let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+        let mut f = udp6(a("2001:db8:2::100"), 64);
+        f[14] = 0x40;
+        assert_eq!(run(&s, &mut n, &mut c, 0, &f).0, Action::Free);
+        assert_eq!(c.drops[0][DropReason::BadIpHeader as usize], 1);
+        // A Time Exceeded from the client towards nowhere: no error about it.
+        let mut f = udp6(a("2001:db8:99::1"), 64);
+        f[14 + 6] = 58;
+        f[14 + 40] = 3;
+        assert_eq!(run(&s, &mut n, &mut c, 0, &f).0, Action::Free);
+        assert_eq!(c.drops[0][DropReason::NoRoute as usize], 1);
+        assert_eq!(c.ports[0].icmp_errors, 0);
     }
 
     #[test]

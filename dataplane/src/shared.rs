@@ -13,7 +13,7 @@ use std::{
 use crossbeam::queue::ArrayQueue;
 use xvrrp_control::{vrrp::RxAdvert, RouterId};
 
-use crate::{error::DataplaneError, stats::WorkerStats};
+use crate::{error::DataplaneError, neigh::NeighbourBoard, stats::WorkerStats};
 
 /// Largest frame the control thread can ask a worker to send.
 pub const FRAME_MAX: usize = 1514;
@@ -132,6 +132,8 @@ pub struct Shared {
     epoch: Instant,
     /// When the last ICMP error was sent, in ns since `epoch` (all workers).
     last_icmp_error: AtomicU64,
+    /// Copies of worker `i`'s neighbour table, for `xvrrp neighbors`.
+    pub neighbours: Vec<NeighbourBoard>,
 }
 
 /// Flag bit of a worker's progress word: the worker sleeps.
@@ -160,11 +162,13 @@ impl Shared {
             progress: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             epoch: Instant::now(),
             last_icmp_error: AtomicU64::new(0),
+            neighbours: (0..workers).map(|_| NeighbourBoard::default()).collect(),
         })
     }
 
     /// Whether an ICMP error may be sent at `now` (and if so, takes the slot).
-    /// Only expired packets get here, so one atomic exchange per error is fine.
+    /// Only packets that are not forwarded (expired, unroutable, unresolved)
+    /// get here, so one atomic exchange per error is fine.
     pub fn icmp_error_allowed(&self, now: Instant) -> bool {
         let spacing = u64::try_from(ICMP_ERROR_SPACING.as_nanos()).unwrap_or(u64::MAX);
         let at = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())

@@ -4,6 +4,9 @@
 //! then for each socket recycle completed frames, top up the fill ring and
 //! handle a bounded batch of received frames; flush transmissions once,
 //! publish counters, and wake the control thread if adverts were punted.
+//! Once per iteration it also picks up route tables the control side
+//! replaced (one atomic load when there are none) and publishes a copy of
+//! its neighbour table when asked.
 //! When there is nothing to do the loop spins (`busy`), spins then sleeps in
 //! poll(2) (`adaptive`), or sleeps at once (`wait`).
 
@@ -15,10 +18,11 @@ use std::{
 
 use crate::{
     neigh::NeighbourTable,
-    process::{Processor, Tables},
+    process::Processor,
+    routes::{TablesCell, TablesView},
     shared::Shared,
     stats::{Counters, DropReason},
-    xsk::WorkerXsk,
+    xsk::{Retry, WorkerXsk},
 };
 
 /// What a worker does when idle.
@@ -49,6 +53,9 @@ const SLEEP_MS: i32 = 100;
 const PARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often parked frames are checked for expiry with no resolution.
 const PARK_CHECK: Duration = Duration::from_millis(50);
+/// Longest interval between two copies of the neighbour table while it
+/// changes (a copy is made at once when the control thread asks).
+const NEIGH_PUBLISH: Duration = Duration::from_secs(1);
 
 /// Everything a worker owns.
 pub struct Worker {
@@ -60,8 +67,8 @@ pub struct Worker {
     pub idle: Idle,
     /// Sockets and frames.
     pub xsk: WorkerXsk,
-    /// Static tables.
-    pub tables: Arc<Tables>,
+    /// Ports, routers and routes, replaced when the routes change.
+    pub tables: Arc<TablesCell>,
     /// Shared with control.
     pub shared: Arc<Shared>,
 }
@@ -75,7 +82,8 @@ impl Worker {
         }
         raise_priority();
         let mut neigh = NeighbourTable::new();
-        let mut counters = Counters::new(self.tables.ports.len());
+        let mut tables = TablesView::new(Arc::clone(&self.tables));
+        let mut counters = Counters::new(tables.get().ports.len());
         let mut pollfds: Vec<libc::pollfd> = self
             .xsk
             .fds()
@@ -89,10 +97,14 @@ impl Worker {
         let mut empty_loops: u32 = 0;
         let mut seen_generation = neigh.generation();
         let mut next_park_check = Instant::now();
+        let mut neigh_published: Option<u64> = None;
+        let mut next_neigh_publish = Instant::now();
         let shared = Arc::clone(&self.shared);
         let stats = shared.stats.get(self.index);
+        let board = shared.neighbours.get(self.index);
         while !self.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            tables.refresh();
             let mut work = self.send_control_frames(&mut counters);
             let mut punted = false;
             let mut caught_up = true;
@@ -100,7 +112,7 @@ impl Worker {
             for s in 0..self.xsk.len() {
                 self.xsk.recycle(s);
                 let mut proc = Processor {
-                    tables: &self.tables,
+                    tables: tables.get(),
                     shared: &self.shared,
                     neigh: &mut neigh,
                     counters: &mut counters,
@@ -122,15 +134,18 @@ impl Worker {
                 seen_generation = neigh.generation();
                 next_park_check = now + PARK_CHECK;
                 let mut proc = Processor {
-                    tables: &self.tables,
+                    tables: tables.get(),
                     shared: &self.shared,
                     neigh: &mut neigh,
                     counters: &mut counters,
                     punted: false,
                 };
-                self.xsk.retry_parked(now, PARK_TIMEOUT, |port, buf, len| {
-                    proc.resume(now, port, buf, len)
-                });
+                // Given up, a frame's sender hears that its next hop does not answer.
+                self.xsk
+                    .retry_parked(now, PARK_TIMEOUT, |why, port, buf, len| match why {
+                        Retry::Again => proc.resume(now, port, buf, len),
+                        Retry::Expired => proc.unresolved(now, port, buf, len),
+                    });
                 self.send_requests(&mut neigh);
                 self.xsk
                     .take_lost(|port, n| counters.drop_n(port, DropReason::NoNeighbour, n));
@@ -148,6 +163,14 @@ impl Worker {
             }
             if punted {
                 self.shared.control_wakeup.wake();
+            }
+            if let Some(board) = board {
+                let asked = board.take_request();
+                if asked || (now >= next_neigh_publish && neigh_published != Some(neigh.writes())) {
+                    board.publish(now, &neigh);
+                    neigh_published = Some(neigh.writes());
+                    next_neigh_publish = now + NEIGH_PUBLISH;
+                }
             }
             if work > 0 {
                 empty_loops = 0;

@@ -246,11 +246,13 @@ impl WorkerXsk {
         n
     }
 
-    /// Offers every parked frame to `f` again (after a resolution); frames
-    /// parked longer than `max_age` are given up.
+    /// Offers every parked frame to `f` again (after a resolution) with
+    /// [`Retry::Again`]; frames parked longer than `max_age` are given up:
+    /// counted as lost and offered with [`Retry::Expired`], when `f` may
+    /// turn the frame into a reply to send (an ICMP error to its sender).
     pub fn retry_parked<F>(&mut self, now: Instant, max_age: Duration, mut f: F)
     where
-        F: FnMut(usize, &mut [u8], usize) -> Action,
+        F: FnMut(Retry, usize, &mut [u8], usize) -> Action,
     {
         let mut i = 0;
         while i < self.parked.len() {
@@ -259,10 +261,18 @@ impl WorkerXsk {
             };
             if now.saturating_duration_since(entry.since) > max_age {
                 self.parked.swap_remove(i);
-                self.give_up(entry.desc, entry.port);
+                self.count_lost(entry.port);
+                let mut expired = |port, buf: &mut [u8], len| f(Retry::Expired, port, buf, len);
+                match run_on(&self.umem, &mut entry.desc, entry.port, &mut expired) {
+                    action @ Action::Send { .. } => {
+                        self.place(entry.desc, entry.port, action, entry.since);
+                    }
+                    Action::Free | Action::Park => self.free.push(entry.desc),
+                }
                 continue;
             }
-            let action = run_on(&self.umem, &mut entry.desc, entry.port, &mut f);
+            let mut again = |port, buf: &mut [u8], len| f(Retry::Again, port, buf, len);
+            let action = run_on(&self.umem, &mut entry.desc, entry.port, &mut again);
             if action == Action::Park {
                 if let Some(slot) = self.parked.get_mut(i) {
                     slot.desc = entry.desc;
@@ -292,6 +302,10 @@ impl WorkerXsk {
 
     fn give_up(&mut self, desc: FrameDesc, port: usize) {
         self.free.push(desc);
+        self.count_lost(port);
+    }
+
+    fn count_lost(&mut self, port: usize) {
         if self.lost.len() <= port {
             // Sized once per port, the first time one loses a frame.
             self.lost.resize(port + 1, 0);
@@ -442,6 +456,15 @@ pub enum Action {
         /// Frame length.
         len: usize,
     },
+}
+
+/// Why a parked frame is offered to the handler again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// An address was resolved: try to forward it.
+    Again,
+    /// It waited too long: its next hop does not answer.
+    Expired,
 }
 
 /// Runs the packet handler on the frame of `desc` (which we own) and sets

@@ -521,6 +521,8 @@ pub struct ApplianceConfig {
     pub instances: Vec<LabInstance>,
     /// Put every instance in one `[[sync_group]]`.
     pub sync_group: bool,
+    /// Mirror the kernel's routing table (`[routes] kernel = true`).
+    pub kernel_routes: bool,
 }
 
 impl ApplianceConfig {
@@ -551,6 +553,7 @@ impl ApplianceConfig {
                 },
             ],
             sync_group: true,
+            kernel_routes: false,
         }
     }
 
@@ -587,6 +590,9 @@ impl ApplianceConfig {
             let members: Vec<String> = self.instances.iter().map(|i| i.name.clone()).collect();
             t.push_str("\n[[sync_group]]\nname = \"gw\"\n");
             t.push_str(&format!("members = [{}]\n", quoted(&members)));
+        }
+        if self.kernel_routes {
+            t.push_str("\n[routes]\nkernel = true\n");
         }
         t
     }

@@ -9,6 +9,7 @@
 //! advert, a client or a signal.
 //!
 //! - [`requests`]: control-socket answers; [`render`]: status/stats JSON;
+//!   [`tables`]: the `routes` and `neighbors` answers;
 //! - [`tx`]: the frames the control thread sends; [`log`]: journal lines;
 //! - [`os`]: real-time priority, systemd notify and watchdog, notify script.
 
@@ -16,6 +17,7 @@ mod log;
 mod os;
 mod render;
 mod requests;
+mod tables;
 mod tx;
 
 use std::{
@@ -39,6 +41,7 @@ use xvrrp_dataplane::{iface::InterfaceInfo, Dataplane, DataplaneConfig};
 use xvrrp_wire::frames;
 
 use crate::{
+    kernel_routes::{KernelRoutes, PortMap},
     mcast::Memberships,
     track::{self, LinkEvents},
 };
@@ -79,7 +82,17 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     let dcfg = DataplaneConfig::from_config(&cfg)?;
     let dataplane = Dataplane::start(&dcfg).context("starting the fast path")?;
-    let mut daemon = Daemon::new(cfg, dataplane)?;
+    // Before the first frame is forwarded: the kernel's routes are in the
+    // tables from the start.
+    let kernel_routes = if cfg.kernel_routes {
+        let ports: PortMap = (0..cfg.ports.len())
+            .filter_map(|i| dataplane.port_info(i).map(|info| (info.index, i)))
+            .collect();
+        Some(KernelRoutes::start(dataplane.route_publisher(), ports)?)
+    } else {
+        None
+    };
+    let mut daemon = Daemon::new(cfg, dataplane, kernel_routes)?;
     let result = daemon.run();
     daemon.finish();
     result
@@ -107,10 +120,16 @@ struct Daemon {
     /// When tracked addresses and routes, and the ports' primary
     /// addresses, are read next.
     next_probe: Instant,
+    /// The kernel route mirror (`[routes] kernel = true`).
+    kernel_routes: Option<KernelRoutes>,
 }
 
 impl Daemon {
-    fn new(cfg: Config, dp: Dataplane) -> anyhow::Result<Self> {
+    fn new(
+        cfg: Config,
+        dp: Dataplane,
+        kernel_routes: Option<KernelRoutes>,
+    ) -> anyhow::Result<Self> {
         let poll = Poll::new().context("creating the control poller")?;
         let wake_fd = dp.shared().control_wakeup.raw_fd();
         poll.registry()
@@ -206,6 +225,7 @@ impl Daemon {
             drop_log: DropLog::new(now),
             late_wakeups: 0,
             next_probe: now,
+            kernel_routes,
         })
     }
 
@@ -331,6 +351,7 @@ impl Daemon {
             late_wakeups: self.late_wakeups,
             tx: self.tx.counters(),
             started: self.started,
+            kernel_routes: self.kernel_routes.is_some(),
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
         self.ctl
@@ -444,6 +465,9 @@ impl Daemon {
             self.dp.set_master(r.id(), false);
         }
         self.ctl.shutdown();
+        if let Some(mirror) = self.kernel_routes.take() {
+            mirror.stop();
+        }
         self.dp.stop();
         tracing::info!("xvrrp stopped; XDP programs detached");
     }

@@ -12,7 +12,7 @@ use xvrrp_control::{
 };
 use xvrrp_dataplane::Dataplane;
 
-use super::{render, tx::TxCounters};
+use super::{render, tables, tx::TxCounters};
 
 /// What the handlers read.
 pub(super) struct View<'a> {
@@ -22,6 +22,8 @@ pub(super) struct View<'a> {
     pub(super) late_wakeups: u64,
     pub(super) tx: TxCounters,
     pub(super) started: Instant,
+    /// Whether the kernel's routes are mirrored.
+    pub(super) kernel_routes: bool,
 }
 
 impl View<'_> {
@@ -49,11 +51,11 @@ impl View<'_> {
             // The server marks the client a subscriber on this success; the
             // control loop publishes every transition to subscribers.
             Request::Subscribe => ok(json!({"subscribed": true})),
+            Request::Routes => ok(tables::routes(self.dp, self.kernel_routes)),
+            Request::Neighbors => ok(tables::neighbours(self.dp, Instant::now())),
             Request::Drain { .. }
             | Request::Resume { .. }
             | Request::Reload
-            | Request::Routes
-            | Request::Neighbors
             | Request::Capture { .. } => Response::Err {
                 code: "unsupported",
                 message: format!(

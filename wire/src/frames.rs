@@ -1,7 +1,8 @@
 //! Whole-frame builders: Ethernet + IPv4/IPv6 + VRRP advertisements, ARP
 //! (gratuitous, request, reply), IPv6 Neighbour Discovery (solicited and
-//! unsolicited advertisements, solicitations) and the in-place ICMPv4 and
-//! ICMPv6 echo responders.
+//! unsolicited advertisements, solicitations), the ICMPv4 and ICMPv6 errors
+//! a router sends (time exceeded, destination unreachable) and the in-place
+//! ICMPv4 and ICMPv6 echo responders.
 //!
 //! Each builder writes into a caller-provided buffer and returns the frame
 //! length, padded with zeros to the 60-byte Ethernet minimum (RFC 894). The
@@ -185,6 +186,51 @@ pub fn time_exceeded_v4(
     dst_mac: EthernetAddress,
     our_ip: Ipv4Addr,
 ) -> Result<usize, WireError> {
+    icmp_error_v4(
+        buf,
+        original,
+        our_mac,
+        dst_mac,
+        our_ip,
+        icmpv4::Icmpv4Repr::time_exceeded(original),
+    )
+}
+
+/// Builds the ICMP Destination Unreachable (type 3) with `code` a router
+/// sends back for a datagram it cannot deliver (RFC 1812 §4.3.2.3,
+/// §5.2.7.1): net unreachable when it has no route, host unreachable when
+/// the next hop does not answer resolution. Addressed and quoted as
+/// [`time_exceeded_v4`], with the same conditions on `original`.
+///
+/// # Errors
+/// As [`time_exceeded_v4`].
+pub fn dst_unreachable_v4(
+    buf: &mut [u8],
+    original: &[u8],
+    our_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    our_ip: Ipv4Addr,
+    code: icmpv4::Unreachable,
+) -> Result<usize, WireError> {
+    icmp_error_v4(
+        buf,
+        original,
+        our_mac,
+        dst_mac,
+        our_ip,
+        icmpv4::Icmpv4Repr::dst_unreachable(code, original),
+    )
+}
+
+/// The frame of an ICMPv4 error `icmp` about `original`, from `our_ip`.
+fn icmp_error_v4(
+    buf: &mut [u8],
+    original: &[u8],
+    our_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    our_ip: Ipv4Addr,
+    icmp: icmpv4::Icmpv4Repr<'_>,
+) -> Result<usize, WireError> {
     // `original` may be only the quoted part of a longer datagram, so only
     // its header is checked, not its Total Length.
     if original.len() < ipv4::HEADER_LEN {
@@ -197,7 +243,6 @@ pub fn time_exceeded_v4(
     if orig.version() != 4 || orig.header_len() < ipv4::HEADER_LEN {
         return Err(WireError::BadIpHeader);
     }
-    let icmp = icmpv4::Icmpv4Repr::time_exceeded(original);
     let icmp_len = icmp.buffer_len();
     let ip = Ipv4Repr {
         src: our_ip,
@@ -215,6 +260,67 @@ pub fn time_exceeded_v4(
     ip.emit(&mut Ipv4Packet::new_unchecked(&mut *ip_buf));
     let icmp_buf = bytes::slice_mut(ip_buf, ipv4::HEADER_LEN..ipv4::HEADER_LEN + icmp_len);
     icmp.emit(&mut Icmpv4Packet::new_unchecked(icmp_buf));
+    Ok(len)
+}
+
+/// An ICMPv6 error a router sends back about a packet it does not deliver
+/// (RFC 4443 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icmpv6Error {
+    /// Destination Unreachable (type 1) with its code: no route (0), or
+    /// address unreachable (3) when the next hop does not answer.
+    DstUnreachable(icmpv6::Unreachable),
+    /// Time Exceeded (type 3) code 0: the hop limit ran out.
+    HopLimitExceeded,
+}
+
+/// Builds the ICMPv6 error `kind` about `original` (the IPv6 packet from
+/// its header on; it must not overlap `buf`): Ethernet from `our_mac` to
+/// `dst_mac`, IPv6 from `our_ip` to the original source with hop limit 64,
+/// quoting as much of the packet as fits in 1280 bytes (RFC 4443 §2.4 (c)).
+///
+/// # Errors
+/// [`WireError::Truncated`] if `original` is shorter than an IPv6 header or
+/// `buf` cannot hold the frame, [`WireError::BadIpHeader`] if `original` is
+/// not IPv6; nothing is written then.
+pub fn icmpv6_error(
+    buf: &mut [u8],
+    original: &[u8],
+    our_mac: EthernetAddress,
+    dst_mac: EthernetAddress,
+    our_ip: Ipv6Addr,
+    kind: Icmpv6Error,
+) -> Result<usize, WireError> {
+    if original.len() < ipv6::HEADER_LEN {
+        return Err(WireError::Truncated {
+            need: ipv6::HEADER_LEN,
+            got: original.len(),
+        });
+    }
+    let orig = Ipv6Packet::new_unchecked(original);
+    if orig.version() != 6 {
+        return Err(WireError::BadIpHeader);
+    }
+    let icmp = match kind {
+        Icmpv6Error::DstUnreachable(code) => icmpv6::Icmpv6Repr::dst_unreachable(code, original),
+        Icmpv6Error::HopLimitExceeded => icmpv6::Icmpv6Repr::time_exceeded(original),
+    };
+    let icmp_len = icmp.buffer_len();
+    let dst = orig.src_addr();
+    let ip = Ipv6Repr {
+        src: our_ip,
+        dst,
+        next_header: icmpv6::IPPROTO_ICMPV6,
+        hop_limit: ECHO_REPLY_TTL,
+        traffic_class: 0,
+        payload_len: icmp_len,
+    };
+    let (frame, len) = frame_slot(buf, ethernet::HEADER_LEN + ipv6::HEADER_LEN + icmp_len)?;
+    write_ethernet(frame, dst_mac, our_mac, EtherType::IPV6);
+    let ip_buf = bytes::slice_mut(frame, ethernet::HEADER_LEN..len);
+    ip.emit(&mut Ipv6Packet::new_unchecked(&mut *ip_buf));
+    let icmp_buf = bytes::slice_mut(ip_buf, ipv6::HEADER_LEN..ipv6::HEADER_LEN + icmp_len);
+    icmp.emit(&mut Icmpv6Packet::new_unchecked(icmp_buf), our_ip, dst);
     Ok(len)
 }
 
@@ -673,5 +779,109 @@ mod tests {
         let ip = Ipv4Packet::new_checked(&buf[14..n]).unwrap();
         let (parsed, kind) = crate::vrrp::parse_ipv4_advert(&ip, false).unwrap();
         assert_eq!((parsed, kind), (repr, ChecksumKind::PseudoHeader));
+    }
+
+    #[test]
+    fn dst_unreachable_v4_quotes_header_and_8_bytes_from_our_address() {
+        let f = echo_request(60, ipv4::IPPROTO_ICMP);
+        let mut buf = [0u8; 128];
+        let our_mac = EthernetAddress::vrrp_v4(1);
+        let sender = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+        let n = dst_unreachable_v4(
+            &mut buf,
+            &f[14..42],
+            our_mac,
+            sender,
+            VIP,
+            icmpv4::Unreachable::Host,
+        )
+        .unwrap();
+        assert_eq!(n, 14 + 20 + 8 + 28);
+        let eth = EthernetFrame::new_checked(&buf[..n]).unwrap();
+        assert_eq!((eth.dst_addr(), eth.src_addr()), (sender, our_mac));
+        let ip = Ipv4Packet::new_checked(&buf[14..n]).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (VIP, CLIENT));
+        assert!(ip.verify_checksum());
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).unwrap();
+        assert_eq!(
+            Icmpv4Repr::parse(&icmp).unwrap(),
+            Icmpv4Repr::DstUnreachable {
+                code: icmpv4::Unreachable::Host,
+                quoted: &f[14..42]
+            }
+        );
+        // Not IPv4: refused, nothing written.
+        let mut other = [0u8; 128];
+        let mut bad = f[14..42].to_vec();
+        bad[0] = 0x65;
+        assert_eq!(
+            dst_unreachable_v4(
+                &mut other,
+                &bad,
+                our_mac,
+                sender,
+                VIP,
+                icmpv4::Unreachable::Net
+            ),
+            Err(WireError::BadIpHeader)
+        );
+        assert!(other.iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn icmpv6_errors_go_back_to_the_source_and_verify() {
+        let src: Ipv6Addr = "2001:db8:1::100".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8:99::1".parse().unwrap();
+        let ours: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+        let mut pkt = vec![0u8; 40 + 64];
+        Ipv6Repr {
+            src,
+            dst,
+            next_header: 17,
+            hop_limit: 1,
+            traffic_class: 0,
+            payload_len: 64,
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(&mut pkt[..]));
+        let mac = EthernetAddress::vrrp_v6(1);
+        let peer = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+        for (kind, t, code) in [
+            (Icmpv6Error::HopLimitExceeded, 3, 0),
+            (
+                Icmpv6Error::DstUnreachable(icmpv6::Unreachable::NoRoute),
+                1,
+                0,
+            ),
+            (
+                Icmpv6Error::DstUnreachable(icmpv6::Unreachable::Address),
+                1,
+                3,
+            ),
+        ] {
+            let mut buf = [0u8; 256];
+            let n = icmpv6_error(&mut buf, &pkt, mac, peer, ours, kind).unwrap();
+            assert_eq!(n, 14 + 40 + 8 + pkt.len());
+            let ip = Ipv6Packet::new_checked(&buf[14..n]).unwrap();
+            assert_eq!(
+                (ip.src_addr(), ip.dst_addr(), ip.next_header()),
+                (ours, src, 58)
+            );
+            let icmp = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+            assert!(icmp.verify_checksum(ours, src));
+            assert_eq!((icmp.msg_type(), icmp.msg_code()), (t, code));
+            assert_eq!(&ip.payload()[8..], &pkt[..]);
+        }
+        let mut small = [0u8; 100];
+        assert!(matches!(
+            icmpv6_error(
+                &mut small,
+                &pkt,
+                mac,
+                peer,
+                ours,
+                Icmpv6Error::HopLimitExceeded
+            ),
+            Err(WireError::Truncated { .. })
+        ));
     }
 }

@@ -1,4 +1,5 @@
-//! ICMPv4 Echo Request / Echo Reply and Time Exceeded (RFC 792).
+//! ICMPv4 Echo Request / Echo Reply, Destination Unreachable and Time
+//! Exceeded (RFC 792, RFC 1812 §4.3.2).
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -7,7 +8,7 @@
 //! |     Type      |     Code      |          Checksum             |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |           Identifier          |        Sequence Number        |  Echo (8 / 0)
-//! |                             unused                            |  Time Exceeded (11)
+//! |                             unused                            |  Unreachable (3), Time Exceeded (11)
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |     Data ... / Internet Header + 64 bits of Original Data      |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
@@ -38,8 +39,42 @@ pub const HEADER_LEN: usize = 8;
 pub const TYPE_ECHO_REPLY: u8 = 0;
 /// Type of Echo Request.
 pub const TYPE_ECHO_REQUEST: u8 = 8;
+/// Type of Destination Unreachable.
+pub const TYPE_DST_UNREACHABLE: u8 = 3;
 /// Type of Time Exceeded.
 pub const TYPE_TIME_EXCEEDED: u8 = 11;
+
+/// Code of a Destination Unreachable message (RFC 792, RFC 1812 §5.2.7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unreachable {
+    /// 0: no route to the destination network.
+    Net,
+    /// 1: the destination host cannot be reached (its link-layer address
+    /// could not be resolved).
+    Host,
+    /// Any other code, kept as received.
+    Unknown(u8),
+}
+
+impl From<u8> for Unreachable {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => Unreachable::Net,
+            1 => Unreachable::Host,
+            other => Unreachable::Unknown(other),
+        }
+    }
+}
+
+impl From<Unreachable> for u8 {
+    fn from(code: Unreachable) -> u8 {
+        match code {
+            Unreachable::Net => 0,
+            Unreachable::Host => 1,
+            Unreachable::Unknown(v) => v,
+        }
+    }
+}
 
 /// Bytes of the original datagram's payload quoted after its header in an
 /// error message (RFC 792: "64 bits of Original Data Datagram").
@@ -186,6 +221,14 @@ pub enum Icmpv4Repr<'a> {
         /// Echo data, borrowed.
         data: &'a [u8],
     },
+    /// Type 3, any code.
+    DstUnreachable {
+        /// Why.
+        code: Unreachable,
+        /// The quoted part of the original datagram (see
+        /// [`Icmpv4Repr::time_exceeded`]).
+        quoted: &'a [u8],
+    },
     /// Type 11 code 0 (TTL exceeded in transit).
     TimeExceeded {
         /// The quoted part of the original datagram: its IP header and the
@@ -219,6 +262,10 @@ impl<'a> Icmpv4Repr<'a> {
                 seq_no: packet.echo_seq_no(),
                 data,
             }),
+            (TYPE_DST_UNREACHABLE, code) => Ok(Icmpv4Repr::DstUnreachable {
+                code: code.into(),
+                quoted: data,
+            }),
             (TYPE_TIME_EXCEEDED, 0) => Ok(Icmpv4Repr::TimeExceeded { quoted: data }),
             (t, _) => Err(WireError::BadType(t)),
         }
@@ -229,15 +276,17 @@ impl<'a> Icmpv4Repr<'a> {
     /// first 8 bytes of its payload, bounded by its Total Length and by the
     /// slice.
     pub fn time_exceeded(original: &'a [u8]) -> Icmpv4Repr<'a> {
-        let ip = Ipv4Packet::new_unchecked(original);
-        let header_len = ip.header_len().max(ipv4::HEADER_LEN);
-        let total_len = usize::from(ip.total_len()).max(header_len);
-        let end = header_len
-            .saturating_add(QUOTED_PAYLOAD_LEN)
-            .min(total_len)
-            .min(original.len());
         Icmpv4Repr::TimeExceeded {
-            quoted: bytes::slice(original, 0..end),
+            quoted: quote(original),
+        }
+    }
+
+    /// A Destination Unreachable message with `code` for `original`, quoted
+    /// as [`time_exceeded`](Self::time_exceeded) quotes it.
+    pub fn dst_unreachable(code: Unreachable, original: &'a [u8]) -> Icmpv4Repr<'a> {
+        Icmpv4Repr::DstUnreachable {
+            code,
+            quoted: quote(original),
         }
     }
 
@@ -245,7 +294,9 @@ impl<'a> Icmpv4Repr<'a> {
     pub fn buffer_len(&self) -> usize {
         let data = match self {
             Icmpv4Repr::EchoRequest { data, .. } | Icmpv4Repr::EchoReply { data, .. } => data,
-            Icmpv4Repr::TimeExceeded { quoted } => quoted,
+            Icmpv4Repr::DstUnreachable { quoted, .. } | Icmpv4Repr::TimeExceeded { quoted } => {
+                quoted
+            }
         };
         HEADER_LEN + data.len()
     }
@@ -277,6 +328,12 @@ impl<'a> Icmpv4Repr<'a> {
                 p.set_echo_seq_no(seq_no);
                 bytes::copy_into(p.data_mut(), 0, data);
             }
+            Icmpv4Repr::DstUnreachable { code, quoted } => {
+                p.set_msg_type(TYPE_DST_UNREACHABLE);
+                p.set_msg_code(code.into());
+                bytes::write(p.buffer, field::REST, [0; 4]);
+                bytes::copy_into(p.data_mut(), 0, quoted);
+            }
             Icmpv4Repr::TimeExceeded { quoted } => {
                 p.set_msg_type(TYPE_TIME_EXCEEDED);
                 bytes::write(p.buffer, field::REST, [0; 4]);
@@ -285,6 +342,30 @@ impl<'a> Icmpv4Repr<'a> {
         }
         p.fill_checksum();
     }
+}
+
+/// What an error message quotes of `original` (an IPv4 datagram as
+/// received, from its header on): the header, options included, and the
+/// first 8 bytes of its payload, bounded by its Total Length and the slice.
+fn quote(original: &[u8]) -> &[u8] {
+    let ip = Ipv4Packet::new_unchecked(original);
+    let header_len = ip.header_len().max(ipv4::HEADER_LEN);
+    let total_len = usize::from(ip.total_len()).max(header_len);
+    let end = header_len
+        .saturating_add(QUOTED_PAYLOAD_LEN)
+        .min(total_len)
+        .min(original.len());
+    bytes::slice(original, 0..end)
+}
+
+/// Whether an ICMP message of type `msg_type` is an error message, which
+/// no error may answer (RFC 1812 §4.3.2.7): anything but the queries and
+/// replies (echo, timestamp, information, address mask, router discovery).
+pub fn is_error(msg_type: u8) -> bool {
+    !matches!(
+        msg_type,
+        TYPE_ECHO_REPLY | TYPE_ECHO_REQUEST | 9 | 10 | 13..=18
+    )
 }
 
 #[cfg(test)]
@@ -319,12 +400,51 @@ mod tests {
 
     #[test]
     fn unknown_type_rejected() {
-        let mut buf = [3u8, 1, 0, 0, 0, 0, 0, 0];
+        let mut buf = [13u8, 0, 0, 0, 0, 0, 0, 0];
         Icmpv4Packet::new_unchecked(&mut buf[..]).fill_checksum();
         assert_eq!(
             Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&buf[..])),
-            Err(WireError::BadType(3))
+            Err(WireError::BadType(13))
         );
+    }
+
+    #[test]
+    fn dst_unreachable_codes_round_trip() {
+        let dgram = [
+            0x45u8, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 100, 198, 51, 100, 1, 1, 2, 3,
+            4, 5, 6, 7, 8, 9, 9,
+        ];
+        for (code, wire) in [
+            (Unreachable::Net, 0u8),
+            (Unreachable::Host, 1),
+            (Unreachable::Unknown(13), 13),
+        ] {
+            let r = Icmpv4Repr::dst_unreachable(code, &dgram);
+            assert_eq!(
+                r.buffer_len(),
+                8 + 28,
+                "header + 8 bytes, not the trailing padding"
+            );
+            let mut buf = [0xffu8; 36];
+            r.emit(&mut Icmpv4Packet::new_unchecked(&mut buf[..]));
+            assert_eq!(&buf[..2], &[3, wire]);
+            assert_eq!(&buf[4..8], &[0; 4]);
+            assert_eq!(
+                Icmpv4Repr::parse(&Icmpv4Packet::new_unchecked(&buf[..])).unwrap(),
+                r
+            );
+            assert_eq!(u8::from(Unreachable::from(wire)), wire);
+        }
+    }
+
+    #[test]
+    fn errors_are_told_from_queries() {
+        for t in [3, 4, 5, 11, 12, 42] {
+            assert!(is_error(t), "{t}");
+        }
+        for t in [0, 8, 13, 14, 17, 18] {
+            assert!(!is_error(t), "{t}");
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! ICMPv6 (RFC 4443): the message view shared by Echo and Neighbour
-//! Discovery, and Echo Request / Echo Reply.
+//! ICMPv6 (RFC 4443): the message view shared by Echo, the error messages
+//! and Neighbour Discovery; Echo Request / Echo Reply, Destination
+//! Unreachable and Time Exceeded.
 //!
 //! ```text
 //!  0                   1                   2                   3
@@ -8,9 +9,10 @@
 //! |     Type      |     Code      |          Checksum             |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |           Identifier          |        Sequence Number        |  Echo (128 / 129)
+//! |                             Unused                            |  Unreachable (1), Time Exceeded (3)
 //! |R|S|O|                     Reserved                            |  NA (136); NS (135): Reserved
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |                 Data ... / Target Address (ND, 128 bits)      |
+//! |   Data ... / Invoking packet (errors) / Target Address (ND)   |
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! |   Options ... (ND)
 //! +-+-+-+-+-+-+-+-+-+-+-+-
@@ -55,6 +57,10 @@ pub const HEADER_LEN: usize = 8;
 /// or more octets").
 pub const ND_HEADER_LEN: usize = 24;
 
+/// Type of Destination Unreachable (RFC 4443 §3.1).
+pub const TYPE_DST_UNREACHABLE: u8 = 1;
+/// Type of Time Exceeded (RFC 4443 §3.3).
+pub const TYPE_TIME_EXCEEDED: u8 = 3;
 /// Type of Echo Request (RFC 4443 §4.1).
 pub const TYPE_ECHO_REQUEST: u8 = 128;
 /// Type of Echo Reply (RFC 4443 §4.2).
@@ -69,6 +75,48 @@ pub const TYPE_NEIGHBOR_SOLICIT: u8 = 135;
 pub const TYPE_NEIGHBOR_ADVERT: u8 = 136;
 /// Type of Redirect (RFC 4861 §4.5).
 pub const TYPE_REDIRECT: u8 = 137;
+
+/// Most an error message quotes of the invoking packet: as much as fits
+/// without the error exceeding the minimum IPv6 MTU, 1280 bytes, with its
+/// IPv6 header (40) and ICMPv6 header (8) (RFC 4443 §2.4 (c)).
+pub const MAX_QUOTE: usize = 1280 - 40 - HEADER_LEN;
+
+/// Code of a Destination Unreachable message (RFC 4443 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unreachable {
+    /// 0: no route to destination.
+    NoRoute,
+    /// 3: address unreachable (the link-layer address could not be resolved).
+    Address,
+    /// Any other code, kept as received.
+    Unknown(u8),
+}
+
+impl From<u8> for Unreachable {
+    fn from(v: u8) -> Self {
+        match v {
+            0 => Unreachable::NoRoute,
+            3 => Unreachable::Address,
+            other => Unreachable::Unknown(other),
+        }
+    }
+}
+
+impl From<Unreachable> for u8 {
+    fn from(code: Unreachable) -> u8 {
+        match code {
+            Unreachable::NoRoute => 0,
+            Unreachable::Address => 3,
+            Unreachable::Unknown(v) => v,
+        }
+    }
+}
+
+/// Whether an ICMPv6 message of type `msg_type` is an error message (types
+/// 0 to 127, RFC 4443 §2.1), which no error may answer (§2.4 (e.1)).
+pub fn is_error(msg_type: u8) -> bool {
+    msg_type < 128
+}
 
 /// A view over an ICMPv6 message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,8 +289,8 @@ fn pseudo_header(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> u32 {
     checksum::pseudo_header_v6(src, dst, IPPROTO_ICMPV6, len)
 }
 
-/// A parsed ICMPv6 Echo message. Neighbour Discovery messages are parsed by
-/// [`crate::nd::NdRepr`].
+/// A parsed ICMPv6 Echo or error message. Neighbour Discovery messages are
+/// parsed by [`crate::nd::NdRepr`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icmpv6Repr<'a> {
     /// Type 128 code 0.
@@ -263,13 +311,25 @@ pub enum Icmpv6Repr<'a> {
         /// Echo data, borrowed.
         data: &'a [u8],
     },
+    /// Type 1, any code.
+    DstUnreachable {
+        /// Why.
+        code: Unreachable,
+        /// The start of the invoking packet, from its IPv6 header on.
+        quoted: &'a [u8],
+    },
+    /// Type 3 code 0 (hop limit exceeded in transit).
+    TimeExceeded {
+        /// The start of the invoking packet, from its IPv6 header on.
+        quoted: &'a [u8],
+    },
 }
 
 impl<'a> Icmpv6Repr<'a> {
-    /// Parses an Echo message carried from `src` to `dst`. Checks, in order:
-    /// length ≥ 8 ([`WireError::Truncated`]); checksum with the pseudo-header
-    /// ([`WireError::BadChecksum`]); type/code 128/0 or 129/0
-    /// ([`WireError::BadType`] with the type).
+    /// Parses an Echo or error message carried from `src` to `dst`. Checks,
+    /// in order: length ≥ 8 ([`WireError::Truncated`]); checksum with the
+    /// pseudo-header ([`WireError::BadChecksum`]); type/code 128/0, 129/0,
+    /// 1/any or 3/0 ([`WireError::BadType`] with the type).
     ///
     /// # Errors
     /// As listed above.
@@ -296,7 +356,30 @@ impl<'a> Icmpv6Repr<'a> {
                 seq_no,
                 data,
             }),
+            (TYPE_DST_UNREACHABLE, code) => Ok(Icmpv6Repr::DstUnreachable {
+                code: code.into(),
+                quoted: data,
+            }),
+            (TYPE_TIME_EXCEEDED, 0) => Ok(Icmpv6Repr::TimeExceeded { quoted: data }),
             (t, _) => Err(WireError::BadType(t)),
+        }
+    }
+
+    /// A Time Exceeded message for `original` (an IPv6 packet as received,
+    /// from its header on), quoting as much of it as
+    /// [`MAX_QUOTE`] allows, bounded by its Payload Length and the slice.
+    pub fn time_exceeded(original: &'a [u8]) -> Icmpv6Repr<'a> {
+        Icmpv6Repr::TimeExceeded {
+            quoted: quote(original),
+        }
+    }
+
+    /// A Destination Unreachable message with `code` for `original`, quoted
+    /// as [`time_exceeded`](Self::time_exceeded) quotes it.
+    pub fn dst_unreachable(code: Unreachable, original: &'a [u8]) -> Icmpv6Repr<'a> {
+        Icmpv6Repr::DstUnreachable {
+            code,
+            quoted: quote(original),
         }
     }
 
@@ -305,6 +388,9 @@ impl<'a> Icmpv6Repr<'a> {
         match self {
             Icmpv6Repr::EchoRequest { data, .. } | Icmpv6Repr::EchoReply { data, .. } => {
                 HEADER_LEN + data.len()
+            }
+            Icmpv6Repr::DstUnreachable { quoted, .. } | Icmpv6Repr::TimeExceeded { quoted } => {
+                HEADER_LEN + quoted.len()
             }
         }
     }
@@ -320,25 +406,39 @@ impl<'a> Icmpv6Repr<'a> {
     ) {
         let len = self.buffer_len();
         let mut p = Icmpv6Packet::new_unchecked(packet.prefix_mut(len));
-        let (t, ident, seq_no, data) = match *self {
+        // Type, code, the second word (echo id/seq; unused in errors), data.
+        let (t, code, word, data) = match *self {
             Icmpv6Repr::EchoRequest {
                 ident,
                 seq_no,
                 data,
-            } => (TYPE_ECHO_REQUEST, ident, seq_no, data),
+            } => (TYPE_ECHO_REQUEST, 0, (ident, seq_no), data),
             Icmpv6Repr::EchoReply {
                 ident,
                 seq_no,
                 data,
-            } => (TYPE_ECHO_REPLY, ident, seq_no, data),
+            } => (TYPE_ECHO_REPLY, 0, (ident, seq_no), data),
+            Icmpv6Repr::DstUnreachable { code, quoted } => {
+                (TYPE_DST_UNREACHABLE, code.into(), (0, 0), quoted)
+            }
+            Icmpv6Repr::TimeExceeded { quoted } => (TYPE_TIME_EXCEEDED, 0, (0, 0), quoted),
         };
         p.set_msg_type(t);
-        p.set_msg_code(0);
-        p.set_echo_ident(ident);
-        p.set_echo_seq_no(seq_no);
+        p.set_msg_code(code);
+        p.set_echo_ident(word.0);
+        p.set_echo_seq_no(word.1);
         bytes::copy_into(p.data_mut(), 0, data);
         p.fill_checksum(src, dst);
     }
+}
+
+/// What an error message quotes of `original` (an IPv6 packet as received,
+/// from its header on): up to [`MAX_QUOTE`] bytes, bounded by the packet's
+/// own length (40 + Payload Length) and the slice.
+fn quote(original: &[u8]) -> &[u8] {
+    let payload_len = usize::from(bytes::read_u16(original, 4..6));
+    let end = (40 + payload_len).min(MAX_QUOTE).min(original.len());
+    bytes::slice(original, 0..end)
 }
 
 #[cfg(test)]
@@ -373,8 +473,38 @@ mod tests {
     }
 
     #[test]
+    fn errors_round_trip_and_quote_at_most_the_minimum_mtu() {
+        let mut pkt = vec![0u8; 1400];
+        pkt[0] = 0x60;
+        pkt[4..6].copy_from_slice(&1360u16.to_be_bytes());
+        let te = Icmpv6Repr::time_exceeded(&pkt);
+        assert_eq!(te.buffer_len(), 1280 - 40);
+        let short = Icmpv6Repr::dst_unreachable(Unreachable::Address, &pkt[..100]);
+        assert_eq!(short.buffer_len(), 8 + 100);
+        for r in [
+            te,
+            short,
+            Icmpv6Repr::dst_unreachable(Unreachable::NoRoute, &pkt[..60]),
+        ] {
+            let mut buf = vec![0xffu8; r.buffer_len()];
+            r.emit(&mut Icmpv6Packet::new_unchecked(&mut buf[..]), A, B);
+            assert_eq!(&buf[4..8], &[0; 4]);
+            let p = Icmpv6Packet::new_checked(&buf[..]).unwrap();
+            assert_eq!(Icmpv6Repr::parse(&p, A, B).unwrap(), r);
+        }
+        assert!(is_error(TYPE_TIME_EXCEEDED) && is_error(TYPE_DST_UNREACHABLE));
+        assert!(!is_error(TYPE_ECHO_REQUEST) && !is_error(TYPE_NEIGHBOR_SOLICIT));
+        assert_eq!(u8::from(Unreachable::from(3)), 3);
+        assert_eq!(Unreachable::from(4), Unreachable::Unknown(4));
+    }
+
+    #[test]
     fn non_echo_types_and_codes_rejected() {
-        for (t, code) in [(TYPE_NEIGHBOR_SOLICIT, 0), (TYPE_ECHO_REQUEST, 1)] {
+        for (t, code) in [
+            (TYPE_NEIGHBOR_SOLICIT, 0),
+            (TYPE_ECHO_REQUEST, 1),
+            (TYPE_TIME_EXCEEDED, 1),
+        ] {
             let mut buf = [t, code, 0, 0, 0, 0, 0, 0];
             Icmpv6Packet::new_unchecked(&mut buf[..]).fill_checksum(A, B);
             assert_eq!(

@@ -381,10 +381,17 @@ fn all_parsers(bytes: &[u8]) {
         if let Ok(repr) = Icmpv6Repr::parse(&Icmpv6Packet::new_unchecked(icmp), src, dst) {
             let mut out = vec![0u8; repr.buffer_len()];
             repr.emit(&mut Icmpv6Packet::new_unchecked(&mut out[..]), src, dst);
-            // The checksum may use either one's-complement zero.
+            // The checksum may use either one's-complement zero; bytes 4..8
+            // of the error messages are unused and re-emitted as zero.
             assert_eq!(out.len(), icmp.len());
             assert_eq!(out[..2], icmp[..2]);
-            assert_eq!(out[4..], icmp[4..]);
+            assert_eq!(out[8..], icmp[8..]);
+            if !matches!(
+                repr,
+                Icmpv6Repr::TimeExceeded { .. } | Icmpv6Repr::DstUnreachable { .. }
+            ) {
+                assert_eq!(out[4..8], icmp[4..8]);
+            }
         }
     }
 
@@ -398,9 +405,12 @@ fn all_parsers(bytes: &[u8]) {
         let mut out = vec![0u8; repr.buffer_len()];
         repr.emit(&mut Icmpv4Packet::new_unchecked(&mut out[..]));
         assert_eq!(out.len(), bytes.len());
-        // Bytes 4..8 of Time Exceeded are unused and re-emitted as zero;
-        // the checksum may use either one's-complement zero.
-        let keep_rest = !matches!(repr, Icmpv4Repr::TimeExceeded { .. });
+        // Bytes 4..8 of the error messages are unused and re-emitted as
+        // zero; the checksum may use either one's-complement zero.
+        let keep_rest = !matches!(
+            repr,
+            Icmpv4Repr::TimeExceeded { .. } | Icmpv4Repr::DstUnreachable { .. }
+        );
         assert_eq!(out[..2], bytes[..2]);
         assert_eq!(out[8..], bytes[8..]);
         if keep_rest {
