@@ -14,12 +14,15 @@
 //! client that leaves [`MAX_OUTPUT`] of replies unread is not read until it
 //! reads them. It closes clients that stay silent ([`IDLE_TIMEOUT`]) or leave
 //! their replies unread ([`STALL_TIMEOUT`]), with time passed in
-//! ([`CtlServer::handle_timeout`], [`CtlServer::poll_timeout`]). Malformed requests get an error reply and the connection
+//! ([`CtlServer::handle_timeout`], [`CtlServer::poll_timeout`]). It lets in
+//! root, the daemon's own user and members of the socket's group only
+//! (`SO_PEERCRED`). Malformed requests get an error reply and the connection
 //! stays open. [`request`] and [`subscribe`] are the blocking client side the
 //! CLI uses.
 
 use std::ffi::CString;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -63,11 +66,15 @@ const READ_CHUNK: usize = 8192;
 const READ_PER_CALL: usize = 2 * READ_CHUNK;
 /// Most connections accepted in one call; the rest wait for the next pass.
 const ACCEPTS_PER_CALL: usize = 16;
+/// Linux's NGROUPS_MAX: no peer has more supplementary groups.
+const MAX_GROUPS: usize = 65_536;
 
 /// Error code of a reply to a malformed request.
 pub const BAD_REQUEST: &str = "bad-request";
 /// Error code sent to a client refused because too many are connected.
 pub const BUSY: &str = "busy";
+/// Error code sent to a peer whose credentials do not let it in.
+pub const PERMISSION_DENIED: &str = "permission-denied";
 
 // ---------------------------------------------------------------------------
 // Requests and responses
@@ -512,6 +519,108 @@ fn connect_reason(e: &io::Error) -> String {
 // ---------------------------------------------------------------------------
 // Server
 
+/// Who is at the other end of a connection, as the kernel recorded it when
+/// the peer called `connect` (`SO_PEERCRED`, `SO_PEERGROUPS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Peer {
+    pid: libc::pid_t,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    /// Supplementary groups.
+    groups: Vec<libc::gid_t>,
+}
+
+/// Who may use the control socket: root, the daemon's own user, and the
+/// members of the socket's group when one is configured. The socket's mode
+/// (0660 in a 0750 directory) already keeps others out; this check still
+/// holds if the directory's mode is loosened or the socket reached otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Access {
+    /// The daemon's effective uid.
+    daemon_uid: libc::uid_t,
+    /// The group given to [`CtlServer::bind`].
+    group: Option<libc::gid_t>,
+}
+
+impl Access {
+    fn allows(&self, peer: &Peer) -> bool {
+        peer.uid == 0
+            || peer.uid == self.daemon_uid
+            || self
+                .group
+                .is_some_and(|g| peer.gid == g || peer.groups.contains(&g))
+    }
+}
+
+/// `size_of::<T>() * n` as a socket option length.
+fn option_len<T>(n: usize) -> io::Result<libc::socklen_t> {
+    std::mem::size_of::<T>()
+        .checked_mul(n)
+        .and_then(|len| libc::socklen_t::try_from(len).ok())
+        .ok_or_else(|| io::Error::from(ErrorKind::InvalidInput))
+}
+
+/// Reads the peer's credentials and supplementary groups as of its `connect`.
+///
+/// The groups come from `SO_PEERGROUPS` (Linux 4.13, older than any kernel
+/// with AF_XDP) rather than the `Groups:` line of `/proc/<pid>/status`: they
+/// are recorded with the uid at `connect`, so they cannot be those of another
+/// process that reused the pid of a peer that exited.
+fn peer_of(stream: &UnixStream) -> io::Result<Peer> {
+    let fd = stream.as_raw_fd();
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = option_len::<libc::ucred>(1)?;
+    // SAFETY: `cred` is a live ucred of `len` bytes, which getsockopt fills in.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::from_mut(&mut cred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut groups: Vec<libc::gid_t> = vec![0; 32];
+    loop {
+        let mut len = option_len::<libc::gid_t>(groups.len())?;
+        // SAFETY: `groups` holds `len` bytes of gid_t, which getsockopt may fill in.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = usize::try_from(len).unwrap_or(0) / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(n);
+            break;
+        }
+        let e = io::Error::last_os_error();
+        // ERANGE: the buffer is too small and `len` says how large it must be.
+        if e.raw_os_error() == Some(libc::ERANGE) && n > groups.len() && n <= MAX_GROUPS {
+            groups.resize(n, 0);
+            continue;
+        }
+        return Err(e);
+    }
+    Ok(Peer {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+        groups,
+    })
+}
+
 /// Bytes received from a client and not answered yet: complete lines, then
 /// at most one partial line.
 #[derive(Debug, Default)]
@@ -616,6 +725,7 @@ pub struct CtlServer {
     clients: Vec<Option<Client>>,
     /// Device and inode of the socket file this server created.
     file_id: Option<(u64, u64)>,
+    access: Access,
     /// Connections may be waiting: accepting stopped at its budget, and mio
     /// will not report the listener again until another one arrives.
     accept_pending: bool,
@@ -703,6 +813,7 @@ impl CtlServer {
     /// or a non-socket at `path`, and a socket a live daemon answers on;
     /// removes a stale socket; sets mode 0660 whatever the umask, and the
     /// group `group` if given. Uses tokens `first_token..=first_token + MAX_CLIENTS`.
+    /// Lets in root, the process's effective user and the members of `group`.
     ///
     /// # Errors
     ///
@@ -784,6 +895,11 @@ impl CtlServer {
             first_token,
             clients,
             file_id,
+            access: Access {
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                daemon_uid: unsafe { libc::geteuid() },
+                group: gid,
+            },
             accept_pending: false,
             allowance: REQUESTS_PER_PASS,
             cursor: 0,
@@ -966,8 +1082,9 @@ impl CtlServer {
         }
     }
 
-    /// Accepts up to [`ACCEPTS_PER_CALL`] connections while a slot is free,
-    /// and refuses the others with one error line.
+    /// Accepts up to [`ACCEPTS_PER_CALL`] connections: lets in those whose
+    /// credentials allow it while a slot is free, and refuses the others with
+    /// one error line.
     fn accept(&mut self, registry: &Registry, now: Instant) {
         for _ in 0..ACCEPTS_PER_CALL {
             let mut stream = match self.listener.accept() {
@@ -985,6 +1102,29 @@ impl CtlServer {
                     return;
                 }
             };
+            match peer_of(&stream) {
+                Ok(peer) if self.access.allows(&peer) => {}
+                Ok(peer) => {
+                    tracing::warn!(
+                        uid = peer.uid,
+                        gid = peer.gid,
+                        pid = peer.pid,
+                        "control socket: client refused, not root, the daemon's user or in the socket's group"
+                    );
+                    let message = format!(
+                        "uid {} may not use the control socket (run as root or as a member of the socket's group)",
+                        peer.uid
+                    );
+                    refuse(stream, Response::error(PERMISSION_DENIED, message));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket: client refused, cannot read its credentials");
+                    let message = format!("cannot read the credentials of the connection: {e}");
+                    refuse(stream, Response::error(PERMISSION_DENIED, message));
+                    continue;
+                }
+            }
             let Some(slot) = self.clients.iter().position(Option::is_none) else {
                 tracing::warn!("control socket: client refused, {MAX_CLIENTS} already connected");
                 let message = format!("too many clients (limit {MAX_CLIENTS})");
@@ -1561,6 +1701,39 @@ mod tests {
             e.to_string(),
             "cannot reach xvrrp at /run/xvrrp/xvrrp.sock: no such file (is the daemon running?)"
         );
+    }
+
+    #[test]
+    fn access_lets_in_root_the_daemon_user_and_the_socket_group() {
+        let peer = |uid, gid, groups: &[libc::gid_t]| Peer {
+            pid: 1234,
+            uid,
+            gid,
+            groups: groups.to_vec(),
+        };
+        let grouped = Access {
+            daemon_uid: 998,
+            group: Some(120),
+        };
+        let alone = Access {
+            daemon_uid: 998,
+            group: None,
+        };
+        let cases: &[(Peer, bool, bool)] = &[
+            // (peer, allowed with the group, allowed without one)
+            (peer(0, 0, &[]), true, true),
+            (peer(0, 5000, &[]), true, true),
+            (peer(998, 998, &[]), true, true),
+            (peer(1000, 120, &[]), true, false),
+            (peer(1000, 1000, &[27, 120]), true, false),
+            (peer(1000, 1000, &[]), false, false),
+            (peer(1000, 1000, &[27, 121]), false, false),
+            (peer(120, 1000, &[]), false, false),
+        ];
+        for (p, with_group, without) in cases {
+            assert_eq!(grouped.allows(p), *with_group, "{p:?} with group 120");
+            assert_eq!(alone.allows(p), *without, "{p:?} without a group");
+        }
     }
 
     #[test]

@@ -78,6 +78,10 @@ fn test_handler(req: &Request) -> Response {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with_group(None)
+    }
+
+    fn start_with_group(group: Option<&'static str>) -> Server {
         let dir = TempDir::new();
         let path = dir.0.join("run").join("xvrrp.sock");
         let stop = Arc::new(AtomicBool::new(false));
@@ -89,7 +93,7 @@ impl Server {
             std::thread::spawn(move || {
                 let mut poll = Poll::new().unwrap();
                 let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
-                let mut server = CtlServer::bind(&path, None, poll.registry(), FIRST).unwrap();
+                let mut server = CtlServer::bind(&path, group, poll.registry(), FIRST).unwrap();
                 ready_tx.send(waker).unwrap();
                 let mut events = Events::with_capacity(128);
                 let mut handler = test_handler;
@@ -731,4 +735,147 @@ fn requests_sent_just_before_hanging_up_are_carried_out() {
     d.settle(now);
     assert_eq!(d.answered, 100);
     assert_eq!(d.server.client_count(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Peer credentials, with real peers of other uids and groups (needs root).
+
+/// Connects to `path` from a forked child running as `uid`, `gid` and
+/// supplementary `groups`, sends a `hello` line, shuts down its sending side
+/// and returns what the server sent until it closed the connection.
+fn exchange_as(path: &Path, uid: u32, gid: u32, groups: &[u32]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::io::FromRawFd;
+
+    // Everything the child uses is made before fork: with other threads in
+    // this process, the child may only make async-signal-safe calls (no
+    // allocation, no locks) until it exits.
+    // SAFETY: sockaddr_un is plain old data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::sa_family_t::try_from(libc::AF_UNIX).unwrap();
+    let bytes = path.as_os_str().as_bytes();
+    assert!(bytes.len() < addr.sun_path.len());
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = libc::c_char::from_ne_bytes([*s]);
+    }
+    let addr_len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_un>()).unwrap();
+    let timeout = libc::timeval {
+        tv_sec: 5,
+        tv_usec: 0,
+    };
+    let timeout_len = libc::socklen_t::try_from(std::mem::size_of::<libc::timeval>()).unwrap();
+    let request = b"{\"cmd\":\"hello\"}\n";
+    let mut pipe = [0; 2];
+    // Close-on-exec keeps the pipe out of processes other tests may start
+    // meanwhile, which would hold its write end open.
+    // SAFETY: `pipe` has room for the two descriptors.
+    let rc = unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rc, 0);
+    // SAFETY: the child makes only raw system calls on memory prepared above
+    // and leaves with _exit, never returning into the test harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: async-signal-safe calls only, on live locals; the exit
+        // status says which step failed.
+        unsafe {
+            let step = (|| {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                    return 10;
+                }
+                if libc::setgid(gid) != 0 {
+                    return 11;
+                }
+                if libc::setuid(uid) != 0 {
+                    return 12;
+                }
+                let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                if s < 0 {
+                    return 13;
+                }
+                libc::setsockopt(
+                    s,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    std::ptr::from_ref(&timeout).cast(),
+                    timeout_len,
+                );
+                if libc::connect(s, std::ptr::from_ref(&addr).cast(), addr_len) != 0 {
+                    return 14;
+                }
+                // A refused peer may be closed before this: no SIGPIPE, and
+                // the error is fine.
+                libc::send(
+                    s,
+                    request.as_ptr().cast(),
+                    request.len(),
+                    libc::MSG_NOSIGNAL,
+                );
+                libc::shutdown(s, libc::SHUT_WR);
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = libc::read(s, buf.as_mut_ptr().cast(), buf.len());
+                    let Ok(n) = usize::try_from(n) else { break };
+                    if n == 0 || libc::write(pipe[1], buf.as_ptr().cast(), n) < 0 {
+                        break;
+                    }
+                }
+                0
+            })();
+            libc::_exit(step);
+        }
+    }
+    // SAFETY: the write end is ours to close; the read end becomes the File.
+    let mut out = unsafe {
+        libc::close(pipe[1]);
+        std::fs::File::from_raw_fd(pipe[0])
+    };
+    let mut text = String::new();
+    out.read_to_string(&mut text).unwrap();
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed at step {}",
+        libc::WEXITSTATUS(status)
+    );
+    text
+}
+
+#[test]
+fn peers_are_let_in_by_uid_and_group() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to connect as other users");
+        return;
+    }
+    // Debian's nobody (65534) and nogroup (65534); 4242 is a group no one is in.
+    let srv = Server::start_with_group(Some("nogroup"));
+    let group = std::fs::metadata(&srv.path).unwrap().gid();
+    // Open the file permissions up so that only the server's check decides.
+    let run = srv.path.parent().unwrap();
+    std::fs::set_permissions(run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&srv.path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (nobody, other) = (65_534, 4242);
+
+    let reply = |text: &str| -> Value {
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        serde_json::from_str(text).unwrap()
+    };
+    // Neither root, nor the daemon's user, nor in the group: one error line, closed.
+    let refused = reply(&exchange_as(&srv.path, nobody, other, &[]));
+    assert_eq!(error_code(&refused), "permission-denied");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("uid 65534"));
+    // In the group as primary or supplementary group: served.
+    let primary = reply(&exchange_as(&srv.path, nobody, group, &[]));
+    assert_eq!(primary["version"], json!("test"));
+    let supplementary = reply(&exchange_as(&srv.path, nobody, other, &[group]));
+    assert_eq!(supplementary["version"], json!("test"));
+    // Root is always let in.
+    let root = reply(&exchange_as(&srv.path, 0, other, &[]));
+    assert_eq!(root["version"], json!("test"));
 }
