@@ -4,14 +4,25 @@
 //! `{"ok": false, "error": {"code": "...", "message": "..."}}`
 //! (docs/conformance.md, "Product rules").
 //!
-//! [`CtlServer`] plugs into the control thread's `mio::Poll`: it never blocks,
-//! bounds what each client can make it hold (line length, output buffer,
-//! number of clients), and answers malformed requests with an error reply
-//! while keeping the connection open. [`request`] and [`subscribe`] are the
-//! blocking client side the CLI uses.
+//! [`CtlServer`] plugs into the control thread's `mio::Poll`, the thread that
+//! also runs the VRRP timers, so it never blocks and does a bounded amount of
+//! work per call: a few requests per client ([`REQUESTS_PER_CALL`]), a budget
+//! per pass of the control loop for all clients together
+//! ([`REQUESTS_PER_PASS`]), a bounded number of bytes read. Work left over is
+//! carried on by [`CtlServer::service_pending`]. It bounds what each client
+//! can make it hold (line length, unread replies, number of clients); a
+//! client that leaves [`MAX_OUTPUT`] of replies unread is not read until it
+//! reads them. It closes clients that stay silent ([`IDLE_TIMEOUT`]) or leave
+//! their replies unread ([`STALL_TIMEOUT`]), with time passed in
+//! ([`CtlServer::handle_timeout`], [`CtlServer::poll_timeout`]). It lets in
+//! root, the daemon's own user and members of the socket's group only
+//! (`SO_PEERCRED`). Malformed requests get an error reply and the connection
+//! stays open. [`request`] and [`subscribe`] are the blocking client side the
+//! CLI uses.
 
 use std::ffi::CString;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -25,8 +36,24 @@ use serde_json::{Map, Value};
 pub const MAX_LINE: usize = 64 * 1024;
 /// Most clients connected at once; more are refused.
 pub const MAX_CLIENTS: usize = 64;
-/// Most reply bytes queued for one client; a client that lets more pile up is dropped.
+/// Most reply bytes queued for one client: at this point the server stops
+/// reading its requests until it reads its replies (one reply may take it
+/// past the mark by its own size). A subscriber that an event would take
+/// past it is dropped: events cannot wait.
 pub const MAX_OUTPUT: usize = 1024 * 1024;
+/// Most requests answered for one client in one call of
+/// [`CtlServer::handle_event`] or [`CtlServer::service_pending`], so that one
+/// client cannot take a whole pass.
+pub const REQUESTS_PER_CALL: usize = 8;
+/// Requests answered per pass of the control loop, all clients together: the
+/// budget the daemon gives [`CtlServer::service_pending`]. Rendering a reply
+/// keeps the control thread from the VRRP timers, so a pass does little.
+pub const REQUESTS_PER_PASS: usize = 16;
+/// A client that sends no complete request line for this long is closed,
+/// unless it subscribed: it is silent, half-open or gone, and holds a slot.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A client whose unread replies stay at [`MAX_OUTPUT`] for this long is closed.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest reply line the client side accepts.
 pub const MAX_REPLY: usize = 16 * 1024 * 1024;
 /// Client-side timeout the CLI uses.
@@ -35,11 +62,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const SOCKET_MODE: u32 = 0o660;
 const DIR_MODE: u32 = 0o750;
 const READ_CHUNK: usize = 8192;
+/// Most bytes read from one client in one call.
+const READ_PER_CALL: usize = 2 * READ_CHUNK;
+/// Most connections accepted in one call; the rest wait for the next pass.
+const ACCEPTS_PER_CALL: usize = 16;
+/// Linux's NGROUPS_MAX: no peer has more supplementary groups.
+const MAX_GROUPS: usize = 65_536;
 
 /// Error code of a reply to a malformed request.
 pub const BAD_REQUEST: &str = "bad-request";
 /// Error code sent to a client refused because too many are connected.
 pub const BUSY: &str = "busy";
+/// Error code sent to a peer whose credentials do not let it in.
+pub const PERMISSION_DENIED: &str = "permission-denied";
 
 // ---------------------------------------------------------------------------
 // Requests and responses
@@ -363,21 +398,27 @@ impl Response {
 
     /// The reply object sent on the wire.
     pub fn to_json(&self) -> Value {
-        let mut m = Map::new();
+        self.clone().into_json()
+    }
+
+    /// As [`to_json`](Self::to_json), moving the fields: the server renders
+    /// replies on the control thread and a large one (`stats`) is not copied.
+    fn into_json(self) -> Value {
         match self {
-            Response::Ok(fields) => {
-                m.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            Response::Ok(mut m) => {
                 m.insert("ok".into(), Value::Bool(true));
+                Value::Object(m)
             }
             Response::Err { code, message } => {
+                let mut m = Map::new();
                 m.insert("ok".into(), Value::Bool(false));
                 let mut e = Map::new();
-                e.insert("code".into(), Value::from(*code));
-                e.insert("message".into(), Value::from(message.as_str()));
+                e.insert("code".into(), Value::from(code));
+                e.insert("message".into(), Value::from(message));
                 m.insert("error".into(), Value::Object(e));
+                Value::Object(m)
             }
         }
-        Value::Object(m)
     }
 }
 
@@ -478,15 +519,202 @@ fn connect_reason(e: &io::Error) -> String {
 // ---------------------------------------------------------------------------
 // Server
 
-struct Client {
-    stream: UnixStream,
-    input: Vec<u8>,
-    output: Vec<u8>,
+/// Who is at the other end of a connection, as the kernel recorded it when
+/// the peer called `connect` (`SO_PEERCRED`, `SO_PEERGROUPS`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Peer {
+    pid: libc::pid_t,
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    /// Supplementary groups.
+    groups: Vec<libc::gid_t>,
+}
+
+/// Who may use the control socket: root, the daemon's own user, and the
+/// members of the socket's group when one is configured. The socket's mode
+/// (0660 in a 0750 directory) already keeps others out; this check still
+/// holds if the directory's mode is loosened or the socket reached otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Access {
+    /// The daemon's effective uid.
+    daemon_uid: libc::uid_t,
+    /// The group given to [`CtlServer::bind`].
+    group: Option<libc::gid_t>,
+}
+
+impl Access {
+    fn allows(&self, peer: &Peer) -> bool {
+        peer.uid == 0
+            || peer.uid == self.daemon_uid
+            || self
+                .group
+                .is_some_and(|g| peer.gid == g || peer.groups.contains(&g))
+    }
+}
+
+/// `size_of::<T>() * n` as a socket option length.
+fn option_len<T>(n: usize) -> io::Result<libc::socklen_t> {
+    std::mem::size_of::<T>()
+        .checked_mul(n)
+        .and_then(|len| libc::socklen_t::try_from(len).ok())
+        .ok_or_else(|| io::Error::from(ErrorKind::InvalidInput))
+}
+
+/// Reads the peer's credentials and supplementary groups as of its `connect`.
+///
+/// The groups come from `SO_PEERGROUPS` (Linux 4.13, older than any kernel
+/// with AF_XDP) rather than the `Groups:` line of `/proc/<pid>/status`: they
+/// are recorded with the uid at `connect`, so they cannot be those of another
+/// process that reused the pid of a peer that exited.
+fn peer_of(stream: &UnixStream) -> io::Result<Peer> {
+    let fd = stream.as_raw_fd();
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = option_len::<libc::ucred>(1)?;
+    // SAFETY: `cred` is a live ucred of `len` bytes, which getsockopt fills in.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::from_mut(&mut cred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut groups: Vec<libc::gid_t> = vec![0; 32];
+    loop {
+        let mut len = option_len::<libc::gid_t>(groups.len())?;
+        // SAFETY: `groups` holds `len` bytes of gid_t, which getsockopt may fill in.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = usize::try_from(len).unwrap_or(0) / std::mem::size_of::<libc::gid_t>();
+        if rc == 0 {
+            groups.truncate(n);
+            break;
+        }
+        let e = io::Error::last_os_error();
+        // ERANGE: the buffer is too small and `len` says how large it must be.
+        if e.raw_os_error() == Some(libc::ERANGE) && n > groups.len() && n <= MAX_GROUPS {
+            groups.resize(n, 0);
+            continue;
+        }
+        return Err(e);
+    }
+    Ok(Peer {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+        groups,
+    })
+}
+
+/// Bytes received from a client and not answered yet: complete lines, then
+/// at most one partial line.
+#[derive(Debug, Default)]
+struct LineBuffer {
+    buf: Vec<u8>,
+    /// Bytes before this offset were taken as lines already.
+    start: usize,
+    /// Index in `buf` of the first newline at or after `start`: known, so
+    /// that each byte is searched once however the lines are taken.
+    newline: Option<usize>,
     /// Skipping the rest of an over-long line.
     discarding: bool,
+}
+
+impl LineBuffer {
+    /// Whether [`pop`](Self::pop) has a line to give.
+    fn has_line(&self, eof: bool) -> bool {
+        self.newline.is_some() || (eof && self.start < self.buf.len())
+    }
+
+    /// Appends received bytes; true if they took a partial line past
+    /// [`MAX_LINE`], in which case it is dropped up to its newline.
+    ///
+    /// The server appends only when no complete line is buffered, so an
+    /// over-long line is the only one buffered and its error reply goes out
+    /// in order.
+    fn push(&mut self, mut data: &[u8]) -> bool {
+        if self.discarding {
+            let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+                return false;
+            };
+            self.discarding = false;
+            data = data.get(nl + 1..).unwrap_or_default();
+        }
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.newline = self.newline.and_then(|nl| nl.checked_sub(self.start));
+            self.start = 0;
+        }
+        let old_len = self.buf.len();
+        self.buf.extend_from_slice(data);
+        if self.newline.is_none() {
+            self.newline = data.iter().position(|&b| b == b'\n').map(|i| old_len + i);
+        }
+        if self.newline.is_none() && self.buf.len() > MAX_LINE {
+            self.buf.clear();
+            self.discarding = true;
+            return true;
+        }
+        false
+    }
+
+    /// Takes the next complete line, newline excluded; at end of input, the
+    /// partial line too.
+    fn pop(&mut self, eof: bool) -> Option<Vec<u8>> {
+        let end = match self.newline {
+            Some(nl) => nl,
+            None if self.has_line(eof) => self.buf.len(),
+            None => return None,
+        };
+        let line = self.buf.get(self.start..end)?.to_vec();
+        self.start = (end + 1).min(self.buf.len());
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+            self.newline = None;
+        } else {
+            let rest = self.buf.get(self.start..).unwrap_or_default();
+            self.newline = rest
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| self.start + i);
+        }
+        Some(line)
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    input: LineBuffer,
+    output: Vec<u8>,
     subscribed: bool,
-    /// The peer shut down its sending side: close once replies are flushed.
+    /// The peer shut down its sending side: no input after what is buffered.
     read_closed: bool,
+    /// The peer can receive nothing more: its requests are still carried
+    /// out (a `priority` sent just before hanging up counts), replies dropped.
+    write_closed: bool,
+    /// The socket may hold unread input. mio reports readiness once per
+    /// change (edge-triggered), so this stays set until a read would block.
+    readable: bool,
+    /// When the client connected or last sent a complete line.
+    last_request: Instant,
+    /// Since when its unread replies have been at [`MAX_OUTPUT`] or more.
+    full_since: Option<Instant>,
 }
 
 /// The server end of the control socket, driven by the control thread's poll loop.
@@ -497,6 +725,15 @@ pub struct CtlServer {
     clients: Vec<Option<Client>>,
     /// Device and inode of the socket file this server created.
     file_id: Option<(u64, u64)>,
+    access: Access,
+    /// Connections may be waiting: accepting stopped at its budget, and mio
+    /// will not report the listener again until another one arrives.
+    accept_pending: bool,
+    /// Requests that may still be answered in this pass of the control loop.
+    allowance: usize,
+    /// The slot [`service_pending`](Self::service_pending) starts from, so
+    /// that every client gets its turn.
+    cursor: usize,
 }
 
 impl std::fmt::Debug for CtlServer {
@@ -561,6 +798,14 @@ fn chgrp(path: &Path, gid: libc::gid_t) -> io::Result<()> {
     }
 }
 
+/// Sends a refused peer its one error line and closes the connection.
+fn refuse(mut stream: UnixStream, reply: Response) {
+    let mut line = reply.into_json().to_string().into_bytes();
+    line.push(b'\n');
+    // Best effort: the socket buffer of a fresh connection takes this line.
+    let _ = stream.write(&line);
+}
+
 impl CtlServer {
     /// Binds the control socket at `path` and registers it with `registry`.
     ///
@@ -568,6 +813,7 @@ impl CtlServer {
     /// or a non-socket at `path`, and a socket a live daemon answers on;
     /// removes a stale socket; sets mode 0660 whatever the umask, and the
     /// group `group` if given. Uses tokens `first_token..=first_token + MAX_CLIENTS`.
+    /// Lets in root, the process's effective user and the members of `group`.
     ///
     /// # Errors
     ///
@@ -649,6 +895,14 @@ impl CtlServer {
             first_token,
             clients,
             file_id,
+            access: Access {
+                // SAFETY: geteuid has no preconditions and cannot fail.
+                daemon_uid: unsafe { libc::geteuid() },
+                group: gid,
+            },
+            accept_pending: false,
+            allowance: REQUESTS_PER_PASS,
+            cursor: 0,
         })
     }
 
@@ -667,44 +921,144 @@ impl CtlServer {
         self.clients.iter().flatten().count()
     }
 
-    /// Handles readiness of one of this server's tokens: accepts clients, reads
-    /// request lines, calls `handler` for each well-formed one, queues and
-    /// writes replies. Never blocks. A client gets `subscribed` when `handler`
-    /// answers its `subscribe` request with success.
+    /// Handles readiness of one of this server's tokens at `now`: accepts
+    /// clients, reads request lines, calls `handler` for each well-formed one,
+    /// queues and writes replies. Never blocks, and does a bounded amount of
+    /// work: at most [`REQUESTS_PER_CALL`] requests (fewer once the pass's
+    /// budget, see [`service_pending`](Self::service_pending), is spent), a
+    /// bounded number of bytes read, a bounded number of connections
+    /// accepted. What is left is remembered: [`pending_work`](Self::pending_work)
+    /// says so and `service_pending` carries on. A client gets `subscribed`
+    /// when `handler` answers its `subscribe` request with success.
     pub fn handle_event(
         &mut self,
         registry: &Registry,
+        now: Instant,
         event: &mio::event::Event,
         handler: &mut dyn FnMut(&Request) -> Response,
     ) {
         let token = event.token().0;
         if token == self.first_token {
-            self.accept(registry);
+            self.accept(registry, now);
             return;
         }
         let Some(slot) = token.checked_sub(self.first_token + 1) else {
             return;
         };
-        let keep = match self.clients.get_mut(slot) {
-            // A peer that has fully hung up (as opposed to shutting down only
-            // its sending side) can receive nothing more.
-            Some(Some(client)) => client.service(handler) && !event.is_write_closed(),
-            _ => return,
+        let Some(Some(client)) = self.clients.get_mut(slot) else {
+            return;
         };
-        if !keep {
+        // Any event may bring input, its end, or an error that a read
+        // reports; a read that finds nothing costs one WouldBlock.
+        client.readable = true;
+        if event.is_write_closed() {
+            client.write_closed = true;
+        }
+        if !client.service(now, &mut self.allowance, handler) {
             self.close(registry, slot);
         }
     }
 
-    /// Sends `event` as one line to every subscribed client; a subscriber that
-    /// has let [`MAX_OUTPUT`] bytes pile up is dropped rather than waited for.
+    /// Whether work was left for later: request lines received and not
+    /// answered, input not read, connections not accepted. The control loop
+    /// then calls [`service_pending`](Self::service_pending) without
+    /// sleeping. A client waiting for its peer to read its replies does not
+    /// count: it is woken by its socket becoming writable.
+    pub fn pending_work(&self) -> bool {
+        self.accept_pending || self.clients.iter().flatten().any(Client::pending)
+    }
+
+    /// Starts a pass of the control loop at `now` and carries on with the
+    /// work [`handle_event`](Self::handle_event) left: answers at most
+    /// `budget` requests across all clients and [`REQUESTS_PER_CALL`] per
+    /// client, starting after the client served last. The `handle_event`
+    /// calls that follow, up to the next call of this, share what is left of
+    /// `budget`, so that a pass answers at most `budget` requests in all.
+    pub fn service_pending(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        budget: usize,
+        handler: &mut dyn FnMut(&Request) -> Response,
+    ) {
+        self.allowance = budget;
+        if self.accept_pending {
+            self.accept(registry, now);
+        }
+        let n = self.clients.len();
+        let first = self.cursor;
+        for i in 0..n {
+            if self.allowance == 0 {
+                break;
+            }
+            let slot = (first + i) % n;
+            let Some(Some(client)) = self.clients.get_mut(slot) else {
+                continue;
+            };
+            if !client.pending() {
+                continue;
+            }
+            let before = self.allowance;
+            if !client.service(now, &mut self.allowance, handler) {
+                self.close(registry, slot);
+            }
+            // A client whose turn the budget cut short starts the next pass.
+            let cut_short = self.allowance == 0 && before < REQUESTS_PER_CALL;
+            self.cursor = if cut_short { slot } else { (slot + 1) % n };
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) next has a client to
+    /// close, if ever.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.clients
+            .iter()
+            .flatten()
+            .filter_map(Client::deadline)
+            .min()
+    }
+
+    /// Closes the clients whose time is up at `now`: no complete request line
+    /// for [`IDLE_TIMEOUT`] (subscribers excepted), or replies left unread at
+    /// [`MAX_OUTPUT`] for [`STALL_TIMEOUT`]. So silent, half-open or stuck
+    /// connections cannot hold the [`MAX_CLIENTS`] slots for ever.
+    pub fn handle_timeout(&mut self, registry: &Registry, now: Instant) {
+        for slot in 0..self.clients.len() {
+            let Some(Some(client)) = self.clients.get(slot) else {
+                continue;
+            };
+            if client.deadline().is_some_and(|d| d <= now) {
+                let reason = if client.full_since.is_some() {
+                    "its replies stayed unread"
+                } else {
+                    "it sent no request"
+                };
+                tracing::debug!(reason, "control client closed: timed out");
+                self.close(registry, slot);
+            }
+        }
+    }
+
+    /// Sends `event` as one line to every subscribed client; a subscriber
+    /// that it would take past [`MAX_OUTPUT`] of unread output, or that can
+    /// no longer receive, is dropped rather than waited for.
     pub fn publish(&mut self, registry: &Registry, event: &Value) {
         let mut line = event.to_string().into_bytes();
         line.push(b'\n');
         let mut dropped = Vec::new();
         for (slot, client) in self.clients.iter_mut().enumerate() {
             let Some(c) = client else { continue };
-            if c.subscribed && !(c.queue(&line) && c.flush()) {
+            if !c.subscribed {
+                continue;
+            }
+            if c.output.len() + line.len() > MAX_OUTPUT {
+                tracing::debug!("control subscriber dropped: it does not read its events");
+                dropped.push(slot);
+                continue;
+            }
+            c.output.extend_from_slice(&line);
+            c.flush();
+            if c.write_closed {
                 dropped.push(slot);
             }
         }
@@ -728,25 +1082,53 @@ impl CtlServer {
         }
     }
 
-    fn accept(&mut self, registry: &Registry) {
-        loop {
+    /// Accepts up to [`ACCEPTS_PER_CALL`] connections: lets in those whose
+    /// credentials allow it while a slot is free, and refuses the others with
+    /// one error line.
+    fn accept(&mut self, registry: &Registry, now: Instant) {
+        for _ in 0..ACCEPTS_PER_CALL {
             let mut stream = match self.listener.accept() {
                 Ok((s, _)) => s,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    return;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
+                    // Out of descriptors, most likely: retrying at once would
+                    // spin, so wait until another connection is reported.
                     tracing::warn!(error = %e, "control socket accept failed");
+                    self.accept_pending = false;
                     return;
                 }
             };
+            match peer_of(&stream) {
+                Ok(peer) if self.access.allows(&peer) => {}
+                Ok(peer) => {
+                    tracing::warn!(
+                        uid = peer.uid,
+                        gid = peer.gid,
+                        pid = peer.pid,
+                        "control socket: client refused, not root, the daemon's user or in the socket's group"
+                    );
+                    let message = format!(
+                        "uid {} may not use the control socket (run as root or as a member of the socket's group)",
+                        peer.uid
+                    );
+                    refuse(stream, Response::error(PERMISSION_DENIED, message));
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket: client refused, cannot read its credentials");
+                    let message = format!("cannot read the credentials of the connection: {e}");
+                    refuse(stream, Response::error(PERMISSION_DENIED, message));
+                    continue;
+                }
+            }
             let Some(slot) = self.clients.iter().position(Option::is_none) else {
-                let reply =
-                    Response::error(BUSY, format!("too many clients (limit {MAX_CLIENTS})"));
-                let mut line = reply.to_json().to_string().into_bytes();
-                line.push(b'\n');
-                // Best effort: the socket buffer of a fresh connection takes this line.
-                let _ = stream.write(&line);
                 tracing::warn!("control socket: client refused, {MAX_CLIENTS} already connected");
+                let message = format!("too many clients (limit {MAX_CLIENTS})");
+                refuse(stream, Response::error(BUSY, message));
                 continue;
             };
             let token = Token(self.first_token + 1 + slot);
@@ -757,16 +1139,11 @@ impl CtlServer {
                 continue;
             }
             if let Some(entry) = self.clients.get_mut(slot) {
-                *entry = Some(Client {
-                    stream,
-                    input: Vec::new(),
-                    output: Vec::new(),
-                    discarding: false,
-                    subscribed: false,
-                    read_closed: false,
-                });
+                *entry = Some(Client::new(stream, now));
             }
         }
+        // The budget is spent and more connections may be waiting.
+        self.accept_pending = true;
     }
 
     fn close(&mut self, registry: &Registry, slot: usize) {
@@ -784,81 +1161,108 @@ impl Drop for CtlServer {
 }
 
 impl Client {
-    /// Reads, answers and writes what the socket allows. Returns false when
-    /// the client must be closed.
-    fn service(&mut self, handler: &mut dyn FnMut(&Request) -> Response) -> bool {
+    fn new(stream: UnixStream, now: Instant) -> Self {
+        Client {
+            stream,
+            input: LineBuffer::default(),
+            output: Vec::new(),
+            subscribed: false,
+            read_closed: false,
+            write_closed: false,
+            // A connection may carry data before its first readiness report.
+            readable: true,
+            last_request: now,
+            full_since: None,
+        }
+    }
+
+    /// Work is left that the peer does not hold up: lines received and not
+    /// answered, or input not read yet.
+    fn pending(&self) -> bool {
+        self.output.len() < MAX_OUTPUT
+            && (self.input.has_line(self.read_closed) || (self.readable && !self.read_closed))
+    }
+
+    /// When this client is to be closed unless something happens first.
+    fn deadline(&self) -> Option<Instant> {
+        let idle = if self.subscribed {
+            None
+        } else {
+            self.last_request.checked_add(IDLE_TIMEOUT)
+        };
+        let stalled = self.full_since.and_then(|t| t.checked_add(STALL_TIMEOUT));
+        idle.into_iter().chain(stalled).min()
+    }
+
+    /// Writes what it can, then answers at most `REQUESTS_PER_CALL` and
+    /// `allowance` requests (counting them off `allowance`) and reads at most
+    /// [`READ_PER_CALL`] bytes, stopping while [`MAX_OUTPUT`] of replies wait
+    /// to be read, then writes again. Returns false when the client must be
+    /// closed.
+    fn service(
+        &mut self,
+        now: Instant,
+        allowance: &mut usize,
+        handler: &mut dyn FnMut(&Request) -> Response,
+    ) -> bool {
+        self.flush();
         let mut buf = [0u8; READ_CHUNK];
-        while !self.read_closed {
-            match self.stream.read(&mut buf) {
+        let mut answered = 0;
+        let mut read = 0;
+        while self.output.len() < MAX_OUTPUT && answered < REQUESTS_PER_CALL && *allowance > 0 {
+            if let Some(line) = self.input.pop(self.read_closed) {
+                answered += 1;
+                *allowance -= 1;
+                self.last_request = now;
+                self.answer(&line, handler);
+                continue;
+            }
+            // Reading only once the buffered lines are answered bounds the
+            // buffer to one line and one read.
+            if self.read_closed || !self.readable || read >= READ_PER_CALL {
+                break;
+            }
+            let room = READ_CHUNK.min(READ_PER_CALL - read);
+            match self.stream.read(buf.get_mut(..room).unwrap_or_default()) {
                 Ok(0) => {
                     self.read_closed = true;
-                    // A last request without a newline still gets its answer.
-                    if !self.input.is_empty() && !self.discarding {
-                        let line = std::mem::take(&mut self.input);
-                        if !self.answer(&line, handler) {
-                            return false;
-                        }
-                    }
+                    self.readable = false;
                 }
                 Ok(n) => {
-                    if !self.take_input(buf.get(..n).unwrap_or_default(), handler) {
-                        return false;
+                    read += n;
+                    if self.input.push(buf.get(..n).unwrap_or_default()) {
+                        let reply = Response::error(
+                            BAD_REQUEST,
+                            RequestError::TooLong { max: MAX_LINE }.to_string(),
+                        );
+                        self.queue_reply(reply);
                     }
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
         }
-        if !self.flush() {
+        self.flush();
+        self.full_since = if self.output.len() >= MAX_OUTPUT {
+            Some(self.full_since.unwrap_or(now))
+        } else {
+            None
+        };
+        !self.finished()
+    }
+
+    /// Nothing more will happen on this connection.
+    fn finished(&self) -> bool {
+        if !self.read_closed || self.input.has_line(true) {
             return false;
         }
-        // Close a half-closed client once it has its replies, unless it
-        // subscribed: subscribers may shut down their sending side and listen.
-        !(self.read_closed && self.output.is_empty() && !self.subscribed)
+        // Every request is answered. A subscriber may shut down its sending
+        // side and listen; a peer that can receive nothing is done.
+        self.write_closed || (self.output.is_empty() && !self.subscribed)
     }
 
-    fn take_input(
-        &mut self,
-        mut data: &[u8],
-        handler: &mut dyn FnMut(&Request) -> Response,
-    ) -> bool {
-        while let Some(nl) = data.iter().position(|&b| b == b'\n') {
-            let (head, rest) = data.split_at(nl);
-            data = rest.get(1..).unwrap_or_default();
-            if self.discarding {
-                self.discarding = false;
-                self.input.clear();
-                continue;
-            }
-            let ok = if self.input.is_empty() {
-                self.answer(head, handler)
-            } else {
-                self.input.extend_from_slice(head);
-                let line = std::mem::take(&mut self.input);
-                self.answer(&line, handler)
-            };
-            if !ok {
-                return false;
-            }
-        }
-        if self.discarding {
-            return true;
-        }
-        self.input.extend_from_slice(data);
-        if self.input.len() > MAX_LINE {
-            self.input.clear();
-            self.discarding = true;
-            let reply = Response::error(
-                BAD_REQUEST,
-                RequestError::TooLong { max: MAX_LINE }.to_string(),
-            );
-            return self.queue_reply(&reply);
-        }
-        true
-    }
-
-    fn answer(&mut self, line: &[u8], handler: &mut dyn FnMut(&Request) -> Response) -> bool {
+    fn answer(&mut self, line: &[u8], handler: &mut dyn FnMut(&Request) -> Response) {
         let reply = match parse_request(line) {
             Ok(req) => {
                 let reply = handler(&req);
@@ -869,42 +1273,41 @@ impl Client {
             }
             Err(e) => Response::error(BAD_REQUEST, e.to_string()),
         };
-        self.queue_reply(&reply)
+        self.queue_reply(reply);
     }
 
-    fn queue_reply(&mut self, reply: &Response) -> bool {
-        let mut line = reply.to_json().to_string().into_bytes();
-        line.push(b'\n');
-        self.queue(&line)
-    }
-
-    /// Appends to the output buffer; false if that would exceed [`MAX_OUTPUT`].
-    fn queue(&mut self, line: &[u8]) -> bool {
-        if self.output.len() + line.len() > MAX_OUTPUT {
-            tracing::debug!("control client dropped: it does not read its replies");
-            return false;
+    /// Queues a reply. Not bounded here: the caller answers only while less
+    /// than [`MAX_OUTPUT`] is queued.
+    fn queue_reply(&mut self, reply: Response) {
+        if self.write_closed {
+            return;
         }
-        self.output.extend_from_slice(line);
-        true
+        let line = reply.into_json().to_string();
+        self.output.extend_from_slice(line.as_bytes());
+        self.output.push(b'\n');
     }
 
-    /// Writes what the socket accepts; false on a write error.
-    fn flush(&mut self) -> bool {
+    /// Writes what the socket accepts. A write error means the peer can
+    /// receive nothing more: the output is dropped from then on.
+    fn flush(&mut self) {
         let mut written = 0;
-        while written < self.output.len() {
+        while !self.write_closed && written < self.output.len() {
             match self
                 .stream
                 .write(self.output.get(written..).unwrap_or_default())
             {
-                Ok(0) => return false,
+                Ok(0) => self.write_closed = true,
                 Ok(n) => written += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return false,
+                Err(_) => self.write_closed = true,
             }
         }
-        self.output.drain(..written);
-        true
+        if self.write_closed {
+            self.output.clear();
+        } else {
+            self.output.drain(..written);
+        }
     }
 }
 
@@ -1300,7 +1703,78 @@ mod tests {
         );
     }
 
+    #[test]
+    fn access_lets_in_root_the_daemon_user_and_the_socket_group() {
+        let peer = |uid, gid, groups: &[libc::gid_t]| Peer {
+            pid: 1234,
+            uid,
+            gid,
+            groups: groups.to_vec(),
+        };
+        let grouped = Access {
+            daemon_uid: 998,
+            group: Some(120),
+        };
+        let alone = Access {
+            daemon_uid: 998,
+            group: None,
+        };
+        let cases: &[(Peer, bool, bool)] = &[
+            // (peer, allowed with the group, allowed without one)
+            (peer(0, 0, &[]), true, true),
+            (peer(0, 5000, &[]), true, true),
+            (peer(998, 998, &[]), true, true),
+            (peer(1000, 120, &[]), true, false),
+            (peer(1000, 1000, &[27, 120]), true, false),
+            (peer(1000, 1000, &[]), false, false),
+            (peer(1000, 1000, &[27, 121]), false, false),
+            (peer(120, 1000, &[]), false, false),
+        ];
+        for (p, with_group, without) in cases {
+            assert_eq!(grouped.allows(p), *with_group, "{p:?} with group 120");
+            assert_eq!(alone.allows(p), *without, "{p:?} without a group");
+        }
+    }
+
+    #[test]
+    fn line_buffer_drops_an_over_long_line_up_to_its_newline() {
+        let mut b = LineBuffer::default();
+        assert!(!b.push(&vec![b'a'; MAX_LINE]));
+        assert!(b.push(b"a"));
+        assert!(!b.has_line(true));
+        assert!(!b.push(&vec![b'a'; 3 * MAX_LINE]));
+        assert!(!b.push(b"aaa\n{\"cmd\":\"hello\"}\npart"));
+        assert_eq!(b.pop(false).as_deref(), Some(&b"{\"cmd\":\"hello\"}"[..]));
+        assert_eq!(b.pop(false), None);
+        assert_eq!(b.pop(true).as_deref(), Some(&b"part"[..]));
+        assert_eq!(b.pop(true), None);
+    }
+
     proptest! {
+        #[test]
+        fn line_buffer_gives_the_same_lines_however_the_bytes_arrive(
+            lines in proptest::collection::vec("[a-z{}\":]{0,40}", 0..20),
+            cuts in proptest::collection::vec(1usize..64, 1..40),
+        ) {
+            let data = lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+            let mut b = LineBuffer::default();
+            let mut got = Vec::new();
+            let mut rest = data.as_bytes();
+            let mut cut = cuts.iter().cycle();
+            while !rest.is_empty() {
+                let n = (*cut.next().unwrap()).min(rest.len());
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
+                // As the server does: take every line before pushing more.
+                prop_assert!(!b.push(chunk));
+                while let Some(line) = b.pop(false) {
+                    got.push(String::from_utf8(line).unwrap());
+                }
+            }
+            prop_assert!(!b.has_line(true));
+            prop_assert_eq!(got, lines);
+        }
+
         #[test]
         fn arbitrary_bytes_never_panic(line in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = parse_request(&line);

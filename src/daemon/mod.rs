@@ -33,7 +33,7 @@ use mio::{unix::SourceFd, Events, Interest, Poll, Token};
 use serde_json::json;
 use xvrrp_control::{
     config::{self, Config, TrackTarget},
-    ctl_socket::{CtlServer, Request},
+    ctl_socket::{CtlServer, Request, REQUESTS_PER_PASS},
     vrrp::{Action, Router, Routers, State, SyncGroup},
     DropReason, RouterId,
 };
@@ -242,14 +242,24 @@ impl Daemon {
         while !STOP.load(Ordering::SeqCst) {
             watchdog.tick(Instant::now());
             self.step(Instant::now());
+            // Timers first, then the control socket's leftover work.
+            self.serve_client(None);
             let wake = &self.dp.shared().control_wakeup;
             wake.prepare_sleep();
-            // Adverts that arrived after the pass are served at once; frames
-            // waiting for room are tried again soon.
-            let timeout = if self.dp.shared().adverts.is_empty() {
-                let sleep = self.routers.poll_timeout().map_or(max_sleep, |d| {
-                    d.saturating_duration_since(Instant::now()).min(max_sleep)
-                });
+            // Adverts that arrived after the pass, and requests left for
+            // the next pass, are served at once; frames waiting for room are
+            // tried again soon.
+            let timeout = if self.dp.shared().adverts.is_empty() && !self.ctl.pending_work() {
+                let sleep = self
+                    .routers
+                    .poll_timeout()
+                    .into_iter()
+                    .chain(self.ctl.poll_timeout())
+                    .chain(Some(self.next_probe))
+                    .min()
+                    .map_or(max_sleep, |d| {
+                        d.saturating_duration_since(Instant::now()).min(max_sleep)
+                    });
                 Some(if self.tx.has_pending() {
                     sleep.min(TX_RETRY)
                 } else {
@@ -268,7 +278,7 @@ impl Daemon {
                 match ev.token() {
                     WAKE => {}
                     LINKS => self.read_link_events(Instant::now()),
-                    token if self.ctl.owns(token) => self.serve_client(ev),
+                    token if self.ctl.owns(token) => self.serve_client(Some(ev)),
                     _ => {}
                 }
             }
@@ -343,7 +353,10 @@ impl Daemon {
         });
     }
 
-    fn serve_client(&mut self, ev: &mio::event::Event) {
+    /// Serves the control socket: the listener or client of `ev`, or with
+    /// `None` a new pass: clients whose time is up are closed and the work
+    /// earlier events left is carried on, within the pass's budget.
+    fn serve_client(&mut self, ev: Option<&mio::event::Event>) {
         let view = requests::View {
             routers: &self.routers,
             dp: &self.dp,
@@ -354,17 +367,24 @@ impl Daemon {
             kernel_routes: self.kernel_routes.is_some(),
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
-        self.ctl
-            .handle_event(self.poll.registry(), ev, &mut |req: &Request| {
-                if let Request::Priority { name, priority } = req {
-                    changes.push((name.clone(), *priority));
-                }
-                view.handle(req)
-            });
+        let mut handler = |req: &Request| {
+            if let Request::Priority { name, priority } = req {
+                changes.push((name.clone(), *priority));
+            }
+            view.handle(req)
+        };
+        let (registry, now) = (self.poll.registry(), Instant::now());
+        match ev {
+            Some(ev) => self.ctl.handle_event(registry, now, ev, &mut handler),
+            None => {
+                self.ctl.handle_timeout(registry, now);
+                self.ctl
+                    .service_pending(registry, now, REQUESTS_PER_PASS, &mut handler);
+            }
+        }
         if changes.is_empty() {
             return;
         }
-        let now = Instant::now();
         for (name, priority) in changes {
             self.routers.handle_priority(now, &name, priority);
         }
