@@ -51,7 +51,8 @@ pub enum DropReason {
     NoNeighbour,
     /// TTL reached zero while forwarding.
     TtlExceeded,
-    /// The egress port has no socket in this worker.
+    /// The egress port cannot be sent on: no address or MAC to send from,
+    /// or no worker has a socket on it.
     NoEgress,
     /// Not IPv4 / ARP (not handled yet by the fast path).
     Unhandled,
@@ -62,11 +63,17 @@ pub enum DropReason {
     /// Control thread: a VRRPv2 advert listing other addresses than ours,
     /// from a router that is not the owner (RFC 3768 §7.1).
     AddressListError,
+    /// The worker's list of frames waiting for the egress port's transmit
+    /// ring was full, or it had no free frame to copy a handed-off one into.
+    EgressFull,
+    /// The egress port is served by another worker and that worker's
+    /// hand-off queue was full (or the frame too large to hand off).
+    HandoffFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 28] = [
         DropReason::Malformed,
         DropReason::ArpMalformed,
         DropReason::IpTtlError,
@@ -93,6 +100,8 @@ impl DropReason {
         DropReason::TxRingFull,
         DropReason::OwnAdvert,
         DropReason::AddressListError,
+        DropReason::EgressFull,
+        DropReason::HandoffFull,
     ];
 
     /// Number of reasons.
@@ -127,6 +136,8 @@ impl DropReason {
             DropReason::TxRingFull => "tx-ring-full",
             DropReason::OwnAdvert => "own-advert",
             DropReason::AddressListError => "address-list-error",
+            DropReason::EgressFull => "egress-full",
+            DropReason::HandoffFull => "handoff-full",
         }
     }
 }

@@ -803,8 +803,8 @@ impl Processor<'_> {
         if !frame.get_mut(HEADER_LEN..).is_some_and(A::decrement_ttl) {
             return self.drop(port, DropReason::Malformed);
         }
-        self.counters.port(hop.port).forwarded += 1;
-        Action::Send {
+        // Counted `forwarded` where it is queued for transmission.
+        Action::Forward {
             port: hop.port,
             len,
         }
@@ -971,7 +971,7 @@ mod tests {
             };
             let action = p.handle(self.now, port, &mut buf, frame.len());
             let out = match action {
-                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Send { len, .. } | Action::Forward { len, .. } => buf[..len].to_vec(),
                 Action::Free | Action::Park => Vec::new(),
             };
             (action, out)
@@ -989,7 +989,7 @@ mod tests {
             };
             let action = p.resume(self.now, port, &mut buf, frame.len());
             let out = match action {
-                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Send { len, .. } | Action::Forward { len, .. } => buf[..len].to_vec(),
                 Action::Free | Action::Park => Vec::new(),
             };
             (action, out)
@@ -1175,7 +1175,7 @@ mod tests {
         let (action, out) = rig.resume(0, &f);
         assert_eq!(
             action,
-            Action::Send {
+            Action::Forward {
                 port: 1,
                 len: f.len()
             }
@@ -1188,7 +1188,8 @@ mod tests {
         let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
         assert_eq!(ip.ttl(), 63);
         assert!(ip.verify_checksum());
-        assert_eq!(rig.counters.ports[1].forwarded, 1);
+        // Counted where it is queued for transmission, not here.
+        assert_eq!(rig.counters.ports[1].forwarded, 0);
     }
 
     #[test]
@@ -1427,7 +1428,7 @@ mod tests_v6 {
         };
         let action = p.handle(Instant::now(), port, &mut buf, frame.len());
         let out = match action {
-            Action::Send { len, .. } => buf[..len].to_vec(),
+            Action::Send { len, .. } | Action::Forward { len, .. } => buf[..len].to_vec(),
             Action::Free | Action::Park => Vec::new(),
         };
         (action, out)
@@ -1522,7 +1523,7 @@ mod tests_v6 {
         let (action, out) = run(&s, &mut n, &mut c, 0, &f);
         assert_eq!(
             action,
-            Action::Send {
+            Action::Forward {
                 port: 1,
                 len: f.len()
             }
@@ -1710,7 +1711,7 @@ mod tests_ladder {
             };
             let action = p.handle(Instant::now(), 0, &mut buf, frame.len());
             let out = match action {
-                Action::Send { len, .. } => buf[..len].to_vec(),
+                Action::Send { len, .. } | Action::Forward { len, .. } => buf[..len].to_vec(),
                 Action::Free | Action::Park => Vec::new(),
             };
             (action, out)

@@ -30,9 +30,13 @@ pub struct PortCounters {
     pub nd_requests: u64,
     /// ICMP errors sent (Time Exceeded).
     pub icmp_errors: u64,
+    /// Frames forwarded towards this port but handed, copied, to the worker
+    /// with a socket on it (which counts them `forwarded` when it sends
+    /// them): this worker has none.
+    pub handed_off: u64,
 }
 
-const PORT_FIELDS: usize = 11;
+const PORT_FIELDS: usize = 12;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -48,11 +52,12 @@ impl PortCounters {
             self.nd_replies,
             self.nd_requests,
             self.icmp_errors,
+            self.handed_off,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors, handed_off] =
             a;
         Self {
             rx,
@@ -66,6 +71,7 @@ impl PortCounters {
             nd_replies,
             nd_requests,
             icmp_errors,
+            handed_off,
         }
     }
 
@@ -83,6 +89,7 @@ impl PortCounters {
             ("nd_replies", self.nd_replies),
             ("nd_requests", self.nd_requests),
             ("icmp_errors", self.icmp_errors),
+            ("handed_off", self.handed_off),
         ]
     }
 }
