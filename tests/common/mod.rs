@@ -157,6 +157,11 @@ impl Drop for TestLab {
 /// Builds a lab for `test`, or returns `None` when the test cannot run
 /// here (see [`can_run`]). Fails if `ethtool` is not installed.
 pub(crate) fn setup(test: &str) -> Option<TestLab> {
+    setup_with(test, &lab::LabOptions::default())
+}
+
+/// [`setup`] with lab `options` (multi-queue gateway ports).
+pub(crate) fn setup_with(test: &str, options: &lab::LabOptions) -> Option<TestLab> {
     if !can_run(test) {
         return None;
     }
@@ -166,7 +171,7 @@ pub(crate) fn setup(test: &str) -> Option<TestLab> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .push(prefix.clone());
-    match Lab::up(&prefix) {
+    match Lab::up_with(&prefix, options) {
         Ok(lab) => Some(TestLab { lab }),
         Err(e) => panic!("lab up {prefix}: {e:#}"),
     }
