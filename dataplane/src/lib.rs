@@ -246,6 +246,9 @@ impl Dataplane {
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx_worker = vec![None; infos.len()];
         let mut layout = Vec::with_capacity(infos.len());
+        // (port, queue, fd): put in the program's socket map once every
+        // worker's fill rings are primed.
+        let mut bound = Vec::new();
         for (idx, (info, spec)) in infos.iter().zip(&cfg.ports).enumerate() {
             let queues = port_queues(info, spec)?;
             let mut served = Vec::with_capacity(queues.len());
@@ -255,9 +258,7 @@ impl Dataplane {
                     DataplaneError::Unsupported("worker index out of range".into())
                 })?;
                 let (fd, zero_copy) = xsk.bind(idx, &info.name, queue, cfg.zero_copy)?;
-                if let Some(f) = filters.get_mut(idx) {
-                    f.set_socket(queue, &RawFd(fd))?;
-                }
+                bound.push((idx, queue, fd));
                 if let Some(slot) = tx_worker.get_mut(idx) {
                     slot.get_or_insert(w);
                 }
@@ -287,6 +288,15 @@ impl Dataplane {
                 rx_queues: info.rx_queues,
                 tx_worker: tx_worker.get(idx).copied().flatten(),
             });
+        }
+
+        for xsk in &mut xsks {
+            xsk.prime();
+        }
+        for (idx, queue, fd) in bound {
+            if let Some(f) = filters.get_mut(idx) {
+                f.set_socket(queue, &RawFd(fd))?;
+            }
         }
 
         let running: Vec<usize> = (0..nworkers)

@@ -26,6 +26,9 @@ use crate::error::DataplaneError;
 pub const UMEM_FRAMES: u32 = 4096;
 /// Size of each ring.
 pub const RING_SIZE: u32 = 2048;
+/// Frames kept out of the fill rings for transmit (control frames,
+/// resolution requests, handed-off copies), so those are never starved.
+const TX_RESERVE: usize = RING_SIZE as usize / 4;
 
 fn boxed<E: std::error::Error + Send + Sync + 'static>(
     e: E,
@@ -63,6 +66,10 @@ pub struct WorkerXsk {
     outgoing: Vec<(FrameDesc, usize)>,
     /// What became of the frames placed since the last [`Self::take_tally`].
     tally: Vec<Tally>,
+    /// Frames each socket's fill ring is kept topped up to: the UMEM less
+    /// [`TX_RESERVE`], shared evenly, so that a socket on a queue that
+    /// receives little never hoards the frames the busy ones need.
+    fill_share: usize,
 }
 
 /// How a worker sends on a port.
@@ -142,7 +149,19 @@ impl WorkerXsk {
             parked: Vec::with_capacity(PARK_MAX),
             outgoing: Vec::with_capacity(RING_SIZE as usize),
             tally: vec![Tally::default(); ports],
+            fill_share: RING_SIZE as usize,
         })
+    }
+
+    /// Shares the frames among the fill rings of the sockets bound, and
+    /// fills them: call once every socket is bound, before frames are
+    /// redirected to them.
+    pub fn prime(&mut self) {
+        let usable = (UMEM_FRAMES as usize).saturating_sub(TX_RESERVE);
+        self.fill_share = (usable / self.sockets.len().max(1)).min(RING_SIZE as usize);
+        for s in 0..self.sockets.len() {
+            self.recycle(s);
+        }
     }
 
     /// Says how this worker reaches each port: through its own socket where
@@ -207,19 +226,13 @@ impl WorkerXsk {
             }),
         };
         let (tx, rx, rings) = opened?;
-        let (mut fq, cq) = rings.ok_or_else(|| {
+        // The fill ring is filled by `prime`, once the worker's sockets are
+        // all bound and the frames can be shared among them.
+        let (fq, cq) = rings.ok_or_else(|| {
             DataplaneError::Unsupported(format!(
                 "{ifname} queue {queue} is bound twice by one worker"
             ))
         })?;
-        // Give the kernel half the free frames per socket at most, keeping
-        // the rest for the other sockets and for transmit.
-        let give = (self.free.len() / 2).min(RING_SIZE as usize);
-        let start = self.free.len() - give;
-        // SAFETY: these frames come from our free list, so we own them and
-        // they are in no ring.
-        let given = unsafe { fq.produce(&self.free[start..]) };
-        self.free.truncate(self.free.len() - given);
         let fd = {
             use std::os::fd::AsRawFd;
             rx.fd().as_raw_fd()
@@ -260,7 +273,8 @@ impl WorkerXsk {
         self.sockets.get(s).map(|x| x.port)
     }
 
-    /// Reclaims completed TX frames and tops up socket `s`'s fill ring.
+    /// Reclaims completed TX frames and tops socket `s`'s fill ring up to
+    /// its share: what the kernel took from it since, no more.
     pub fn recycle(&mut self, s: usize) {
         let Some(sock) = self.sockets.get_mut(s) else {
             return;
@@ -275,10 +289,10 @@ impl WorkerXsk {
                 break;
             }
         }
-        let want = sock.fq.nb_free(RING_SIZE) as usize;
+        let in_ring = (RING_SIZE as usize).saturating_sub(sock.fq.nb_free(RING_SIZE) as usize);
+        let want = self.fill_share.saturating_sub(in_ring);
         // Keep a reserve for transmit so control frames are never starved.
-        let reserve = RING_SIZE as usize / 4;
-        let give = want.min(self.free.len().saturating_sub(reserve));
+        let give = want.min(self.free.len().saturating_sub(TX_RESERVE));
         if give > 0 {
             let start = self.free.len() - give;
             // SAFETY: frames from our free list; we own them.
