@@ -164,16 +164,15 @@ impl Single {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let udp = std::fs::read_to_string("/proc/net/snmp").ok().and(
-            netns::exec(&self.lab.ns("server"), "cat", &["/proc/net/snmp"])
-                .ok()
-                .map(|t| {
-                    t.lines()
-                        .filter(|l| l.starts_with("Udp:"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                }),
-        );
+        // The server namespace's own counters (RcvbufErrors: a starved receiver).
+        let udp = netns::exec(&self.lab.ns("server"), "cat", &["/proc/net/snmp"])
+            .ok()
+            .map(|t| {
+                t.lines()
+                    .filter(|l| l.starts_with("Udp:"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         panic!(
             "lost {lost} of {sent}:\n{listing:#?}\nfast-path drops: {drops:?}\nveth drops: {veth:#?}\nserver UDP:\n{}\n--- log of A:\n{}",
             udp.unwrap_or_default(),
