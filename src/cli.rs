@@ -131,7 +131,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 fn check(path: &std::path::Path) -> ExitCode {
     match xvrrp_control::config::load(path) {
         Ok(cfg) => {
-            print!("{}", cfg.plan());
+            // Ports present here show which queues each worker will serve.
+            print!("{}", cfg.plan_with(&xvrrp_dataplane::iface::rx_queues));
             ExitCode::SUCCESS
         }
         Err(e) => {

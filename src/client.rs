@@ -66,7 +66,45 @@ pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<()> {
             since
         );
     }
+    print_dataplane(&reply);
     Ok(())
+}
+
+/// One line per port: XDP mode, socket mode, and the worker of each queue.
+fn print_dataplane(reply: &Value) {
+    let Some(ports) = reply.pointer("/dataplane/ports").and_then(Value::as_array) else {
+        return;
+    };
+    println!();
+    println!(
+        "{:<8} {:<8} {:<10} QUEUE→WORKER (CORE)",
+        "PORT", "XDP", "SOCKETS"
+    );
+    for p in ports {
+        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("-");
+        let queues: Vec<String> = p
+            .get("queues")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|q| {
+                let n = |k: &str| q.get(k).and_then(Value::as_u64);
+                let core = n("core").map_or_else(String::new, |c| format!(" (core {c})"));
+                format!(
+                    "{}→{}{core}",
+                    n("queue").unwrap_or(0),
+                    n("worker").unwrap_or(0)
+                )
+            })
+            .collect();
+        println!(
+            "{:<8} {:<8} {:<10} {}",
+            s("name"),
+            s("xdp_mode"),
+            s("socket_mode"),
+            queues.join(", ")
+        );
+    }
 }
 
 fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
@@ -90,12 +128,13 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                 })
                 .unwrap_or_default();
             println!(
-                "{port} worker {w}: rx {} tx {} forwarded {} checksum-completed {} punted {} \
-                 arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}{rate}",
+                "{port} worker {w}: rx {} tx {} forwarded {} checksum-completed {} handed-off {} \
+                 punted {} arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}{rate}",
                 get(wv, "rx"),
                 get(wv, "tx"),
                 get(wv, "forwarded"),
                 get(wv, "checksum_completed"),
+                get(wv, "handed_off"),
                 get(wv, "punted"),
                 get(wv, "arp_replies"),
                 get(wv, "nd_replies"),

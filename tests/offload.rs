@@ -16,7 +16,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{flow, lab, netns, Appliance, LabOptions, TestLab, WorkDir, NO_STOP};
+use common::{flow, lab, lab::LabOptions, netns, Appliance, TestLab, WorkDir, NO_STOP};
 
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 /// The LAN router's virtual MAC.
@@ -35,7 +35,13 @@ impl Solo {
     /// Builds the lab with offloads on, starts A and waits until it is
     /// master; `None` when the test must be skipped.
     fn start(test: &str) -> Option<Solo> {
-        let lab = common::setup_with(test, LabOptions { offloads: true })?;
+        let lab = common::setup_with(
+            test,
+            &LabOptions {
+                offloads: true,
+                ..Default::default()
+            },
+        )?;
         let work = WorkDir::create(lab.prefix()).unwrap();
         let config = common::gateway_config(&lab, "a", 200);
         let exe = Path::new(common::XVRRP);

@@ -184,7 +184,9 @@ impl Worker {
         let now = self.now;
         let action = self.processor().handle(now, port, &mut buf, frame.len());
         let out = match action {
-            Action::Send { len, .. } => buf.get(..len).unwrap_or_default().to_vec(),
+            Action::Send { len, .. } | Action::Forward { len, .. } => {
+                buf.get(..len).unwrap_or_default().to_vec()
+            }
             Action::Free | Action::Park => Vec::new(),
         };
         (action, out)
@@ -289,7 +291,7 @@ fn handle_forward_bench() -> Outcome<Row> {
     w.neigh.learn(w.now, WAN, SERVER.into(), SERVER_MAC);
     let frame = ipv4_frame(EthernetAddress::vrrp_v4(1), SERVER, 64, 26)?;
     let (action, out) = w.handle_once(LAN, &frame);
-    let expect = Action::Send {
+    let expect = Action::Forward {
         port: WAN,
         len: frame.len(),
     };

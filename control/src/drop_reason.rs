@@ -51,7 +51,8 @@ pub enum DropReason {
     NoNeighbour,
     /// TTL reached zero while forwarding.
     TtlExceeded,
-    /// The egress port has no socket in this worker.
+    /// The egress port cannot be sent on: no address or MAC to send from,
+    /// or no worker has a socket on it.
     NoEgress,
     /// Not IPv4 / ARP (not handled yet by the fast path).
     Unhandled,
@@ -65,11 +66,17 @@ pub enum DropReason {
     /// An IP packet to forward or answer whose version field is wrong, or an
     /// IPv4 header whose checksum does not verify (RFC 1812 §5.2.2).
     BadIpHeader,
+    /// The worker's list of frames waiting for the egress port's transmit
+    /// ring was full, or it had no free frame to copy a handed-off one into.
+    EgressFull,
+    /// The egress port is served by another worker and that worker's
+    /// hand-off queue was full (or the frame too large to hand off).
+    HandoffFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 27] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::Malformed,
         DropReason::ArpMalformed,
         DropReason::IpTtlError,
@@ -97,6 +104,8 @@ impl DropReason {
         DropReason::OwnAdvert,
         DropReason::AddressListError,
         DropReason::BadIpHeader,
+        DropReason::EgressFull,
+        DropReason::HandoffFull,
     ];
 
     /// Number of reasons.
@@ -132,6 +141,8 @@ impl DropReason {
             DropReason::OwnAdvert => "own-advert",
             DropReason::AddressListError => "address-list-error",
             DropReason::BadIpHeader => "bad-ip-header",
+            DropReason::EgressFull => "egress-full",
+            DropReason::HandoffFull => "handoff-full",
         }
     }
 }

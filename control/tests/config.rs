@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xvrrp_control::config::{
-    self, Backend, ChecksumMode, Config, ConfigError, Idle, IfAddr, Queues, RouterId, TrackTarget,
-    Version, XdpMode, ZeroCopy,
+    self, ChecksumMode, Config, ConfigError, Idle, IfAddr, Queues, RouterId, TrackTarget, Version,
+    XdpMode, ZeroCopy,
 };
 
 const MINIMAL: &str = r#"
@@ -60,7 +60,6 @@ fn defaults_are_resolved() {
     assert_eq!(c.global.socket_group, None);
     assert_eq!(c.global.metrics_listen, None);
     assert_eq!(c.global.notify, None);
-    assert_eq!(c.dataplane.backend, Backend::AfXdp);
     assert_eq!(c.dataplane.cores, vec![0]);
     assert_eq!(c.dataplane.idle, Idle::Adaptive);
     assert_eq!(c.dataplane.xdp_mode, XdpMode::Auto);
@@ -145,7 +144,19 @@ fn plan_shows_resolved_values() {
         ),
         "{plan}"
     );
-    assert!(plan.contains("1 worker on core 1"));
+    assert!(plan.contains("dataplane: af_xdp, 1 worker on core 1"));
+    // The metrics endpoint is accepted but not served: the plan says so
+    // instead of printing a URL nothing answers.
+    assert!(
+        plan.contains("metrics_listen: not served yet (127.0.0.1:9477 is accepted"),
+        "{plan}"
+    );
+    assert!(!plan.contains("http://"), "{plan}");
+    // One worker serves every queue of both ports.
+    assert!(
+        plan.contains("worker 0 (core 1): lan0 all queues; wan0 all queues"),
+        "{plan}"
+    );
     assert!(plan.contains("gw: lan-gw, wan-gw"));
     assert!(plan.contains("198.51.100.0/24 via 203.0.113.100 port wan0"));
     assert!(plan.contains("track port wan0: weight -60"));
@@ -544,6 +555,83 @@ fn duplicates_are_rejected() {
         "[[port]]\nname = \"a\"\nqueues = [0, 0]\n",
         "3:14: queues: queue 0 is listed twice",
     );
+    one_error(
+        "[[port]]\nname = \"a\"\nqueues = [0, 64]\n",
+        "3:14: queues[1]: 64 is out of range (0..=63)",
+    );
+}
+
+// --- The dataplane's backend and the settings it does not serve --------------
+
+#[test]
+fn backend_af_xdp_is_accepted_and_af_packet_refused() {
+    // SPEC §2 lists the key: a file that names the one backend stays valid.
+    ok(&format!("[dataplane]\nbackend = \"af_xdp\"\n{MINIMAL}"));
+    // AF_PACKET is not implemented: refused at its location, never run as AF_XDP.
+    one_error(
+        "[dataplane]\nbackend = \"af_packet\"\n",
+        "2:11: backend: \"af_packet\" is not available in this version of xvrrp (AF_XDP is the only backend); write \"af_xdp\" or remove the key",
+    );
+    one_error(
+        "[dataplane]\nbackend = \"dpdk\"\n",
+        "2:11: backend: unknown value \"dpdk\" (the only backend is \"af_xdp\")",
+    );
+    // Still one error per problem: a refused backend hides nothing else.
+    let errs = errors("[dataplane]\nbackend = \"af_packet\"\nbatch = 0\n");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn metrics_listen_is_accepted_but_the_plan_says_it_is_not_served() {
+    let c = ok(&format!(
+        "[global]\nmetrics_listen = \"127.0.0.1:9477\"\n{MINIMAL}"
+    ));
+    assert_eq!(
+        c.global.metrics_listen,
+        Some("127.0.0.1:9477".parse().unwrap())
+    );
+    let plan = c.plan();
+    assert!(
+        plan.contains(
+            "metrics_listen: not served yet (127.0.0.1:9477 is accepted, nothing listens there)"
+        ),
+        "{plan}"
+    );
+    assert!(ok(MINIMAL).plan().contains("metrics_listen: off"));
+}
+
+#[test]
+fn plan_lists_the_queues_of_each_worker() {
+    let text =
+        format!("[dataplane]\ncores = [0, 1]\n{MINIMAL}[[port]]\nname = \"wan0\"\nqueues = [0]\n");
+    let c = ok(&text);
+    // Queue counts as `check` reads them where the ports exist.
+    let plan = c.plan_with(&|name| (name == "lan0").then_some(4));
+    assert!(
+        plan.contains("worker 0 (core 0): lan0 queues 0,2; wan0 queue 0\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("worker 1 (core 1): lan0 queues 1,3; sends on wan0 through worker 0\n"),
+        "{plan}"
+    );
+    // A port not present here: its queues are counted at start.
+    let plan = c.plan();
+    assert!(
+        plan.contains(
+            "worker 1 (core 1): lan0 queues 1, 3, ... (of all: lan0 is not here, counted at start)"
+        ),
+        "{plan}"
+    );
+    // The assignment the fast path uses: queues in turn, the first to worker 0.
+    assert_eq!(
+        (0..5)
+            .map(|i| config::queue_worker(i, 2))
+            .collect::<Vec<_>>(),
+        [0, 1, 0, 1, 0]
+    );
+    assert_eq!(Queues::All.resolve(3), [0, 1, 2]);
+    assert_eq!(Queues::List(vec![5]).resolve(3), [5]);
 }
 
 #[test]

@@ -117,7 +117,18 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
 
 /// RX queues of `name`, from sysfs (1 if unknown).
 fn rx_queue_count(name: &str) -> u32 {
+    rx_queues(name).unwrap_or(1)
+}
+
+/// RX queues of interface `name` in this network namespace, from sysfs;
+/// `None` if there is no such interface here.
+pub fn rx_queues(name: &str) -> Option<u32> {
+    // A name with a slash would leave the interface's directory.
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
     std::fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .ok()
         .map(|dir| {
             let n = dir
                 .filter_map(Result::ok)
@@ -125,7 +136,6 @@ fn rx_queue_count(name: &str) -> u32 {
                 .count();
             u32::try_from(n).unwrap_or(1).max(1)
         })
-        .unwrap_or(1)
 }
 
 /// Is the link up (operationally)?

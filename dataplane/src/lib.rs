@@ -38,6 +38,37 @@ use xdp::PortFilter;
 use xsk::WorkerXsk;
 use xvrrp_control::{config, config::Config, RouterId};
 
+/// How the fast path serves one port, as it turned out at start: what
+/// `status` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortLayout {
+    /// Interface name.
+    pub name: String,
+    /// XDP attach mode in use: `"native"` or `"generic"`.
+    pub xdp_mode: &'static str,
+    /// The receive queues served, each with its socket's worker and mode.
+    pub queues: Vec<QueueLayout>,
+    /// Receive queues of the interface (frames on a queue not served go to
+    /// the kernel).
+    pub rx_queues: u32,
+    /// The worker that sends on this port for the workers with no socket
+    /// on it, and the control thread's frames.
+    pub tx_worker: Option<usize>,
+}
+
+/// One served receive queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLayout {
+    /// Queue id.
+    pub queue: u32,
+    /// Worker whose socket serves it.
+    pub worker: usize,
+    /// That worker's core.
+    pub core: Option<usize>,
+    /// Whether the socket is in zero-copy mode (else copy mode).
+    pub zero_copy: bool,
+}
+
 /// A port to serve.
 #[derive(Debug, Clone)]
 pub struct PortSpec {
@@ -156,6 +187,7 @@ pub struct Dataplane {
     sources: RouteSources,
     infos: Vec<InterfaceInfo>,
     tx_worker: Vec<Option<usize>>,
+    layout: Vec<PortLayout>,
     workers: Vec<JoinHandle<()>>,
     /// The receive-ring descriptors of each running worker, by worker index.
     rx_fds: Vec<(usize, Vec<i32>)>,
@@ -221,44 +253,80 @@ impl Dataplane {
                     filter.add_vip6(*vip)?;
                 }
             }
-            tracing::info!(port = %info.name, mode = filter.mode(), "XDP filter attached");
             filters.push(filter);
         }
 
         let mut xsks = (0..nworkers)
-            .map(|w| WorkerXsk::new(w, cfg.batch))
+            .map(|w| WorkerXsk::new(w, cfg.batch, infos.len()))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx_worker = vec![None; infos.len()];
         let mut sockets = Vec::new();
+        let mut layout = Vec::with_capacity(infos.len());
+        // (port, queue, fd): put in the program's socket map once every
+        // worker's fill rings are primed.
+        let mut bound = Vec::new();
         for (idx, (info, spec)) in infos.iter().zip(&cfg.ports).enumerate() {
-            let queues: Vec<u32> = match &spec.queues {
-                Some(q) => q.clone(),
-                None => (0..info.rx_queues).collect(),
-            };
-            for (n, queue) in queues.iter().enumerate() {
-                let w = n % nworkers;
+            let queues = port_queues(info, spec)?;
+            let mut served = Vec::with_capacity(queues.len());
+            for (n, &queue) in queues.iter().enumerate() {
+                let w = config::queue_worker(n, nworkers);
                 let xsk = xsks.get_mut(w).ok_or_else(|| {
                     DataplaneError::Unsupported("worker index out of range".into())
                 })?;
-                let fd = xsk.bind(idx, &info.name, *queue, cfg.zero_copy)?;
+                let (fd, zero_copy) = xsk.bind(idx, &info.name, queue, cfg.zero_copy)?;
                 sockets.push(SocketRef {
                     worker: w,
                     port: idx,
-                    queue: *queue,
+                    queue,
                     fd,
                 });
-                if let Some(f) = filters.get_mut(idx) {
-                    f.set_socket(*queue, &RawFd(fd))?;
-                }
+                bound.push((idx, queue, fd));
                 if let Some(slot) = tx_worker.get_mut(idx) {
                     slot.get_or_insert(w);
                 }
+                served.push(QueueLayout {
+                    queue,
+                    worker: w,
+                    core: cfg.cores.get(w).copied(),
+                    zero_copy,
+                });
+            }
+            let mode = filters.get(idx).map_or("none", PortFilter::mode);
+            tracing::info!(
+                port = %info.name,
+                xdp = mode,
+                sockets = if served.iter().all(|q| q.zero_copy) { "zero-copy" } else { "copy" },
+                queues = %served
+                    .iter()
+                    .map(|q| format!("{}→worker{}", q.queue, q.worker))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                "port served"
+            );
+            layout.push(PortLayout {
+                name: info.name.clone(),
+                xdp_mode: mode,
+                queues: served,
+                rx_queues: info.rx_queues,
+                tx_worker: tx_worker.get(idx).copied().flatten(),
+            });
+        }
+
+        for xsk in &mut xsks {
+            xsk.prime();
+        }
+        for (idx, queue, fd) in bound {
+            if let Some(f) = filters.get_mut(idx) {
+                f.set_socket(queue, &RawFd(fd))?;
             }
         }
 
+        let running: Vec<usize> = (0..nworkers)
+            .filter(|&w| xsks.get(w).is_some_and(|x| !x.is_empty()))
+            .collect();
         let mut workers = Vec::with_capacity(nworkers);
         let mut rx_fds = Vec::with_capacity(nworkers);
-        for (w, xsk) in xsks.into_iter().enumerate() {
+        for (w, mut xsk) in xsks.into_iter().enumerate() {
             if xsk.is_empty() {
                 tracing::warn!(
                     worker = w,
@@ -268,6 +336,17 @@ impl Dataplane {
             }
             rx_fds.push((w, xsk.fds().collect()));
             shared.publish_progress(w, std::time::Instant::now());
+            xsk.set_egress(|port| tx_worker.get(port).copied().flatten().is_some());
+            for (port, info) in infos.iter().enumerate() {
+                if xsk.egress(port) == xsk::Egress::HandOff {
+                    tracing::info!(
+                        worker = w,
+                        port = %info.name,
+                        via = ?tx_worker.get(port).copied().flatten(),
+                        "no socket on this port in this worker: its frames for it are handed to another worker"
+                    );
+                }
+            }
             let worker = Worker {
                 index: w,
                 core: cfg.cores.get(w).copied(),
@@ -275,6 +354,8 @@ impl Dataplane {
                 xsk,
                 tables: Arc::clone(&tables),
                 shared: Arc::clone(&shared),
+                peers: running.iter().copied().filter(|&p| p != w).collect(),
+                tx_owner: tx_worker.clone(),
             };
             let handle = std::thread::Builder::new()
                 .name(format!("xvrrp-worker{w}"))
@@ -291,11 +372,17 @@ impl Dataplane {
             sources,
             infos,
             tx_worker,
+            layout,
             workers,
             rx_fds,
             filters,
             sockets,
         })
+    }
+
+    /// How each port is served: XDP mode, sockets and their workers.
+    pub fn layout(&self) -> &[PortLayout] {
+        &self.layout
     }
 
     /// State shared with the workers (advert queue, ownership, counters).
@@ -427,6 +514,44 @@ impl Drop for Dataplane {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The queues to bind on a port: those listed, or every receive queue;
+/// a listed queue the interface does not have is an error, and queues left
+/// without a socket (their frames go to the kernel) are logged.
+fn port_queues(info: &InterfaceInfo, spec: &PortSpec) -> Result<Vec<u32>, DataplaneError> {
+    let queues: Vec<u32> = match &spec.queues {
+        Some(q) => q.clone(),
+        None => (0..info.rx_queues).collect(),
+    };
+    if let Some(q) = queues.iter().find(|&&q| q >= xdp::MAX_QUEUES) {
+        return Err(DataplaneError::Unsupported(format!(
+            "port {}: queue {q} is beyond the {} queues the fast path can serve",
+            info.name,
+            xdp::MAX_QUEUES
+        )));
+    }
+    if let Some(q) = queues.iter().find(|&&q| q >= info.rx_queues) {
+        return Err(DataplaneError::Unsupported(format!(
+            "port {}: queue {q} does not exist ({} has {} receive queue{})",
+            info.name,
+            info.name,
+            info.rx_queues,
+            if info.rx_queues == 1 { "" } else { "s" }
+        )));
+    }
+    let left: Vec<String> = (0..info.rx_queues)
+        .filter(|q| !queues.contains(q))
+        .map(|q| q.to_string())
+        .collect();
+    if !left.is_empty() {
+        tracing::warn!(
+            port = %info.name,
+            queues = %left.join(","),
+            "receive queues not served: frames arriving there go to the kernel"
+        );
+    }
+    Ok(queues)
 }
 
 /// Whether any of `fds` has frames to read, without waiting.

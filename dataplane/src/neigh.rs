@@ -6,6 +6,14 @@
 //! The control thread never reads a worker's table: the worker publishes a
 //! copy of it on a [`NeighbourBoard`] when asked, and at most once a second
 //! while it changes (`xvrrp neighbors`).
+//!
+//! With several workers, the answer to one worker's request may arrive on
+//! another worker's queue. So every worker publishes what it learns to the
+//! others: a new or changed entry at once, a refreshed one at most every
+//! [`SHARE_REFRESH`] (the table queues a [`NeighUpdate`], the worker pushes
+//! it into each other worker's lock-free queue), and applies theirs with
+//! [`NeighbourTable::handle_update`]. Every worker thus keeps a full table
+//! of its own, read without any synchronisation per packet.
 
 use std::{
     net::IpAddr,
@@ -26,6 +34,9 @@ const PROBE: usize = 8;
 pub const REACHABLE_TIME: Duration = Duration::from_secs(60);
 /// Minimum time between two ARP requests for the same address.
 pub const RETRY_TIME: Duration = Duration::from_millis(100);
+/// How often an entry that keeps being refreshed is published again to the
+/// other workers (a new or changed one is published at once).
+pub const SHARE_REFRESH: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
 enum Slot {
@@ -40,7 +51,19 @@ enum Slot {
         port: u16,
         mac: EthernetAddress,
         seen: Instant,
+        /// When the other workers were last told of it (by any worker).
+        shared: Option<Instant>,
     },
+}
+
+/// A neighbour one worker learned, published to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NeighUpdate {
+    ip: u128,
+    port: u16,
+    mac: EthernetAddress,
+    /// When it was learned.
+    at: Instant,
 }
 
 impl Slot {
@@ -82,6 +105,8 @@ pub struct Entry {
 pub const REQUEST_MAX: usize = 96;
 /// Resolution requests that can wait to be sent within one batch.
 const OUTBOX: usize = 8;
+/// Updates for the other workers that can wait within one batch.
+const ANNOUNCE: usize = 16;
 
 /// A resolution request waiting to be sent: (port, length, frame).
 type Request = (usize, usize, [u8; REQUEST_MAX]);
@@ -98,6 +123,8 @@ pub struct NeighbourTable {
     /// Bumped on every change of a slot, so that a copy is published only
     /// when there is something new to show.
     writes: u64,
+    /// What this worker learned, for the other workers.
+    announce: [Option<NeighUpdate>; ANNOUNCE],
 }
 
 impl Default for NeighbourTable {
@@ -139,6 +166,7 @@ impl NeighbourTable {
             outbox: [None; OUTBOX],
             generation: 0,
             writes: 0,
+            announce: [None; ANNOUNCE],
         }
     }
 
@@ -176,13 +204,47 @@ impl NeighbourTable {
         }
     }
 
-    /// Records that `ip` on `port` is at `mac`.
+    /// The entry for (`ip`, `port`) if it is reachable: its MAC, when it
+    /// was last seen and last shared.
+    fn reachable(
+        &self,
+        idx: usize,
+        ip: u128,
+        port: u16,
+    ) -> Option<(EthernetAddress, Instant, Option<Instant>)> {
+        match self.slots.get(idx) {
+            Some(Slot::Reachable {
+                ip: i,
+                port: p,
+                mac,
+                seen,
+                shared,
+            }) if *i == ip && *p == port => Some((*mac, *seen, *shared)),
+            _ => None,
+        }
+    }
+
+    /// Records that `ip` on `port` is at `mac`, and queues it for the other
+    /// workers when it is new, changed, or not shared for [`SHARE_REFRESH`].
     pub fn learn(&mut self, now: Instant, port: usize, ip: IpAddr, mac: EthernetAddress) {
         let (ip, port) = (key_of(ip), port_key(port));
         let idx = self.find(ip, port).unwrap_or_else(|| self.victim(ip, port));
-        let known = matches!(self.slots.get(idx), Some(Slot::Reachable { mac: m, ip: i, port: p, .. }) if *m == mac && *i == ip && *p == port);
+        let old = self.reachable(idx, ip, port);
+        let known = old.is_some_and(|(m, _, _)| m == mac);
         if !known {
             self.generation = self.generation.wrapping_add(1);
+        }
+        let mut shared = old.filter(|_| known).and_then(|(_, _, s)| s);
+        let due = shared.is_none_or(|s| now.saturating_duration_since(s) >= SHARE_REFRESH);
+        if due
+            && self.queue_announcement(NeighUpdate {
+                ip,
+                port,
+                mac,
+                at: now,
+            })
+        {
+            shared = Some(now);
         }
         self.set(
             idx,
@@ -191,8 +253,50 @@ impl NeighbourTable {
                 port,
                 mac,
                 seen: now,
+                shared,
             },
         );
+    }
+
+    /// Applies what another worker learned. An entry seen here more
+    /// recently with another MAC is kept; nothing is published again.
+    pub fn handle_update(&mut self, update: NeighUpdate) {
+        let NeighUpdate { ip, port, mac, at } = update;
+        let idx = self.find(ip, port).unwrap_or_else(|| self.victim(ip, port));
+        let (seen, shared) = match self.reachable(idx, ip, port) {
+            Some((m, seen, shared)) if m == mac => (seen.max(at), shared.max(Some(at))),
+            // Seen here since, at another MAC: this worker's view is newer.
+            Some((_, seen, _)) if seen > at => return,
+            _ => {
+                self.generation = self.generation.wrapping_add(1);
+                (at, Some(at))
+            }
+        };
+        self.set(
+            idx,
+            Slot::Reachable {
+                ip,
+                port,
+                mac,
+                seen,
+                shared,
+            },
+        );
+    }
+
+    fn queue_announcement(&mut self, update: NeighUpdate) -> bool {
+        match self.announce.iter_mut().find(|u| u.is_none()) {
+            Some(slot) => {
+                *slot = Some(update);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes the next update to publish to the other workers.
+    pub fn take_announcement(&mut self) -> Option<NeighUpdate> {
+        self.announce.iter_mut().find_map(Option::take)
     }
 
     /// Looks `ip` up on `port`; on a miss, records that a request is due.
@@ -291,6 +395,7 @@ impl NeighbourTable {
                 port,
                 mac,
                 seen,
+                ..
             } => Some(Entry {
                 ip: addr_of(ip),
                 port: usize::from(port),
@@ -388,6 +493,66 @@ mod tests {
         let mut ips: Vec<IpAddr> = t.entries().map(|e| e.ip).collect();
         ips.sort();
         assert_eq!(ips, vec![v4, v6]);
+    }
+
+    #[test]
+    fn learned_entries_are_shared_at_once_then_at_most_every_refresh() {
+        let mut t = NeighbourTable::new();
+        let t0 = Instant::now();
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 100));
+        t.learn(t0, 1, ip, MAC);
+        let first = t.take_announcement().unwrap();
+        assert!(t.take_announcement().is_none());
+        // Refreshed by traffic: not published again before SHARE_REFRESH...
+        t.learn(t0 + Duration::from_millis(500), 1, ip, MAC);
+        assert!(t.take_announcement().is_none());
+        // ...then once.
+        t.learn(t0 + SHARE_REFRESH, 1, ip, MAC);
+        assert!(t.take_announcement().is_some());
+        // A changed MAC is published at once.
+        let other = EthernetAddress([2, 0, 0, 0, 0, 9]);
+        t.learn(t0 + SHARE_REFRESH, 1, ip, other);
+        assert!(t.take_announcement().is_some());
+
+        // Another worker that asked for the address gets the answer.
+        let mut w1 = NeighbourTable::new();
+        assert_eq!(w1.lookup(t0, 1, ip), Lookup::Ask);
+        let generation = w1.generation();
+        w1.handle_update(first);
+        assert_ne!(w1.generation(), generation, "its parked frames are retried");
+        assert_eq!(w1.lookup(t0, 1, ip), Lookup::Hit(MAC));
+        // It does not publish it again, nor when its own traffic refreshes
+        // the entry within SHARE_REFRESH of the update.
+        assert!(w1.take_announcement().is_none());
+        w1.learn(t0 + Duration::from_millis(10), 1, ip, MAC);
+        assert!(w1.take_announcement().is_none());
+        // The same port only: another port's neighbour is another entry.
+        assert_eq!(w1.lookup(t0, 0, ip), Lookup::Ask);
+    }
+
+    #[test]
+    fn an_update_older_than_what_a_worker_saw_since_is_ignored() {
+        let mut t = NeighbourTable::new();
+        let t0 = Instant::now();
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 100));
+        let mut elsewhere = NeighbourTable::new();
+        elsewhere.learn(t0, 0, ip, MAC);
+        let stale = elsewhere.take_announcement().unwrap();
+        let moved = EthernetAddress([2, 0, 0, 0, 0, 7]);
+        t.learn(t0 + Duration::from_millis(5), 0, ip, moved);
+        t.handle_update(stale);
+        assert_eq!(
+            t.lookup(t0 + Duration::from_millis(6), 0, ip),
+            Lookup::Hit(moved)
+        );
+        // A newer one wins.
+        let mut third = NeighbourTable::new();
+        third.learn(t0 + Duration::from_millis(7), 0, ip, MAC);
+        t.handle_update(third.take_announcement().unwrap());
+        assert_eq!(
+            t.lookup(t0 + Duration::from_millis(8), 0, ip),
+            Lookup::Hit(MAC)
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! advertisements the workers validated (an `ArrayQueue` of small typed
 //! values, stamped with their arrival time), frames the control thread wants sent (one `ArrayQueue` per
 //! worker), the ownership flag of each virtual router (atomics), counters,
-//! and the wake-ups that let either side sleep.
+//! and the wake-ups that let either side sleep. Between workers: the
+//! neighbours each one learns, published to the others (one `ArrayQueue`
+//! per worker), and the frames a worker forwards to a port where it has no
+//! socket, copied to the worker that has one (one `ArrayQueue` per worker).
 
 use std::{
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
@@ -13,7 +16,11 @@ use std::{
 use crossbeam::queue::ArrayQueue;
 use xvrrp_control::{vrrp::RxAdvert, RouterId};
 
-use crate::{error::DataplaneError, neigh::NeighbourBoard, stats::WorkerStats};
+use crate::{
+    error::DataplaneError,
+    neigh::{NeighUpdate, NeighbourBoard},
+    stats::WorkerStats,
+};
 
 /// Largest frame the control thread can ask a worker to send.
 pub const FRAME_MAX: usize = 1514;
@@ -21,6 +28,46 @@ pub const FRAME_MAX: usize = 1514;
 pub const PUNT_QUEUE: usize = 1024;
 /// Depth of each worker's transmit queue from the control thread.
 pub const TX_QUEUE: usize = 256;
+
+/// Depth of each worker's queue of neighbours learned by the others.
+pub const NEIGH_QUEUE: usize = 256;
+/// Depth of each worker's queue of frames handed off by the others.
+pub const HANDOFF_QUEUE: usize = 256;
+/// Largest frame one worker can hand to another (an Ethernet frame of a
+/// 2000-byte MTU with a VLAN tag; the fast path's ports are usually 1500).
+pub const HANDOFF_MAX: usize = 2048;
+
+/// A frame a worker hands to the worker that has a socket on its egress
+/// port: a copy, since each worker's frames live in its own UMEM.
+#[derive(Clone)]
+pub struct HandoffFrame {
+    /// Port index to send on.
+    pub port: usize,
+    /// A forwarded frame (counted `forwarded` by the worker that sends it),
+    /// or a resolution request (already counted by the worker that built it).
+    pub forwarded: bool,
+    len: usize,
+    bytes: [u8; HANDOFF_MAX],
+}
+
+impl HandoffFrame {
+    /// Copies `frame`; `None` if it is larger than [`HANDOFF_MAX`].
+    pub fn new(port: usize, forwarded: bool, frame: &[u8]) -> Option<Self> {
+        let mut bytes = [0u8; HANDOFF_MAX];
+        bytes.get_mut(..frame.len())?.copy_from_slice(frame);
+        Some(Self {
+            port,
+            forwarded,
+            len: frame.len(),
+            bytes,
+        })
+    }
+
+    /// The frame bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
 
 /// A frame to transmit, built by the control thread.
 #[derive(Clone)]
@@ -128,6 +175,10 @@ pub struct Shared {
     /// Per worker: how far it has read its receive rings (see
     /// [`Shared::publish_progress`]).
     progress: Vec<AtomicU64>,
+    /// Neighbours learned by the other workers, → worker `i`.
+    pub neigh: Vec<ArrayQueue<NeighUpdate>>,
+    /// Frames for a port where the sending worker has no socket, → worker `i`.
+    pub handoff: Vec<ArrayQueue<HandoffFrame>>,
     /// Time origin of `last_icmp_error` and `progress`.
     epoch: Instant,
     /// When the last ICMP error was sent, in ns since `epoch` (all workers).
@@ -155,6 +206,10 @@ impl Shared {
             master: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),
+            neigh: (0..workers).map(|_| ArrayQueue::new(NEIGH_QUEUE)).collect(),
+            handoff: (0..workers)
+                .map(|_| ArrayQueue::new(HANDOFF_QUEUE))
+                .collect(),
             control_wakeup: Wakeup::new()?,
             worker_wakeup: (0..workers)
                 .map(|_| Wakeup::new())

@@ -35,9 +35,13 @@ pub struct PortCounters {
     /// completed (recognised by the field: see `xvrrp_wire::checksum` for
     /// the one-in-65536 complete checksum counted here too).
     pub checksum_completed: u64,
+    /// Frames forwarded towards this port but handed, copied, to the worker
+    /// with a socket on it (which counts them `forwarded` when it sends
+    /// them): this worker has none.
+    pub handed_off: u64,
 }
 
-const PORT_FIELDS: usize = 12;
+const PORT_FIELDS: usize = 13;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -54,11 +58,12 @@ impl PortCounters {
             self.nd_requests,
             self.icmp_errors,
             self.checksum_completed,
+            self.handed_off,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors, checksum_completed] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off] =
             a;
         Self {
             rx,
@@ -73,6 +78,7 @@ impl PortCounters {
             nd_requests,
             icmp_errors,
             checksum_completed,
+            handed_off,
         }
     }
 
@@ -91,6 +97,7 @@ impl PortCounters {
             ("nd_requests", self.nd_requests),
             ("icmp_errors", self.icmp_errors),
             ("checksum_completed", self.checksum_completed),
+            ("handed_off", self.handed_off),
         ]
     }
 }

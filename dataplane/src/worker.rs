@@ -1,14 +1,18 @@
 //! The polling packet loop of one worker, pinned to one core.
 //!
-//! Each iteration: read the clock once, send what the control thread queued,
-//! then for each socket recycle completed frames, top up the fill ring and
-//! handle a bounded batch of received frames; flush transmissions once,
-//! publish counters, and wake the control thread if adverts were punted.
+//! Each iteration: read the clock once, apply the neighbours the other
+//! workers learned, send what the control thread queued and what the other
+//! workers handed over, then for each socket recycle completed frames, top
+//! up the fill ring and handle a bounded batch of received frames (handing
+//! those for a port where this worker has no socket to the worker that
+//! has one, and publishing what it learned to the others); flush
+//! transmissions once, publish counters, and wake the control thread if
+//! adverts were punted. When there is nothing to do the loop spins
+//! (`busy`), spins then sleeps in poll(2) (`adaptive`), or sleeps at once
+//! (`wait`).
 //! Once per iteration it also picks up route tables the control side
 //! replaced (one atomic load when there are none) and publishes a copy of
 //! its neighbour table when asked.
-//! When there is nothing to do the loop spins (`busy`), spins then sleeps in
-//! poll(2) (`adaptive`), or sleeps at once (`wait`).
 
 use std::{
     sync::atomic::Ordering,
@@ -20,9 +24,9 @@ use crate::{
     neigh::NeighbourTable,
     process::Processor,
     routes::{TablesCell, TablesView},
-    shared::Shared,
+    shared::{HandoffFrame, Shared},
     stats::{Counters, DropReason},
-    xsk::{Retry, WorkerXsk},
+    xsk::{Retry, Tally, WorkerXsk},
 };
 
 /// What a worker does when idle.
@@ -71,6 +75,10 @@ pub struct Worker {
     pub tables: Arc<TablesCell>,
     /// Shared with control.
     pub shared: Arc<Shared>,
+    /// The other running workers (they get the neighbours this one learns).
+    pub peers: Vec<usize>,
+    /// By port: the worker that sends for this one where it has no socket.
+    pub tx_owner: Vec<Option<usize>>,
 }
 
 impl Worker {
@@ -105,7 +113,9 @@ impl Worker {
         while !self.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
             tables.refresh();
-            let mut work = self.send_control_frames(&mut counters);
+            let mut work = self.apply_neighbours(&mut neigh);
+            work += self.send_control_frames(&mut counters);
+            work += self.send_handed_off(&mut counters);
             let mut punted = false;
             let mut caught_up = true;
             let batch = self.xsk.batch_size();
@@ -125,6 +135,8 @@ impl Worker {
                 work += n;
                 punted |= proc.punted;
                 self.send_requests(&mut neigh);
+                self.hand_off();
+                self.share_neighbours(&mut neigh);
             }
             // Parked frames go again once an address was resolved, and are
             // given up when too old.
@@ -147,9 +159,11 @@ impl Worker {
                         Retry::Expired => proc.unresolved(now, port, buf, len),
                     });
                 self.send_requests(&mut neigh);
-                self.xsk
-                    .take_lost(|port, n| counters.drop_n(port, DropReason::NoNeighbour, n));
+                self.hand_off();
+                self.share_neighbours(&mut neigh);
             }
+            self.xsk
+                .take_tally(|port, t| count_tally(&mut counters, port, t));
             self.xsk.flush(|port, sent, dropped| {
                 counters.port(port).tx += sent as u64;
                 for _ in 0..dropped {
@@ -201,12 +215,81 @@ impl Worker {
         }
     }
 
-    /// Sends the ARP requests / Neighbour Solicitations the handler queued.
+    /// Sends the ARP requests / Neighbour Solicitations the handler queued,
+    /// through the worker that has a socket on the port if this one has none.
     fn send_requests(&mut self, neigh: &mut NeighbourTable) {
         while let Some((port, frame, len)) = neigh.take_request() {
+            let frame = frame.get(..len).unwrap_or(&[]);
             // A request that finds no room is asked again after RETRY_TIME.
-            self.xsk.queue_copy(port, frame.get(..len).unwrap_or(&[]));
+            if !self.xsk.queue_copy(port, frame) {
+                self.push_handoff(port, false, frame);
+            }
         }
+    }
+
+    /// Copies the forwarded frames for ports where this worker has no
+    /// socket to the workers that have one.
+    fn hand_off(&mut self) {
+        if self.xsk.outgoing() == 0 {
+            return;
+        }
+        let (shared, owners) = (&self.shared, &self.tx_owner);
+        self.xsk
+            .hand_off(|port, frame| push_handoff(shared, owners, port, true, frame));
+    }
+
+    fn push_handoff(&self, port: usize, forwarded: bool, frame: &[u8]) -> bool {
+        push_handoff(&self.shared, &self.tx_owner, port, forwarded, frame)
+    }
+
+    /// Sends what the other workers handed over: forwarded frames (counted
+    /// `forwarded` here, where they leave) and resolution requests.
+    fn send_handed_off(&mut self, counters: &mut Counters) -> usize {
+        let Some(queue) = self.shared.handoff.get(self.index) else {
+            return 0;
+        };
+        let mut n = 0;
+        while let Some(frame) = queue.pop() {
+            if self.xsk.queue_copy(frame.port, frame.bytes()) {
+                if frame.forwarded {
+                    counters.port(frame.port).forwarded += 1;
+                }
+            } else {
+                counters.drop(frame.port, DropReason::EgressFull);
+            }
+            n += 1;
+        }
+        n
+    }
+
+    /// Publishes what this worker learned to every other worker.
+    fn share_neighbours(&self, neigh: &mut NeighbourTable) {
+        while let Some(update) = neigh.take_announcement() {
+            for &w in &self.peers {
+                if let Some(q) = self.shared.neigh.get(w) {
+                    // A full queue loses this one; the entry is published
+                    // again on its next refresh, and the other worker
+                    // resolves it itself meanwhile.
+                    let _ = q.push(update);
+                }
+                if let Some(wake) = self.shared.worker_wakeup.get(w) {
+                    wake.wake();
+                }
+            }
+        }
+    }
+
+    /// Applies the neighbours the other workers learned.
+    fn apply_neighbours(&self, neigh: &mut NeighbourTable) -> usize {
+        let Some(queue) = self.shared.neigh.get(self.index) else {
+            return 0;
+        };
+        let mut n = 0;
+        while let Some(update) = queue.pop() {
+            neigh.handle_update(update);
+            n += 1;
+        }
+        n
     }
 
     fn wakeup_fd(&self) -> i32 {
@@ -244,7 +327,17 @@ impl Worker {
             .shared
             .tx
             .get(self.index)
-            .is_some_and(|q| !q.is_empty());
+            .is_some_and(|q| !q.is_empty())
+            || self
+                .shared
+                .handoff
+                .get(self.index)
+                .is_some_and(|q| !q.is_empty())
+            || self
+                .shared
+                .neigh
+                .get(self.index)
+                .is_some_and(|q| !q.is_empty());
         if !queued && !self.shared.stop.load(Ordering::Relaxed) {
             self.shared.publish_sleep(self.index, Instant::now());
             for p in pollfds.iter_mut() {
@@ -256,6 +349,43 @@ impl Worker {
         }
         wakeup.woke();
     }
+}
+
+/// Copies `frame` into the hand-off queue of the worker that sends on
+/// `port` for the others, and wakes it; false if there is none, the frame
+/// is too large or the queue is full.
+fn push_handoff(
+    shared: &Shared,
+    owners: &[Option<usize>],
+    port: usize,
+    forwarded: bool,
+    frame: &[u8],
+) -> bool {
+    let Some(w) = owners.get(port).copied().flatten() else {
+        return false;
+    };
+    let (Some(queue), Some(copy)) = (
+        shared.handoff.get(w),
+        HandoffFrame::new(port, forwarded, frame),
+    ) else {
+        return false;
+    };
+    let pushed = queue.push(copy).is_ok();
+    if let Some(wake) = shared.worker_wakeup.get(w) {
+        wake.wake();
+    }
+    pushed
+}
+
+/// Adds what became of the frames placed on `port` to the counters.
+fn count_tally(counters: &mut Counters, port: usize, t: &Tally) {
+    let c = counters.port(port);
+    c.forwarded += t.forwarded;
+    c.handed_off += t.handed_off;
+    counters.drop_n(port, DropReason::EgressFull, t.egress_full);
+    counters.drop_n(port, DropReason::HandoffFull, t.handoff_full);
+    counters.drop_n(port, DropReason::NoEgress, t.no_egress);
+    counters.drop_n(port, DropReason::NoNeighbour, t.parked_lost);
 }
 
 /// Gives the calling worker thread [`WORKER_NICE`]; needs CAP_SYS_NICE,

@@ -21,6 +21,10 @@ use xvrrp_wire::ethernet::EthernetAddress;
 
 use crate::error::DataplaneError;
 
+/// Slots of the program's socket map, indexed by receive queue: queues
+/// 0 to 63 can be served.
+pub const MAX_QUEUES: u32 = 64;
+
 static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvrrp.bpf.o"));
 
 /// How to attach the program.
@@ -115,8 +119,15 @@ impl PortFilter {
                     }
                     Err(e) => {
                         let busy = error_chain(&e).contains("busy");
-                        last_err = Some((name, e));
                         if !busy || Instant::now() >= deadline {
+                            if mode == AttachMode::Auto && name == "native" {
+                                tracing::warn!(
+                                    port = ifname,
+                                    error = %error_chain(&e),
+                                    "native XDP attach failed; falling back to generic mode"
+                                );
+                            }
+                            last_err = Some((name, e));
                             continue 'modes;
                         }
                         thread::sleep(Duration::from_millis(20));

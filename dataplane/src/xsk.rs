@@ -3,8 +3,9 @@
 //! another without a copy. All of the crate's unsafe code lives here.
 //!
 //! Frame ownership: every frame descriptor is, at any time, in exactly one
-//! place: the free list, a fill ring, an RX ring, a pending-TX list, a TX
-//! ring or a completion ring. That invariant is what makes the `unsafe`
+//! place: the free list, a fill ring, an RX ring, the parked list, the list
+//! of frames to hand to another worker (copied, then freed), a pending-TX
+//! list, a TX ring or a completion ring. That invariant is what makes the `unsafe`
 //! ring calls below sound: we only hand the kernel frames we own and only
 //! touch frames the kernel gave back.
 
@@ -25,6 +26,9 @@ use crate::{error::DataplaneError, stats::XskStats};
 pub const UMEM_FRAMES: u32 = 4096;
 /// Size of each ring.
 pub const RING_SIZE: u32 = 2048;
+/// Frames kept out of the fill rings for transmit (control frames,
+/// resolution requests, handed-off copies), so those are never starved.
+const TX_RESERVE: usize = RING_SIZE as usize / 4;
 
 fn boxed<E: std::error::Error + Send + Sync + 'static>(
     e: E,
@@ -38,6 +42,8 @@ pub struct XskSocket {
     pub port: usize,
     /// Queue id on the port.
     pub queue: u32,
+    /// Whether the kernel bound it in zero-copy mode (else copy mode).
+    pub zero_copy: bool,
     tx: TxQueue,
     rx: RxQueue,
     fq: FillQueue,
@@ -51,10 +57,55 @@ pub struct WorkerXsk {
     free: Vec<FrameDesc>,
     scratch: Vec<FrameDesc>,
     sockets: Vec<XskSocket>,
+    /// How each port is reached from this worker, by port index.
+    egress: Vec<Egress>,
     /// Frames waiting for their next hop's MAC.
     parked: Vec<Parked>,
-    /// Parked frames given up (queue full or too old), by ingress port.
-    lost: Vec<u64>,
+    /// Forwarded frames waiting to be copied to the worker that serves
+    /// their egress port: (frame, egress port).
+    outgoing: Vec<(FrameDesc, usize)>,
+    /// What became of the frames placed since the last [`Self::take_tally`].
+    tally: Vec<Tally>,
+    /// Frames each socket's fill ring is kept topped up to: the UMEM less
+    /// [`TX_RESERVE`], shared evenly, so that a socket on a queue that
+    /// receives little never hoards the frames the busy ones need.
+    fill_share: usize,
+}
+
+/// How a worker sends on a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// Through its own socket (index into its sockets).
+    Local(usize),
+    /// By handing a copy to the worker that has a socket on it.
+    HandOff,
+    /// Not at all: no worker has a socket on the port.
+    Unserved,
+}
+
+/// What became of the frames a worker placed, per port.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Forwarded frames queued for transmission on this (egress) port.
+    pub forwarded: u64,
+    /// Forwarded frames for this port copied to the worker that serves it.
+    pub handed_off: u64,
+    /// Frames for this port dropped: its list of frames waiting for the
+    /// transmit ring was full.
+    pub egress_full: u64,
+    /// Frames for this port dropped: the serving worker's hand-off queue was full.
+    pub handoff_full: u64,
+    /// Frames for this port dropped: no worker has a socket on it.
+    pub no_egress: u64,
+    /// Frames received on this (ingress) port given up while parked (too
+    /// old, or no room to park).
+    pub parked_lost: u64,
+}
+
+impl Tally {
+    fn is_zero(&self) -> bool {
+        *self == Tally::default()
+    }
 }
 
 /// Frames that can wait for a resolution at once (per worker).
@@ -70,11 +121,11 @@ struct Parked {
 }
 
 impl WorkerXsk {
-    /// Creates the UMEM for worker `worker`.
+    /// Creates the UMEM for worker `worker`, which serves `ports` ports.
     ///
     /// # Errors
     /// UMEM creation failure.
-    pub fn new(worker: usize, batch: usize) -> Result<Self, DataplaneError> {
+    pub fn new(worker: usize, batch: usize, ports: usize) -> Result<Self, DataplaneError> {
         let umem_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Umem {
             worker,
             source: e,
@@ -94,13 +145,48 @@ impl WorkerXsk {
             free: descs,
             scratch,
             sockets: Vec::new(),
+            egress: vec![Egress::Unserved; ports],
             parked: Vec::with_capacity(PARK_MAX),
-            lost: Vec::new(),
+            outgoing: Vec::with_capacity(RING_SIZE as usize),
+            tally: vec![Tally::default(); ports],
+            fill_share: RING_SIZE as usize,
         })
     }
 
+    /// Shares the frames among the fill rings of the sockets bound, and
+    /// fills them: call once every socket is bound, before frames are
+    /// redirected to them.
+    pub fn prime(&mut self) {
+        let usable = (UMEM_FRAMES as usize).saturating_sub(TX_RESERVE);
+        self.fill_share = (usable / self.sockets.len().max(1)).min(RING_SIZE as usize);
+        for s in 0..self.sockets.len() {
+            self.recycle(s);
+        }
+    }
+
+    /// Says how this worker reaches each port: through its own socket where
+    /// it has one, else through another worker where `served(port)`.
+    pub fn set_egress(&mut self, served: impl Fn(usize) -> bool) {
+        for (port, e) in self.egress.iter_mut().enumerate() {
+            *e = match self.sockets.iter().position(|s| s.port == port) {
+                Some(s) => Egress::Local(s),
+                None if served(port) => Egress::HandOff,
+                None => Egress::Unserved,
+            };
+        }
+    }
+
+    /// How this worker reaches `port`.
+    pub fn egress(&self, port: usize) -> Egress {
+        self.egress.get(port).copied().unwrap_or(Egress::Unserved)
+    }
+
     /// Binds a socket to `ifname`/`queue` (serving `port`) and fills its
-    /// fill ring. Returns the socket's fd for the program's XSKMAP.
+    /// fill ring. `zero_copy`: `Some(true)` zero-copy or fail, `Some(false)`
+    /// copy mode, `None` whatever the driver offers — zero-copy where it
+    /// can, else copy mode (veth), with an explicit copy-mode bind as a
+    /// last resort. Returns the socket's fd for the program's XSKMAP and
+    /// whether the kernel bound it in zero-copy mode.
     ///
     /// # Errors
     /// Bind failure.
@@ -110,58 +196,60 @@ impl WorkerXsk {
         ifname: &str,
         queue: u32,
         zero_copy: Option<bool>,
-    ) -> Result<i32, DataplaneError> {
+    ) -> Result<(i32, bool), DataplaneError> {
         let bind_err = |e: Box<dyn std::error::Error + Send + Sync>| DataplaneError::Bind {
             ifname: ifname.to_string(),
             queue,
             source: e,
         };
         let ring = QueueSize::new(RING_SIZE).map_err(|e| bind_err(boxed(e)))?;
-        let mut flags = BindFlags::XDP_USE_NEED_WAKEUP;
-        match zero_copy {
-            Some(true) => flags |= BindFlags::XDP_ZEROCOPY,
-            Some(false) => flags |= BindFlags::XDP_COPY,
-            None => {}
-        }
-        let config = SocketConfig::builder()
-            .rx_queue_size(ring)
-            .tx_queue_size(ring)
-            .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-            .bind_flags(flags)
-            .build();
         let iface = ifname.parse().map_err(|e| bind_err(boxed(e)))?;
-        // SAFETY: LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD is set, which is
-        // what xsk-rs requires when a UMEM is shared between sockets.
-        let (tx, rx, rings) = unsafe { Socket::new(config, &self.umem, &iface, queue) }
-            .map_err(|e| bind_err(boxed(e)))?;
-        let (mut fq, cq) = rings.ok_or_else(|| {
+        let open = |extra: BindFlags| {
+            let config = SocketConfig::builder()
+                .rx_queue_size(ring)
+                .tx_queue_size(ring)
+                .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+                .bind_flags(BindFlags::XDP_USE_NEED_WAKEUP | extra)
+                .build();
+            // SAFETY: LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD is set, which is
+            // what xsk-rs requires when a UMEM is shared between sockets.
+            unsafe { Socket::new(config, &self.umem, &iface, queue) }
+        };
+        let opened = match zero_copy {
+            Some(true) => open(BindFlags::XDP_ZEROCOPY).map_err(|e| {
+                bind_err(format!("{e} (zero_copy = \"on\", but the driver of {ifname} may not support zero-copy: use \"auto\")").into())
+            }),
+            Some(false) => open(BindFlags::XDP_COPY).map_err(|e| bind_err(boxed(e))),
+            None => open(BindFlags::empty()).or_else(|first| {
+                tracing::warn!(port = ifname, queue, error = %first, "AF_XDP bind failed; retrying in copy mode");
+                open(BindFlags::XDP_COPY).map_err(|e| bind_err(boxed(e)))
+            }),
+        };
+        let (tx, rx, rings) = opened?;
+        // The fill ring is filled by `prime`, once the worker's sockets are
+        // all bound and the frames can be shared among them.
+        let (fq, cq) = rings.ok_or_else(|| {
             DataplaneError::Unsupported(format!(
                 "{ifname} queue {queue} is bound twice by one worker"
             ))
         })?;
-        // Give the kernel half the free frames per socket at most, keeping
-        // the rest for the other sockets and for transmit.
-        let give = (self.free.len() / 2).min(RING_SIZE as usize);
-        let start = self.free.len() - give;
-        // SAFETY: these frames come from our free list, so we own them and
-        // they are in no ring.
-        let given = unsafe { fq.produce(&self.free[start..]) };
-        self.free.truncate(self.free.len() - given);
         let fd = {
             use std::os::fd::AsRawFd;
             rx.fd().as_raw_fd()
         };
+        let zero_copy = bound_zero_copy(fd);
         let cap = (RING_SIZE as usize) + self.scratch.len();
         self.sockets.push(XskSocket {
             port,
             queue,
+            zero_copy,
             tx,
             rx,
             fq,
             cq,
             pending: Vec::with_capacity(cap),
         });
-        Ok(fd)
+        Ok((fd, zero_copy))
     }
 
     /// The sockets' raw fds (for poll(2) when idle).
@@ -190,7 +278,8 @@ impl WorkerXsk {
         self.sockets.get(s).map(|x| x.port)
     }
 
-    /// Reclaims completed TX frames and tops up socket `s`'s fill ring.
+    /// Reclaims completed TX frames and tops socket `s`'s fill ring up to
+    /// its share: what the kernel took from it since, no more.
     pub fn recycle(&mut self, s: usize) {
         let Some(sock) = self.sockets.get_mut(s) else {
             return;
@@ -205,10 +294,10 @@ impl WorkerXsk {
                 break;
             }
         }
-        let want = sock.fq.nb_free(RING_SIZE) as usize;
+        let in_ring = (RING_SIZE as usize).saturating_sub(sock.fq.nb_free(RING_SIZE) as usize);
+        let want = self.fill_share.saturating_sub(in_ring);
         // Keep a reserve for transmit so control frames are never starved.
-        let reserve = RING_SIZE as usize / 4;
-        let give = want.min(self.free.len().saturating_sub(reserve));
+        let give = want.min(self.free.len().saturating_sub(TX_RESERVE));
         if give > 0 {
             let start = self.free.len() - give;
             // SAFETY: frames from our free list; we own them.
@@ -264,7 +353,7 @@ impl WorkerXsk {
                 self.count_lost(entry.port);
                 let mut expired = |port, buf: &mut [u8], len| f(Retry::Expired, port, buf, len);
                 match run_on(&self.umem, &mut entry.desc, entry.port, &mut expired) {
-                    action @ Action::Send { .. } => {
+                    action @ (Action::Send { .. } | Action::Forward { .. }) => {
                         self.place(entry.desc, entry.port, action, entry.since);
                     }
                     Action::Free | Action::Park => self.free.push(entry.desc),
@@ -290,13 +379,19 @@ impl WorkerXsk {
         self.parked.len()
     }
 
-    /// Reports and resets the parked frames given up, per ingress port.
-    pub fn take_lost(&mut self, mut f: impl FnMut(usize, u64)) {
-        for (port, n) in self.lost.iter_mut().enumerate() {
-            if *n > 0 {
-                f(port, *n);
-                *n = 0;
+    /// Reports and resets what became of the frames placed, per port.
+    pub fn take_tally(&mut self, mut f: impl FnMut(usize, &Tally)) {
+        for (port, t) in self.tally.iter_mut().enumerate() {
+            if !t.is_zero() {
+                f(port, t);
+                *t = Tally::default();
             }
+        }
+    }
+
+    fn count(&mut self, port: usize, f: impl FnOnce(&mut Tally)) {
+        if let Some(t) = self.tally.get_mut(port) {
+            f(t);
         }
     }
 
@@ -306,13 +401,7 @@ impl WorkerXsk {
     }
 
     fn count_lost(&mut self, port: usize) {
-        if self.lost.len() <= port {
-            // Sized once per port, the first time one loses a frame.
-            self.lost.resize(port + 1, 0);
-        }
-        if let Some(n) = self.lost.get_mut(port) {
-            *n += 1;
-        }
+        self.count(port, |t| t.parked_lost += 1);
     }
 
     /// Puts a handled frame where its action says.
@@ -330,17 +419,92 @@ impl WorkerXsk {
                     self.give_up(desc, ingress);
                 }
             }
-            Action::Send { port, .. } => match self.sockets.iter_mut().find(|x| x.port == port) {
-                Some(out) if out.pending.len() < out.pending.capacity() => out.pending.push(desc),
-                _ => self.free.push(desc),
+            Action::Send { port, .. } => {
+                // A reply leaves by the port it answers, where this worker
+                // has a socket; anything else is not sendable from here.
+                if !self.push_pending(port, desc) {
+                    self.free.push(desc);
+                }
+            }
+            Action::Forward { port, .. } => match self.egress(port) {
+                Egress::Local(_) => {
+                    if self.push_pending(port, desc) {
+                        self.count(port, |t| t.forwarded += 1);
+                    } else {
+                        self.free.push(desc);
+                    }
+                }
+                Egress::HandOff if self.outgoing.len() < self.outgoing.capacity() => {
+                    self.outgoing.push((desc, port));
+                }
+                Egress::HandOff => {
+                    self.free.push(desc);
+                    self.count(port, |t| t.handoff_full += 1);
+                }
+                Egress::Unserved => {
+                    self.free.push(desc);
+                    self.count(port, |t| t.no_egress += 1);
+                }
             },
         }
     }
 
-    /// Queues a copy of `frame` for transmission on `port`; false if no
-    /// frame or socket is available.
+    /// Adds `desc` to the frames waiting for `port`'s transmit ring; false
+    /// (counted `egress_full` or `no_egress`) if it cannot.
+    fn push_pending(&mut self, port: usize, desc: FrameDesc) -> bool {
+        let Egress::Local(s) = self.egress(port) else {
+            self.count(port, |t| t.no_egress += 1);
+            return false;
+        };
+        match self.sockets.get_mut(s) {
+            Some(out) if out.pending.len() < out.pending.capacity() => {
+                out.pending.push(desc);
+                true
+            }
+            _ => {
+                self.count(port, |t| t.egress_full += 1);
+                false
+            }
+        }
+    }
+
+    /// Frames waiting to be handed to another worker.
+    pub fn outgoing(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Offers each frame waiting to be handed off to `push(port, frame)`,
+    /// which copies it to the worker serving `port` (false: no room), and
+    /// frees it.
+    pub fn hand_off(&mut self, mut push: impl FnMut(usize, &[u8]) -> bool) {
+        // In arrival order, so a flow is not reordered; the list is put
+        // back afterwards with its capacity (no allocation).
+        let mut outgoing = std::mem::take(&mut self.outgoing);
+        for &(desc, port) in &outgoing {
+            // SAFETY: frames in `outgoing` are ours (taken from RX, handled,
+            // not given back to any ring) and nothing else refers to them.
+            let data = unsafe { self.umem.data(&desc) };
+            let pushed = push(port, data.contents());
+            self.free.push(desc);
+            self.count(port, |t| {
+                if pushed {
+                    t.handed_off += 1;
+                } else {
+                    t.handoff_full += 1;
+                }
+            });
+        }
+        outgoing.clear();
+        self.outgoing = outgoing;
+    }
+
+    /// Queues a copy of `frame` for transmission on `port`; false if this
+    /// worker has no socket there or no frame or room is available.
     pub fn queue_copy(&mut self, port: usize, frame: &[u8]) -> bool {
-        let Some(sock) = self.sockets.iter_mut().find(|x| x.port == port) else {
+        let Egress::Local(s) = self.egress(port) else {
+            return false;
+        };
+        let Some(sock) = self.sockets.get_mut(s) else {
             return false;
         };
         if sock.pending.len() >= sock.pending.capacity() {
@@ -449,8 +613,19 @@ pub enum Action {
     /// Keep the frame, unchanged, until its next hop is resolved, then
     /// offer it again (`Processor::resume`).
     Park,
-    /// Transmit `len` bytes of the (possibly rewritten) frame on `port`.
+    /// Transmit `len` bytes of the (possibly rewritten) frame on `port`:
+    /// a reply, out of the port it answers.
     Send {
+        /// Egress port.
+        port: usize,
+        /// Frame length.
+        len: usize,
+    },
+    /// Transmit `len` bytes of the rewritten frame on `port`: a forwarded
+    /// frame, counted `forwarded` once it is queued for transmission (by
+    /// this worker, or by the one it is handed to when this worker has no
+    /// socket on `port`).
+    Forward {
         /// Egress port.
         port: usize,
         /// Frame length.
@@ -487,10 +662,29 @@ where
     let keep = match action {
         Action::Free => 0,
         Action::Park => len,
-        Action::Send { len, .. } => len,
+        Action::Send { len, .. } | Action::Forward { len, .. } => len,
     };
     data.cursor().set_pos(keep);
     action
+}
+
+/// Whether the kernel bound socket `fd` in zero-copy mode (XDP_OPTIONS);
+/// false when it cannot tell.
+fn bound_zero_copy(fd: i32) -> bool {
+    let mut opts = libc::xdp_options { flags: 0 };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::xdp_options>()).unwrap_or(0);
+    // SAFETY: `opts` is a valid, writable xdp_options of `len` bytes, and
+    // the kernel writes at most `len` bytes into it.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_XDP,
+            libc::XDP_OPTIONS,
+            std::ptr::addr_of_mut!(opts).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && opts.flags & libc::XDP_OPTIONS_ZEROCOPY != 0
 }
 
 #[cfg(test)]

@@ -48,6 +48,11 @@ enum LabAction {
         /// checksums reach the gateways) instead of turning them off.
         #[arg(long)]
         offloads: bool,
+        /// Receive and transmit queues of the gateways' veths (1 to 16):
+        /// with more than one, their ports spread flows over their queues,
+        /// served by as many fast-path workers.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_QUEUES)))]
+        queues: u32,
     },
     /// Remove everything the lab made; succeeds if nothing is there.
     Down,
@@ -59,13 +64,18 @@ enum LabAction {
 pub fn run(args: &LabArgs) -> Result<()> {
     validate_prefix(&args.prefix)?;
     match args.action {
-        LabAction::Up { offloads } => {
-            let lab = Lab::up_with(&args.prefix, LabOptions { offloads })?;
+        LabAction::Up { queues, offloads } => {
+            let lab = Lab::up_with(&args.prefix, &LabOptions { queues, offloads })?;
             // The CLI lab outlives this process: keep it.
             lab.keep();
             println!(
-                "lab {} is up: namespaces {}",
+                "lab {} is up{}: namespaces {}",
                 args.prefix,
+                if queues > 1 {
+                    format!(" with {queues} queues per gateway port")
+                } else {
+                    String::new()
+                },
                 ROLES
                     .iter()
                     .map(|r| format!("{}-{r}", args.prefix))
@@ -93,6 +103,34 @@ pub fn run(args: &LabArgs) -> Result<()> {
 /// The lab's namespace roles, in creation order.
 const ROLES: [&str; 5] = ["sw", "client", "gw-a", "gw-b", "server"];
 
+/// Most queues a lab veth can have (the machine's cores are fewer).
+pub const MAX_QUEUES: u32 = 16;
+
+/// How to build a lab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LabOptions {
+    /// Receive and transmit queues of each gateway veth, both ends (1 to
+    /// [`MAX_QUEUES`]; the hosts' veths stay single-queue). A gateway port
+    /// receives a frame on the queue its switch-side peer sent it from,
+    /// which the switch picks by flow hash: flows spread over the queues,
+    /// and over the fast-path workers serving them.
+    pub queues: u32,
+    /// Keep the kernel's default offloads (tx/rx checksum, TSO, GSO) on
+    /// every veth end instead of turning them off: senders then hand over
+    /// frames with partial checksums (CHECKSUM_PARTIAL), as in a container
+    /// setup nobody tuned, and the fast path must complete them.
+    pub offloads: bool,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            queues: 1,
+            offloads: false,
+        }
+    }
+}
+
 /// Checks that a lab prefix keeps namespace names short and valid.
 pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
     let ok = !prefix.is_empty()
@@ -106,44 +144,37 @@ pub(crate) fn validate_prefix(prefix: &str) -> Result<()> {
     Ok(())
 }
 
-/// How a lab is built, beyond its prefix.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LabOptions {
-    /// Keep the kernel's default offloads (tx/rx checksum, TSO, GSO) on
-    /// every veth end instead of turning them off: senders then hand over
-    /// frames with partial checksums (CHECKSUM_PARTIAL), as in a container
-    /// setup nobody tuned, and the fast path must complete them.
-    pub offloads: bool,
-}
-
 /// A lab that exists while this value lives: dropping it tears the lab down
 /// (unless [`Lab::keep`] was called), so cleanup runs on every exit path,
 /// panics included.
 #[derive(Debug)]
 pub struct Lab {
     prefix: String,
-    keep: bool,
     options: LabOptions,
+    keep: bool,
 }
 
 impl Lab {
     /// Builds the lab for `prefix`, removing any leftover of a previous lab
-    /// with the same prefix first.
+    /// with the same prefix first; single-queue veths.
     ///
     /// # Errors
     /// An invalid prefix, `ip` or `ethtool` not installed, or any
     /// `ip`/`ethtool`/sysctl step failing (not root). What was built so far is
     /// removed before returning.
     pub fn up(prefix: &str) -> Result<Lab> {
-        Lab::up_with(prefix, LabOptions::default())
+        Lab::up_with(prefix, &LabOptions::default())
     }
 
-    /// [`Lab::up`] with `options`.
+    /// [`Lab::up`] with `options` (multi-queue veths).
     ///
     /// # Errors
-    /// As [`Lab::up`].
-    pub fn up_with(prefix: &str, options: LabOptions) -> Result<Lab> {
+    /// As [`Lab::up`], and a queue count out of range.
+    pub fn up_with(prefix: &str, options: &LabOptions) -> Result<Lab> {
         validate_prefix(prefix)?;
+        if !(1..=MAX_QUEUES).contains(&options.queues) {
+            bail!("{} queues per veth: use 1 to {MAX_QUEUES}", options.queues);
+        }
         // Before anything exists: a missing ethtool would otherwise fail
         // at the first veth, after the namespaces were made.
         netns::require(&["ip", "ethtool"])?;
@@ -151,8 +182,8 @@ impl Lab {
         // From here on, a failure drops `lab`, which removes the partial lab.
         let lab = Lab {
             prefix: prefix.to_owned(),
+            options: *options,
             keep: false,
-            options,
         };
         lab.build()
             .with_context(|| format!("building lab {prefix}"))?;
@@ -162,6 +193,11 @@ impl Lab {
     /// The lab's prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Receive and transmit queues of each gateway veth.
+    pub fn queues(&self) -> u32 {
+        self.options.queues
     }
 
     /// Namespace name of `role` (`sw`, `client`, `gw-a`, `gw-b`, `server`).
@@ -293,10 +329,25 @@ impl Lab {
     }
 
     /// Creates veth `ifname` in `role`'s namespace with its peer `peer` in
-    /// the switch, enslaved to `bridge`; both ends single-queue and up.
+    /// the switch, enslaved to `bridge`, and up: a gateway's with the lab's
+    /// number of queues at both ends, a host's single-queue.
+    ///
+    /// Hosts stay single-queue on purpose: a frame keeps the transmit queue
+    /// its sender picked as the receive queue the bridge sees, and the
+    /// bridge then sends it out of that queue minus one (`skb_tx_hash`
+    /// takes a recorded receive queue over the flow hash), which folds
+    /// every flow of a multi-queue host onto the gateway's queue 0. From a
+    /// single-queue host nothing is recorded, so the bridge spreads flows
+    /// over the gateway port's queues by their hash.
     fn veth(&self, role: &str, ifname: &str, peer: &str, bridge: &str) -> Result<()> {
         let ns = self.ns(role);
         let sw = self.ns("sw");
+        let queues = if role.starts_with("gw-") {
+            self.options.queues
+        } else {
+            1
+        };
+        let q = queues.to_string();
         netns::ip(&[
             "-n",
             &ns,
@@ -304,21 +355,25 @@ impl Lab {
             "add",
             ifname,
             "numtxqueues",
-            "1",
+            &q,
             "numrxqueues",
-            "1",
+            &q,
             "type",
             "veth",
             "peer",
             "name",
             peer,
             "numtxqueues",
-            "1",
+            &q,
             "numrxqueues",
-            "1",
+            &q,
             "netns",
             &sw,
         ])?;
+        if queues > 1 {
+            set_channels(&ns, ifname, queues)?;
+            set_channels(&sw, peer, queues)?;
+        }
         // Frames a gateway's XDP program takes never meet the kernel stack,
         // so by default they are made complete on the wire: no checksum left
         // to offload and no GSO/GRO super-frames, on every end. (A native
@@ -370,6 +425,31 @@ fn add_addr(ns: &str, ifname: &str, addr: &str) -> Result<()> {
         args.push("nodad");
     }
     netns::ip(&args).map(|_| ())
+}
+
+/// Makes `queues` receive and transmit channels of `ifname` active: a veth
+/// made with that many queues has them all active on current kernels, but
+/// an older kernel may start with one, so they are checked and set with
+/// `ethtool -L` when short.
+fn set_channels(ns: &str, ifname: &str, queues: u32) -> Result<()> {
+    let current = |text: &str, key: &str| -> Option<u32> {
+        let after = text.split("Current hardware settings:").nth(1)?;
+        after
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let text = netns::exec(ns, "ethtool", &["-l", ifname])?;
+    if current(&text, "RX:") == Some(queues) && current(&text, "TX:") == Some(queues) {
+        return Ok(());
+    }
+    let q = queues.to_string();
+    netns::exec(ns, "ethtool", &["-L", ifname, "rx", &q, "tx", &q])?;
+    let text = netns::exec(ns, "ethtool", &["-l", ifname])?;
+    if current(&text, "RX:") != Some(queues) || current(&text, "TX:") != Some(queues) {
+        bail!("{ifname} in {ns}: cannot make {queues} queues active:\n{text}");
+    }
+    Ok(())
 }
 
 /// Turns off the offloads that would hand an XDP program partial checksums
@@ -517,6 +597,8 @@ pub struct ApplianceConfig {
     pub idle: String,
     /// Ports served by the fast path.
     pub ports: Vec<String>,
+    /// Receive queues served, by port; a port not listed serves all.
+    pub queues: BTreeMap<String, Vec<u32>>,
     /// Virtual routers.
     pub instances: Vec<LabInstance>,
     /// Put every instance in one `[[sync_group]]`.
@@ -538,6 +620,7 @@ impl ApplianceConfig {
             cores: vec![0],
             idle: "adaptive".to_owned(),
             ports: vec!["lan0".to_owned(), "wan0".to_owned()],
+            queues: BTreeMap::new(),
             instances: vec![
                 LabInstance {
                     name: "lan-gw".to_owned(),
@@ -575,6 +658,10 @@ impl ApplianceConfig {
         t.push_str(&format!("idle = {:?}\n", self.idle));
         for port in &self.ports {
             t.push_str(&format!("\n[[port]]\nname = {port:?}\n"));
+            if let Some(queues) = self.queues.get(port) {
+                let ids: Vec<String> = queues.iter().map(u32::to_string).collect();
+                t.push_str(&format!("queues = [{}]\n", ids.join(", ")));
+            }
         }
         for i in &self.instances {
             t.push_str("\n[[vrrp]]\n");
@@ -915,5 +1002,20 @@ mod tests {
         );
         assert_eq!(config.vrrp[0].advert_interval(), Duration::from_millis(10));
         assert_eq!(config.sync_groups.len(), 1);
+        assert_eq!(config.ports[0].queues, xvrrp_control::config::Queues::All);
+    }
+
+    #[test]
+    fn queues_of_a_port_are_rendered() {
+        let mut c = ApplianceConfig::gateway("/run/xvrrp/xv-a.sock", 200);
+        c.cores = vec![0, 1];
+        c.queues.insert("wan0".to_owned(), vec![0]);
+        let config = xvrrp_control::config::parse(&c.render(), "lab").unwrap();
+        assert_eq!(config.dataplane.cores, [0, 1]);
+        assert_eq!(config.ports[0].queues, xvrrp_control::config::Queues::All);
+        assert_eq!(
+            config.ports[1].queues,
+            xvrrp_control::config::Queues::List(vec![0])
+        );
     }
 }

@@ -80,6 +80,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("xvrrp run needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK) to attach XDP programs");
     }
+    if let Some(addr) = cfg.global.metrics_listen {
+        tracing::warn!(%addr, "metrics_listen is set, but this version serves no metrics endpoint: nothing listens there");
+    }
     let dcfg = DataplaneConfig::from_config(&cfg)?;
     let dataplane = Dataplane::start(&dcfg).context("starting the fast path")?;
     // Before the first frame is forwarded: the kernel's routes are in the

@@ -12,8 +12,9 @@ use xvrrp_dataplane::{stats::SocketStats, Dataplane};
 
 use super::tx::TxCounters;
 
-/// Every router: state, priorities, master, timers, counters.
-pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value {
+/// Every router: state, priorities, master, timers, counters; and how the
+/// fast path serves each port.
+pub(super) fn status(routers: &Routers, dp: &Dataplane, started: Instant, now: Instant) -> Value {
     let instances: Vec<Value> = routers
         .iter()
         .map(|r| {
@@ -47,7 +48,61 @@ pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value
             })
         })
         .collect();
-    json!({"instances": instances, "uptime_ms": millis(now.saturating_duration_since(started))})
+    json!({
+        "instances": instances,
+        "dataplane": dataplane(dp),
+        "uptime_ms": millis(now.saturating_duration_since(started)),
+    })
+}
+
+/// Per port: the XDP mode in use, zero-copy or copy sockets, each served
+/// queue with its worker; per worker: its core and queues.
+fn dataplane(dp: &Dataplane) -> Value {
+    let layout = dp.layout();
+    let ports: Vec<Value> = layout
+        .iter()
+        .map(|p| {
+            let zero_copy = !p.queues.is_empty() && p.queues.iter().all(|q| q.zero_copy);
+            json!({
+                "name": p.name,
+                "xdp_mode": p.xdp_mode,
+                "zero_copy": zero_copy,
+                "socket_mode": if zero_copy { "zero-copy" } else { "copy" },
+                "rx_queues": p.rx_queues,
+                "tx_worker": p.tx_worker,
+                "queues": p.queues.iter().map(|q| json!({
+                    "queue": q.queue,
+                    "worker": q.worker,
+                    "core": q.core,
+                    "zero_copy": q.zero_copy,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut workers: Vec<(usize, Option<usize>, Vec<Value>)> = Vec::new();
+    for p in layout {
+        for q in &p.queues {
+            let entry = json!({"port": p.name, "queue": q.queue});
+            match workers.iter_mut().find(|(w, _, _)| *w == q.worker) {
+                Some((_, _, list)) => list.push(entry),
+                None => workers.push((q.worker, q.core, vec![entry])),
+            }
+        }
+    }
+    workers.sort_by_key(|(w, _, _)| *w);
+    let workers: Vec<Value> = workers
+        .into_iter()
+        .map(|(w, core, queues)| {
+            // Ports this worker has no socket on: sent through their tx_worker.
+            let via: Map<String, Value> = layout
+                .iter()
+                .filter(|p| !p.queues.iter().any(|q| q.worker == w))
+                .map(|p| (p.name.clone(), json!(p.tx_worker)))
+                .collect();
+            json!({"worker": w, "core": core, "queues": queues, "sends_via": via})
+        })
+        .collect();
+    json!({"backend": "af_xdp", "ports": ports, "workers": workers})
 }
 
 /// One tracked target: `{"port": "wan0"}` (or `address`, `route`), its

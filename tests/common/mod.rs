@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-pub(crate) use lab::{Appliance, ApplianceConfig, Lab, LabOptions, WorkDir};
+pub(crate) use lab::{Appliance, ApplianceConfig, Lab, WorkDir};
 
 /// The binary under test.
 pub(crate) const XVRRP: &str = env!("CARGO_BIN_EXE_xvrrp");
@@ -157,11 +157,11 @@ impl Drop for TestLab {
 /// Builds a lab for `test`, or returns `None` when the test cannot run
 /// here (see [`can_run`]). Fails if `ethtool` is not installed.
 pub(crate) fn setup(test: &str) -> Option<TestLab> {
-    setup_with(test, LabOptions::default())
+    setup_with(test, &lab::LabOptions::default())
 }
 
-/// [`setup`] with lab `options`.
-pub(crate) fn setup_with(test: &str, options: LabOptions) -> Option<TestLab> {
+/// [`setup`] with lab `options` (multi-queue gateway ports).
+pub(crate) fn setup_with(test: &str, options: &lab::LabOptions) -> Option<TestLab> {
     if !can_run(test) {
         return None;
     }

@@ -76,10 +76,11 @@ impl Default for Global {
 }
 
 /// `[dataplane]`: how the fast path runs.
+///
+/// Its packet I/O is AF_XDP, the only backend: `backend = "af_xdp"` is
+/// accepted (SPEC §2 lists the key) and `"af_packet"` is refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dataplane {
-    /// Packet I/O backend.
-    pub backend: Backend,
     /// One pinned polling worker per core listed.
     pub cores: Vec<usize>,
     /// What a worker does when its rings are empty.
@@ -95,7 +96,6 @@ pub struct Dataplane {
 impl Default for Dataplane {
     fn default() -> Self {
         Dataplane {
-            backend: Backend::AfXdp,
             cores: vec![0],
             idle: Idle::Adaptive,
             xdp_mode: XdpMode::Auto,
@@ -103,15 +103,6 @@ impl Default for Dataplane {
             batch: 64,
         }
     }
-}
-
-/// Packet I/O backend of the fast path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// AF_XDP sockets fed by an XDP program (`"af_xdp"`).
-    AfXdp,
-    /// AF_PACKET sockets, for drivers or kernels without AF_XDP (`"af_packet"`).
-    AfPacket,
 }
 
 /// What a worker does when it finds no work.
@@ -163,6 +154,26 @@ pub enum Queues {
     All,
     /// These queue ids.
     List(Vec<u32>),
+}
+
+impl Queues {
+    /// The queue ids selected on a port that has `available` receive queues.
+    pub fn resolve(&self, available: u32) -> Vec<u32> {
+        match self {
+            Queues::All => (0..available.max(1)).collect(),
+            Queues::List(ids) => ids.clone(),
+        }
+    }
+}
+
+/// The worker serving the `position`-th selected queue of a port, among
+/// `workers`: each port's queues go to the workers in turn, its first queue
+/// to worker 0. A port with at least as many queues as there are workers
+/// thus has a socket in every worker, and a frame is sent out of it by the
+/// worker that received it; a worker left without a queue on a port hands
+/// the frames it forwards there to the port's first worker.
+pub fn queue_worker(position: usize, workers: usize) -> usize {
+    position % workers.max(1)
 }
 
 /// Checksum variant sent in VRRPv3 IPv4 advertisements: `"rfc9568"` (no
@@ -508,7 +519,14 @@ impl Config {
     /// The resolved plan `xvrrp check` prints: ports, workers, each instance
     /// with its defaults filled in and its derived timers, sync groups, routes.
     pub fn plan(&self) -> String {
-        plan::render(self)
+        plan::render(self, &|_| None)
+    }
+
+    /// [`Self::plan`], with the receive queues of `"all"` resolved through
+    /// `rx_queues` (the queue count of an interface present here, if any),
+    /// so the plan lists the queues each worker will serve.
+    pub fn plan_with(&self, rx_queues: &dyn Fn(&str) -> Option<u32>) -> String {
+        plan::render(self, rx_queues)
     }
 
     /// The port named `name`.

@@ -14,9 +14,9 @@ use std::time::Duration;
 use toml_edit::{ImDocument, InlineTable, Item, Table, Value};
 
 use super::{
-    format_duration, parse_duration, Backend, ChecksumMode, Config, Dataplane, Diagnostic,
-    GarpConfig, Global, Idle, IfAddr, PortConfig, Queues, RouteConfig, RouterId, RouterSpec,
-    SyncGroupConfig, TrackConfig, TrackTarget, Version, XdpMode, ZeroCopy,
+    format_duration, parse_duration, ChecksumMode, Config, Dataplane, Diagnostic, GarpConfig,
+    Global, Idle, IfAddr, PortConfig, Queues, RouteConfig, RouterId, RouterSpec, SyncGroupConfig,
+    TrackConfig, TrackTarget, Version, XdpMode, ZeroCopy,
 };
 
 /// Longest Linux interface name (IFNAMSIZ - 1).
@@ -26,6 +26,9 @@ const MAX_SOCKET_PATH: usize = 107;
 /// Bounds of the VRRPv3 advertisement interval (12 bits of centiseconds).
 const V3_MIN_INTERVAL: Duration = Duration::from_millis(10);
 const V3_MAX_INTERVAL: Duration = Duration::from_millis(40_950);
+/// Highest queue id a port can list: the XDP program's socket map, indexed
+/// by receive queue, has 64 slots.
+const MAX_QUEUE_ID: i64 = 63;
 /// Upper bound on gratuitous ARPs per transition, to keep a typo from flooding the LAN.
 const MAX_GARP_COUNT: i64 = 1000;
 
@@ -731,12 +734,20 @@ fn read_dataplane(cx: &mut Cx, s: &Section<'_>) -> Dataplane {
     s.check_keys(cx, DATAPLANE_KEYS);
     let mut d = Dataplane::default();
     if let Some(f) = s.get("backend") {
-        d.backend = choice(
-            cx,
-            &f,
-            &[("af_xdp", Backend::AfXdp), ("af_packet", Backend::AfPacket)],
-        )
-        .unwrap_or(d.backend);
+        // AF_XDP is the only backend: the key stays valid for files written
+        // to SPEC §2, but a backend that would silently run as AF_XDP is refused.
+        match string(cx, &f) {
+            Some("af_xdp") | None => {}
+            Some("af_packet") => cx.err(
+                f.at,
+                "backend: \"af_packet\" is not available in this version of xvrrp \
+                 (AF_XDP is the only backend); write \"af_xdp\" or remove the key",
+            ),
+            Some(other) => cx.err(
+                f.at,
+                format!("backend: unknown value {other:?} (the only backend is \"af_xdp\")"),
+            ),
+        }
     }
     if let Some(f) = s.get("cores") {
         if let Some(items) = array(cx, &f) {
@@ -848,7 +859,7 @@ fn read_port(cx: &mut Cx, s: &Section<'_>) -> (PortConfig, Option<usize>) {
                     }
                     let mut ids = Vec::new();
                     for item in &items {
-                        if let Some(q) = int_in(cx, item, 0, i64::from(u32::MAX)) {
+                        if let Some(q) = int_in(cx, item, 0, MAX_QUEUE_ID) {
                             let q = u32::try_from(q).unwrap_or_default();
                             if ids.contains(&q) {
                                 cx.err(item.at, format!("queues: queue {q} is listed twice"));

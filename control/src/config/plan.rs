@@ -4,18 +4,21 @@
 use std::fmt::Write;
 
 use super::{
-    format_duration, Backend, ChecksumMode, Config, Idle, Queues, RouterSpec, Version, XdpMode,
-    ZeroCopy,
+    format_duration, queue_worker, ChecksumMode, Config, Idle, Queues, RouterSpec, Version,
+    XdpMode, ZeroCopy,
 };
 
-pub(super) fn render(c: &Config) -> String {
+/// The queue count of an interface present where `check` runs, if any.
+pub(super) type RxQueues<'a> = &'a dyn Fn(&str) -> Option<u32>;
+
+pub(super) fn render(c: &Config, rx_queues: RxQueues<'_>) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail; the results are discarded on purpose.
-    let _ = write_plan(&mut out, c);
+    let _ = write_plan(&mut out, c, rx_queues);
     out
 }
 
-fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
+fn write_plan(out: &mut String, c: &Config, rx_queues: RxQueues<'_>) -> std::fmt::Result {
     let g = &c.global;
     writeln!(out, "control socket: {}", g.control_socket.display())?;
     match &g.socket_group {
@@ -23,8 +26,13 @@ fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
         None => writeln!(out, "  mode 0660, group unchanged")?,
     }
     match g.metrics_listen {
-        Some(a) => writeln!(out, "metrics: http://{a}/metrics")?,
-        None => writeln!(out, "metrics: off")?,
+        // The key is accepted for the configurations written to SPEC §2;
+        // no endpoint is served yet, and the plan must not claim one.
+        Some(a) => writeln!(
+            out,
+            "metrics_listen: not served yet ({a} is accepted, nothing listens there)"
+        )?,
+        None => writeln!(out, "metrics_listen: off")?,
     }
     match &g.notify {
         Some(p) => writeln!(out, "notify: {} INSTANCE STATE PRIORITY", p.display())?,
@@ -32,10 +40,6 @@ fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
     }
 
     let d = &c.dataplane;
-    let backend = match d.backend {
-        Backend::AfXdp => "af_xdp",
-        Backend::AfPacket => "af_packet",
-    };
     let idle = match d.idle {
         Idle::Busy => "busy",
         Idle::Adaptive => "adaptive",
@@ -54,7 +58,7 @@ fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
     let cores: Vec<String> = d.cores.iter().map(ToString::to_string).collect();
     writeln!(
         out,
-        "dataplane: {backend}, {} worker{} on core{} {}, idle {idle}, xdp {xdp}, zero-copy {zc}, batch {}",
+        "dataplane: af_xdp, {} worker{} on core{} {}, idle {idle}, xdp {xdp}, zero-copy {zc}, batch {}",
         d.cores.len(),
         if d.cores.len() == 1 { "" } else { "s" },
         if d.cores.len() == 1 { "" } else { "s" },
@@ -77,6 +81,7 @@ fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
         };
         writeln!(out, "  {}: queues {queues}", p.name)?;
     }
+    write_workers(out, c, rx_queues)?;
 
     writeln!(out, "instances:")?;
     if c.vrrp.is_empty() {
@@ -108,6 +113,58 @@ fn write_plan(out: &mut String, c: &Config) -> std::fmt::Result {
             "not mirrored"
         }
     )?;
+    Ok(())
+}
+
+/// Which queues each worker will serve, and through which worker it sends
+/// on a port where it serves none.
+fn write_workers(out: &mut String, c: &Config, rx_queues: RxQueues<'_>) -> std::fmt::Result {
+    let cores = &c.dataplane.cores;
+    let n = cores.len().max(1);
+    writeln!(out, "workers:")?;
+    for (w, core) in cores.iter().enumerate() {
+        let mut served = Vec::new();
+        let mut via = Vec::new();
+        for p in &c.ports {
+            let ids = match (&p.queues, rx_queues(&p.name)) {
+                (Queues::List(ids), _) => Some(ids.clone()),
+                (Queues::All, Some(count)) => Some(p.queues.resolve(count)),
+                (Queues::All, None) => None,
+            };
+            match ids {
+                Some(ids) => {
+                    let mine: Vec<String> = ids
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| queue_worker(*i, n) == w)
+                        .map(|(_, q)| q.to_string())
+                        .collect();
+                    match mine.len() {
+                        0 => via.push(p.name.clone()),
+                        1 => served.push(format!("{} queue {}", p.name, mine.join(","))),
+                        _ => served.push(format!("{} queues {}", p.name, mine.join(","))),
+                    }
+                }
+                None if n == 1 => served.push(format!("{} all queues", p.name)),
+                None => served.push(format!(
+                    "{} queues {w}, {}, ... (of all: {} is not here, counted at start)",
+                    p.name,
+                    w + n,
+                    p.name
+                )),
+            }
+        }
+        let served = if served.is_empty() {
+            "no queue (not started)".to_string()
+        } else {
+            served.join("; ")
+        };
+        write!(out, "  worker {w} (core {core}): {served}")?;
+        if !via.is_empty() && !c.ports.is_empty() {
+            write!(out, "; sends on {} through worker 0", via.join(", "))?;
+        }
+        writeln!(out)?;
+    }
     Ok(())
 }
 
