@@ -18,7 +18,12 @@ use netlink_packet_route::{
     RouteNetlinkMessage,
 };
 use netlink_sys::Socket;
-use xvrrp_control::config::TrackTarget;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+use xvrrp_control::{config::TrackTarget, RouterId};
 
 use crate::rtnl;
 
@@ -90,7 +95,8 @@ fn link_is_up(link: &LinkMessage) -> bool {
 /// The state of a tracked target as the kernel has it now: a port's link,
 /// whether an address is on some interface, whether the main table has a
 /// route to a prefix. Addresses and routes are read again every
-/// [`PROBE_PERIOD`] by the control loop (the result is debounced there).
+/// [`PROBE_PERIOD`] by the [`Prober`] (the result is debounced by the
+/// routers).
 pub fn is_up(target: &TrackTarget) -> bool {
     match target {
         TrackTarget::Port(name) => xvrrp_dataplane::iface::link_up(name),
@@ -111,42 +117,6 @@ pub fn is_up(target: &TrackTarget) -> bool {
 /// How often tracked addresses and routes are read again.
 pub const PROBE_PERIOD: Duration = Duration::from_millis(250);
 
-/// Whether some interface of this namespace has `addr`.
-fn address_present(addr: IpAddr) -> bool {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return false;
-    }
-    let mut found = false;
-    let mut cur = list;
-    while !cur.is_null() && !found {
-        // SAFETY: `cur` is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        if !ifa.ifa_addr.is_null() {
-            // SAFETY: ifa_addr points at a sockaddr of the family it names.
-            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-            found = match (family, addr) {
-                (libc::AF_INET, IpAddr::V4(want)) => {
-                    // SAFETY: an AF_INET address is a sockaddr_in.
-                    let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
-                    u32::from_be(sin.sin_addr.s_addr) == u32::from(want)
-                }
-                (libc::AF_INET6, IpAddr::V6(want)) => {
-                    // SAFETY: an AF_INET6 address is a sockaddr_in6.
-                    let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
-                    sin6.sin6_addr.s6_addr == want.octets()
-                }
-                _ => false,
-            };
-        }
-        cur = ifa.ifa_next;
-    }
-    // SAFETY: `list` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(list) };
-    found
-}
-
 /// Whether `/proc/net/route` text lists a route to exactly `net/len`.
 fn route4_present(table: &str, net: Ipv4Addr, len: u8) -> bool {
     let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
@@ -166,6 +136,152 @@ fn route4_present(table: &str, net: Ipv4Addr, len: u8) -> bool {
 fn route6_present(table: &str, net: Ipv6Addr, len: u8) -> bool {
     let want = format!("{:032x} {:02x}", u128::from(net), len);
     table.lines().any(|line| line.starts_with(&want))
+}
+
+/// What the prober found: the state of every tracked address and route,
+/// and the address each router's adverts should come from.
+#[derive(Debug, Default)]
+pub struct ProbeReport {
+    /// Tracked addresses and routes, and whether each is up.
+    pub targets: Vec<(TrackTarget, bool)>,
+    /// Routers and their ports' current primary addresses.
+    pub primaries: Vec<(RouterId, IpAddr)>,
+}
+
+/// What one router's primary address is read from.
+#[derive(Debug, Clone)]
+pub struct PrimaryOf {
+    /// The router.
+    pub id: RouterId,
+    /// Its port.
+    pub port: String,
+    /// IPv6 router: the port's link-local address, else its first IPv4 one.
+    pub ipv6: bool,
+}
+
+/// Reads tracked addresses and routes and the ports' primary addresses
+/// every [`PROBE_PERIOD`] on a thread of its own: those reads go through
+/// netlink dumps and /proc, which can wait for the kernel's RTNL lock while
+/// other work changes interfaces, and the real-time control thread must
+/// never wait for that. The control thread takes the reports with
+/// [`Prober::take`], without blocking.
+#[derive(Debug)]
+pub struct Prober {
+    reports: std::sync::mpsc::Receiver<ProbeReport>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prober {
+    /// Starts probing `targets` (addresses and routes; ports come as link
+    /// events) and the primary addresses of `primaries`.
+    ///
+    /// # Errors
+    /// The thread could not be started.
+    pub fn start(targets: Vec<TrackTarget>, primaries: Vec<PrimaryOf>) -> io::Result<Self> {
+        let (tx, reports) = std::sync::mpsc::sync_channel(4);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("xvrrp-probe".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Relaxed) {
+                    let report = ProbeReport {
+                        targets: targets.iter().map(|t| (t.clone(), is_up(t))).collect(),
+                        primaries: primaries
+                            .iter()
+                            .filter_map(|p| primary_of(&p.port, p.ipv6).map(|a| (p.id, a)))
+                            .collect(),
+                    };
+                    // A full channel means the control thread has not taken
+                    // the last reports yet: this one can wait for the next.
+                    let _ = tx.try_send(report);
+                    std::thread::sleep(PROBE_PERIOD);
+                }
+            })?;
+        Ok(Self {
+            reports,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The reports made since the last call, oldest first.
+    pub fn take(&self) -> impl Iterator<Item = ProbeReport> + '_ {
+        self.reports.try_iter()
+    }
+}
+
+impl Drop for Prober {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The address adverts come from on `port`: its first IPv4 address, or
+/// its IPv6 link-local address (RFC 9568 §5.1.2.1).
+fn primary_of(port: &str, ipv6: bool) -> Option<IpAddr> {
+    let mut found = None;
+    each_address(|name, addr| {
+        if found.is_some() || name != port.as_bytes() {
+            return;
+        }
+        found = match addr {
+            IpAddr::V4(a) if !ipv6 => Some(IpAddr::V4(a)),
+            IpAddr::V6(a) if ipv6 && a.segments()[0] & 0xffc0 == 0xfe80 => Some(IpAddr::V6(a)),
+            _ => None,
+        };
+    });
+    found
+}
+
+/// Whether some interface of this namespace has `addr`.
+fn address_present(addr: IpAddr) -> bool {
+    let mut found = false;
+    each_address(|_, a| found |= a == addr);
+    found
+}
+
+/// Calls `f(interface name, address)` for every IPv4 and IPv6 address of
+/// this namespace's interfaces, in the kernel's order.
+fn each_address(mut f: impl FnMut(&[u8], IpAddr)) {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a list we free below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return;
+    }
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_bytes();
+        // SAFETY: ifa_addr points at a sockaddr of the family it names.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        let addr = match family {
+            libc::AF_INET => {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: an AF_INET6 address is a sockaddr_in6.
+                let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
+            }
+            _ => continue,
+        };
+        f(name, addr);
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
 }
 
 #[cfg(test)]

@@ -120,9 +120,8 @@ struct Daemon {
     drop_log: DropLog,
     /// State-machine timers served late (a starved control thread).
     late_wakeups: u64,
-    /// When tracked addresses and routes, and the ports' primary
-    /// addresses, are read next.
-    next_probe: Instant,
+    /// Reads tracked addresses and routes and the ports' primary addresses.
+    prober: track::Prober,
     /// The kernel route mirror (`[routes] kernel = true`).
     kernel_routes: Option<KernelRoutes>,
 }
@@ -212,6 +211,20 @@ impl Daemon {
             .collect();
         let tx = Transmitter::new(&dp.tables().instances, &ifindexes)
             .context("opening the control thread's packet sockets")?;
+        let targets: Vec<TrackTarget> = routers
+            .tracked()
+            .filter(|t| !matches!(t, TrackTarget::Port(_)))
+            .cloned()
+            .collect();
+        let primaries = routers
+            .iter()
+            .map(|r| track::PrimaryOf {
+                id: r.id(),
+                port: r.spec().port.clone(),
+                ipv6: r.spec().is_ipv6(),
+            })
+            .collect();
+        let prober = track::Prober::start(targets, primaries).context("starting the prober")?;
         let now = Instant::now();
         Ok(Self {
             cfg,
@@ -227,7 +240,7 @@ impl Daemon {
             _memberships: memberships,
             drop_log: DropLog::new(now),
             late_wakeups: 0,
-            next_probe: now,
+            prober,
             kernel_routes,
         })
     }
@@ -258,7 +271,6 @@ impl Daemon {
                     .poll_timeout()
                     .into_iter()
                     .chain(self.ctl.poll_timeout())
-                    .chain(Some(self.next_probe))
                     .min()
                     .map_or(max_sleep, |d| {
                         d.saturating_duration_since(Instant::now()).min(max_sleep)
@@ -304,46 +316,23 @@ impl Daemon {
                 }
             }
         }
-        self.probe_tracked(now);
+        self.take_probes(now);
         self.late_wakeups += self.routers.handle_timeout(now, heard_until);
         self.tx.flush_pending();
         self.drain_actions(now);
         self.drop_log.tick(now, &self.dp.stats());
     }
 
-    /// Reads the state of tracked addresses and routes and the ports'
-    /// primary addresses again, once per [`track::PROBE_PERIOD`] (links
-    /// come as events instead).
-    fn probe_tracked(&mut self, now: Instant) {
-        if self.next_probe > now {
-            return;
-        }
-        self.next_probe = now + track::PROBE_PERIOD;
-        let mut infos = HashMap::new();
-        let changed: Vec<(RouterId, IpAddr)> = self
-            .routers
-            .iter()
-            .filter_map(|r| {
-                let spec = r.spec();
-                let info = infos
-                    .entry(spec.port.clone())
-                    .or_insert_with(|| xvrrp_dataplane::iface::interface_info(&spec.port).ok());
-                let primary = primary_address(info.as_ref()?, spec.is_ipv6())?;
-                (primary != r.primary()).then_some((r.id(), primary))
-            })
-            .collect();
-        for (id, addr) in changed {
-            self.routers.handle_primary(id, addr);
-        }
-        let targets: Vec<TrackTarget> = self
-            .routers
-            .tracked()
-            .filter(|t| !matches!(t, TrackTarget::Port(_)))
-            .cloned()
-            .collect();
-        for t in targets {
-            let up = track::is_up(&t);
-            self.routers.handle_link(now, &t, up);
+    /// Applies what the prober found about tracked addresses and routes
+    /// and the ports' primary addresses.
+    fn take_probes(&mut self, now: Instant) {
+        for report in self.prober.take() {
+            for (target, up) in &report.targets {
+                self.routers.handle_link(now, target, *up);
+            }
+            for (id, addr) in report.primaries {
+                self.routers.handle_primary(id, addr);
+            }
         }
     }
 
