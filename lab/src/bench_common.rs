@@ -99,6 +99,9 @@ pub(crate) fn ms(ns: u64) -> f64 {
 pub(crate) struct ThreadCpu {
     /// The main thread (the thread whose id is the PID).
     pub(crate) main: Duration,
+    /// The part of `main` spent in the kernel (stime): system calls and
+    /// what the kernel does in their context.
+    pub(crate) main_kernel: Duration,
     /// Threads named `worker_prefix*`, summed.
     pub(crate) workers: Duration,
     /// Every other thread, summed.
@@ -128,12 +131,13 @@ impl ThreadCpu {
             let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
                 continue;
             };
-            let Some((comm, ticks)) = parse_stat(&stat) else {
+            let Some((comm, user, system)) = parse_stat(&stat) else {
                 continue;
             };
-            let time = tick * u32::try_from(ticks).unwrap_or(u32::MAX);
+            let time = tick * u32::try_from(user + system).unwrap_or(u32::MAX);
             if tid == pid {
                 cpu.main += time;
+                cpu.main_kernel += tick * u32::try_from(system).unwrap_or(u32::MAX);
             } else if comm.starts_with(worker_prefix) {
                 cpu.workers += time;
             } else {
@@ -147,16 +151,17 @@ impl ThreadCpu {
     pub(crate) fn since(self, earlier: ThreadCpu) -> ThreadCpu {
         ThreadCpu {
             main: self.main.saturating_sub(earlier.main),
+            main_kernel: self.main_kernel.saturating_sub(earlier.main_kernel),
             workers: self.workers.saturating_sub(earlier.workers),
             other: self.other.saturating_sub(earlier.other),
         }
     }
 }
 
-/// `(comm, utime + stime)` from a `/proc/.../stat` line. `comm` is in
+/// `(comm, utime, stime)` from a `/proc/.../stat` line. `comm` is in
 /// parentheses and may hold spaces or parentheses itself, so the fields
 /// are counted from its last `)`.
-fn parse_stat(stat: &str) -> Option<(&str, u64)> {
+fn parse_stat(stat: &str) -> Option<(&str, u64, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?;
@@ -164,7 +169,7 @@ fn parse_stat(stat: &str) -> Option<(&str, u64)> {
     let rest: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
     let utime: u64 = rest.get(11)?.parse().ok()?;
     let stime: u64 = rest.get(12)?.parse().ok()?;
-    Some((comm, utime + stime))
+    Some((comm, utime, stime))
 }
 
 /// The length of one clock tick of `/proc` times (`sysconf(_SC_CLK_TCK)`).
@@ -214,7 +219,7 @@ mod tests {
     #[test]
     fn stat_fields_after_a_comm_with_spaces() {
         let line = "4242 (xvrrp-worker0 (x) y) S 1 2 3 4 5 6 7 8 9 10 120 30 0 0 20 0";
-        assert_eq!(parse_stat(line), Some(("xvrrp-worker0 (x) y", 150)));
+        assert_eq!(parse_stat(line), Some(("xvrrp-worker0 (x) y", 120, 30)));
         assert_eq!(parse_stat("garbage"), None);
     }
 

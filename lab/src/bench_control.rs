@@ -49,6 +49,10 @@ pub struct ControlArgs {
     /// Lab prefix ([a-z0-9]{1,8}); default: unique to this run.
     #[arg(long)]
     prefix: Option<String>,
+    /// Keep the appliances' configs and logs (their directory is printed);
+    /// they are kept anyway when the run fails.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 /// The most virtual routers of one family on one port: VRIDs 1..=255.
@@ -111,6 +115,13 @@ pub fn run(args: &ControlArgs, self_exe: &Path) -> Result<()> {
     let report = result?;
     progress(&format!("removing lab {prefix}"));
     drop(lab);
+    if args.keep_logs {
+        work.keep();
+        progress(&format!(
+            "the appliances' configs and logs are kept in {}",
+            work.path().display()
+        ));
+    }
     if args.json {
         println!("{}", report.json());
     } else {
@@ -225,22 +236,34 @@ fn measure(
         t0.elapsed().as_millis()
     ));
     common::sleep_or_stop(Duration::from_secs(1), stop)?;
-    let capture = AdvertCapture::start(&lab.ns("sw"), "a-lan", A_LAN)?;
+    // The CPU first, with nothing else listening on the switch: on veth,
+    // sending a frame runs the bridge and every receiver's delivery in the
+    // sender's context, so a capture socket on A's port would be charged
+    // to A's control thread. Then the adverts' gaps, with the capture.
+    let window = Duration::from_secs_f64(args.seconds);
     let (a0, b0) = (read(&a)?, read(&b)?);
     let started = Instant::now();
-    progress(&format!("measuring for {} s", args.seconds));
-    common::sleep_or_stop(Duration::from_secs_f64(args.seconds), stop)?;
+    progress(&format!(
+        "measuring CPU for {} s, then capturing A's adverts for {} s",
+        args.seconds, args.seconds
+    ));
+    common::sleep_or_stop(window, stop)?;
     let (a1, b1) = (read(&a)?, read(&b)?);
     let wall = started.elapsed();
+    let capture = AdvertCapture::start(&lab.ns("sw"), "a-lan", A_LAN)?;
+    common::sleep_or_stop(window, stop)?;
     let log = capture.finish()?;
+    let (a2, b2) = (read(&a)?, read(&b)?);
+    let whole = started.elapsed();
     a.stop()?;
     b.stop()?;
     Ok(Report {
         requested: args.instances,
         instances: n,
         wall,
-        a: Delta::of(a0, a1),
-        b: Delta::of(b0, b1),
+        whole,
+        a: Delta::of(a0, a1, a2),
+        b: Delta::of(b0, b1, b2),
         adverts: AdvertGaps::of(&log, n),
     })
 }
@@ -258,9 +281,10 @@ struct Delta {
 }
 
 impl Delta {
-    fn of(before: Reading, after: Reading) -> Delta {
+    /// CPU from `before` to `cpu_end`; the counters from `before` to `after`.
+    fn of(before: Reading, cpu_end: Reading, after: Reading) -> Delta {
         Delta {
-            cpu: after.cpu.since(before.cpu),
+            cpu: cpu_end.cpu.since(before.cpu),
             late_wakeups: after.late_wakeups.saturating_sub(before.late_wakeups),
             transitions: after.transitions.saturating_sub(before.transitions),
             adverts_tx: after.adverts_tx.saturating_sub(before.adverts_tx),
@@ -325,7 +349,10 @@ impl AdvertGaps {
 struct Report {
     requested: u32,
     instances: u32,
+    /// The CPU window.
     wall: Duration,
+    /// Both windows: the counters' span.
+    whole: Duration,
     a: Delta,
     b: Delta,
     adverts: AdvertGaps,
@@ -338,6 +365,7 @@ impl Report {
                 "name": name,
                 "role": role,
                 "control_cpu_pct": round2(core_percent(d.cpu.main, self.wall)),
+                "control_kernel_cpu_pct": round2(core_percent(d.cpu.main_kernel, self.wall)),
                 "workers_cpu_pct": round2(core_percent(d.cpu.workers, self.wall)),
                 "other_threads_cpu_pct": round2(core_percent(d.cpu.other, self.wall)),
                 "late_wakeups": d.late_wakeups,
@@ -355,6 +383,7 @@ impl Report {
             "capped": self.requested > self.instances,
             "interval_ms": round2(INTERVAL.as_secs_f64() * 1000.0),
             "seconds": round2(self.wall.as_secs_f64()),
+            "counters_seconds": round2(self.whole.as_secs_f64()),
             "aim_control_cpu_pct": AIM_CONTROL_PERCENT,
             "appliances": [app("a", "master", &self.a), app("b", "backup", &self.b)],
             "adverts": {
@@ -379,10 +408,12 @@ impl Report {
         let secs = self.wall.as_secs_f64();
         let _ = writeln!(
             t,
-            "{} virtual routers at {} ms on one port, measured {:.1} s{}",
+            "{} virtual routers at {} ms on one port: CPU over {:.1} s, counters over {:.1} s \
+             (with the capture of A's adverts in the second half){}",
             self.instances,
             INTERVAL.as_millis(),
             secs,
+            self.whole.as_secs_f64(),
             if self.requested > self.instances {
                 format!(
                     " (--instances {} capped at {MAX_INSTANCES})",
@@ -394,10 +425,11 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "{:<10} {:<7} {:>13} {:>13} {:>11} {:>11} {:>11} {:>11}",
+            "{:<10} {:<7} {:>13} {:>11} {:>13} {:>11} {:>11} {:>11} {:>11}",
             "appliance",
             "role",
             "control %core",
+            "(in kernel)",
             "workers %core",
             "late wakeup",
             "adverts tx",
@@ -407,10 +439,11 @@ impl Report {
         for (name, role, d) in [("A", "master", &self.a), ("B", "backup", &self.b)] {
             let _ = writeln!(
                 t,
-                "{:<10} {:<7} {:>13.1} {:>13.1} {:>11} {:>11} {:>11} {:>11}",
+                "{:<10} {:<7} {:>13.1} {:>11.1} {:>13.1} {:>11} {:>11} {:>11} {:>11}",
                 name,
                 role,
                 core_percent(d.cpu.main, self.wall),
+                core_percent(d.cpu.main_kernel, self.wall),
                 core_percent(d.cpu.workers, self.wall),
                 d.late_wakeups,
                 d.adverts_tx,

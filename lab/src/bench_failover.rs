@@ -79,6 +79,10 @@ pub struct FailoverArgs {
     /// Lab prefix ([a-z0-9]{1,8}); default: unique to this run.
     #[arg(long)]
     prefix: Option<String>,
+    /// Keep the daemons' configs and logs (their directory is printed);
+    /// they are kept anyway when the run fails.
+    #[arg(long)]
+    keep_logs: bool,
 }
 
 /// How A fails.
@@ -220,6 +224,9 @@ pub(crate) struct Trial {
     pub(crate) b_master_ms: Option<f64>,
     /// The generator's largest pause between two sends.
     pub(crate) max_send_gap_ms: f64,
+    /// The largest silence between two arrivals before the event, while A
+    /// was healthy (traffic disturbed by the load or a false takeover).
+    pub(crate) gap_before_ms: f64,
     /// Arrivals as (ms from the event, sequence number).
     pub(crate) arrivals: Vec<(f64, u64)>,
     /// The sequence number sent last before the event.
@@ -281,6 +288,13 @@ pub fn run(args: &FailoverArgs, self_exe: &Path) -> Result<()> {
     }
     progress(&format!("removing lab {prefix}"));
     drop(lab);
+    if args.keep_logs {
+        work.keep();
+        progress(&format!(
+            "the daemons' configs and logs are kept in {}",
+            work.path().display()
+        ));
+    }
     let report = Report {
         args,
         trials: &trials,
@@ -539,6 +553,9 @@ impl Bench<'_> {
             "dev",
             "eth0",
         ])?;
+        if args.keep_logs {
+            progress(&format!("{label}: starting at {}", wall_clock()));
+        }
         pair.start(self.stop)?;
         lab::wait_until(
             &format!("{label}: A master and B backup"),
@@ -567,6 +584,9 @@ impl Bench<'_> {
         )?;
         common::sleep_or_stop(Duration::from_millis(args.hold_ms), self.stop)?;
         let b_at_event = pair.b_transitions()?;
+        if args.keep_logs {
+            progress(&format!("{label}: A fails at {}", wall_clock()));
+        }
         let event_ns = monotonic_ns();
         let event = Instant::now();
         pair.fail_a(args.mode, lab)?;
@@ -615,6 +635,7 @@ impl Bench<'_> {
             false_takeovers: b_at_event.saturating_sub(b_before),
             b_master_ms,
             max_send_gap_ms: report.max_send_gap_ms,
+            gap_before_ms: ms(gap_before(&trace, event_ns)),
             arrivals: trace
                 .arrivals
                 .iter()
@@ -653,6 +674,34 @@ fn gap_after(trace: &FlowTrace, event_ns: u64) -> (u64, u64, u64) {
     best
 }
 
+/// UTC time of day with microseconds, as the daemons' logs print it.
+fn wall_clock() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        now.subsec_micros()
+    )
+}
+
+/// The largest silence between two arrivals before `event_ns`.
+fn gap_before(trace: &FlowTrace, event_ns: u64) -> u64 {
+    let end = trace.arrivals.partition_point(|a| a.at_ns <= event_ns);
+    trace
+        .arrivals
+        .get(..end)
+        .unwrap_or_default()
+        .windows(2)
+        .map(|w| w[1].at_ns.saturating_sub(w[0].at_ns))
+        .max()
+        .unwrap_or(0)
+}
+
 fn trial_line(t: &Trial, args: &FailoverArgs) -> String {
     let mut line = format!(
         "{} {} {} trial {}/{}: gap {:.1} ms, lost {} of {}, false takeovers {}",
@@ -668,6 +717,13 @@ fn trial_line(t: &Trial, args: &FailoverArgs) -> String {
     );
     if let Some(b) = t.b_master_ms {
         let _ = write!(line, ", B seen master after {b:.0} ms");
+    }
+    if t.gap_before_ms > 10.0 {
+        let _ = write!(
+            line,
+            ", traffic already stopped {:.1} ms while A was healthy",
+            t.gap_before_ms
+        );
     }
     if t.max_send_gap_ms > SEND_STALL.as_secs_f64() * 1000.0 {
         let _ = write!(
@@ -742,6 +798,7 @@ impl Report<'_> {
                     "false_takeovers": t.false_takeovers,
                     "b_master_ms": t.b_master_ms.map(round2),
                     "max_send_gap_ms": round2(t.max_send_gap_ms),
+                    "gap_before_ms": round2(t.gap_before_ms),
                 })
             })
             .collect();
@@ -920,6 +977,13 @@ mod tests {
     }
 
     #[test]
+    fn gap_before_the_event_is_kept_apart() {
+        let t = trace(&[0, 1, 31, 32, 33, 34, 75, 76, 77], 77);
+        assert_eq!(gap_before(&t, 50_000_000), 30_000_000);
+        assert_eq!(gap_before(&trace(&[], 10), 5_000_000), 0);
+    }
+
+    #[test]
     fn a_flow_that_never_resumed_is_silent_to_its_end() {
         let t = trace(&[0, 1, 2], 500);
         assert_eq!(gap_after(&t, 2_500_000).0, 498_000_000);
@@ -940,6 +1004,7 @@ mod tests {
             false_takeovers: ft,
             b_master_ms: None,
             max_send_gap_ms: 1.0,
+            gap_before_ms: 0.0,
             arrivals: Vec::new(),
             seq_at_event: 0,
         };
