@@ -79,6 +79,9 @@ pub struct FailoverArgs {
     /// Lab prefix ([a-z0-9]{1,8}); default: unique to this run.
     #[arg(long)]
     prefix: Option<String>,
+    /// Idle policy of xvrrp's workers (`adaptive`, `busy`, `wait`).
+    #[arg(long, default_value = "adaptive", value_parser = ["adaptive", "busy", "wait"])]
+    idle: String,
     /// Keep the daemons' configs and logs (their directory is printed);
     /// they are kept anyway when the run fails.
     #[arg(long)]
@@ -466,6 +469,7 @@ impl Bench<'_> {
                     let socket = format!("/run/xvrrp/{}-{name}.sock", self.lab.prefix());
                     let mut c = ApplianceConfig::gateway(&socket, priority);
                     c.advert_interval = format!("{interval_ms}ms");
+                    c.idle.clone_from(&self.args.idle);
                     c
                 };
                 let a = Appliance::new(
