@@ -517,7 +517,15 @@ impl Bench<'_> {
             let r = self.trial(imp, index, &mut pair);
             // Stop the pair and restore the lab whatever happened.
             let cleanup = self.restore(&mut pair);
-            let trial = r.map_err(|e| e.context(pair.logs()))?;
+            let trial = match r {
+                Ok(t) => t,
+                Err(e) => {
+                    if !self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        eprintln!("{}", pair.logs());
+                    }
+                    return Err(e);
+                }
+            };
             cleanup?;
             progress(&trial_line(&trial, self.args));
             out.push(trial);
