@@ -230,6 +230,9 @@ pub(crate) struct Trial {
     /// The largest silence between two arrivals before the event, while A
     /// was healthy (traffic disturbed by the load or a false takeover).
     pub(crate) gap_before_ms: f64,
+    /// xvrrp: ARP requests B sent for the flow's next hop during the
+    /// failover (1 when the first was answered; each retry is 100 ms).
+    pub(crate) b_arp_requests: Option<u64>,
     /// Arrivals as (ms from the event, sequence number).
     pub(crate) arrivals: Vec<(f64, u64)>,
     /// The sequence number sent last before the event.
@@ -371,6 +374,26 @@ impl Pair {
             }
             Pair::Keepalived { b, .. } => Ok(u64::try_from(b.state_changes())?),
         }
+    }
+
+    /// xvrrp's B: ARP requests its workers sent on wan0 so far (resolving
+    /// the server, the flow's next hop); `None` for keepalived.
+    fn b_arp_requests(&self) -> Option<u64> {
+        let Pair::Xvrrp { b, .. } = self else {
+            return None;
+        };
+        let stats = b.query(&["stats"]).ok()?;
+        let workers = stats
+            .get("ports")?
+            .get("wan0")?
+            .get("workers")?
+            .as_object()?;
+        Some(
+            workers
+                .values()
+                .filter_map(|w| w.get("arp_requests").and_then(serde_json::Value::as_u64))
+                .sum(),
+        )
     }
 
     /// Fails A by `mode`; returns once the signal is sent or the links are
@@ -596,6 +619,7 @@ impl Bench<'_> {
         )?;
         common::sleep_or_stop(Duration::from_millis(args.hold_ms), self.stop)?;
         let b_at_event = pair.b_transitions()?;
+        let arp_before = pair.b_arp_requests();
         if args.keep_logs {
             progress(&format!("{label}: A fails at {}", wall_clock()));
         }
@@ -616,6 +640,10 @@ impl Bench<'_> {
         )?;
         common::sleep_or_stop(AFTER, self.stop)?;
         let (report, trace) = flow.stop_traced()?;
+        let b_arp_requests = pair
+            .b_arp_requests()
+            .zip(arp_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let flood = load.stop()?;
         if let Some(fl) = flood {
             progress(&format!(
@@ -648,6 +676,7 @@ impl Bench<'_> {
             b_master_ms,
             max_send_gap_ms: report.max_send_gap_ms,
             gap_before_ms: ms(gap_before(&trace, event_ns)),
+            b_arp_requests,
             arrivals: trace
                 .arrivals
                 .iter()
@@ -730,6 +759,9 @@ fn trial_line(t: &Trial, args: &FailoverArgs) -> String {
     if let Some(b) = t.b_master_ms {
         let _ = write!(line, ", B seen master after {b:.0} ms");
     }
+    if let Some(n) = t.b_arp_requests.filter(|&n| n > 1) {
+        let _ = write!(line, ", B asked for the server's MAC {n} times");
+    }
     if t.gap_before_ms > 10.0 {
         let _ = write!(
             line,
@@ -811,6 +843,7 @@ impl Report<'_> {
                     "b_master_ms": t.b_master_ms.map(round2),
                     "max_send_gap_ms": round2(t.max_send_gap_ms),
                     "gap_before_ms": round2(t.gap_before_ms),
+                    "b_arp_requests": t.b_arp_requests,
                 })
             })
             .collect();
@@ -1017,6 +1050,7 @@ mod tests {
             b_master_ms: None,
             max_send_gap_ms: 1.0,
             gap_before_ms: 0.0,
+            b_arp_requests: None,
             arrivals: Vec::new(),
             seq_at_event: 0,
         };
