@@ -96,7 +96,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
             size,
             seconds,
         } => {
-            let sender = Sender::start(ns.as_deref(), *to, *rate, *size)?;
+            let sender = Sender::start(ns.as_deref(), *to, *rate, *size, None)?;
             wait_or_stop(&stop, *seconds);
             let sent = sender.stop()?;
             let json = serde_json::json!({
@@ -112,7 +112,7 @@ pub fn run(args: &FlowArgs) -> Result<()> {
             listen,
             seconds,
         } => {
-            let receiver = Receiver::start(ns.as_deref(), *listen)?;
+            let receiver = Receiver::start(ns.as_deref(), *listen, FlowOptions::default())?;
             wait_or_stop(&stop, *seconds);
             let log = receiver.stop()?;
             // Without the sender's count, the highest sequence number seen
@@ -152,8 +152,10 @@ fn ms(ns: u64) -> f64 {
 }
 
 /// CLOCK_MONOTONIC in nanoseconds: comparable between processes and threads
-/// of one host, unlike `Instant`, which cannot leave the process.
-fn monotonic_ns() -> u64 {
+/// of one host, unlike `Instant`, which cannot leave the process. The flow's
+/// send and arrival times are on this clock, so an event (a failover
+/// triggered by a benchmark) can be placed among them.
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -173,7 +175,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Spawns `f` on a thread that first enters `ns` (if given). The thread
 /// reports readiness (its socket bound) through `ready` before its loop.
-fn spawn_in<T, F>(name: &str, ns: Option<&str>, f: F) -> Result<(JoinHandle<Result<T>>, Result<()>)>
+fn spawn_in<T, F>(
+    name: &str,
+    ns: Option<&str>,
+    realtime: Option<i32>,
+    f: F,
+) -> Result<(JoinHandle<Result<T>>, Result<()>)>
 where
     T: Send + 'static,
     F: FnOnce(mpsc::Sender<Result<()>>) -> Result<T> + Send + 'static,
@@ -183,6 +190,11 @@ where
     let handle = thread::Builder::new()
         .name(name.to_owned())
         .spawn(move || {
+            if let Some(priority) = realtime {
+                // Best effort: without CAP_SYS_NICE the flow runs at normal
+                // priority, and a starved sender shows in max_send_gap.
+                let _ = set_realtime(priority);
+            }
             if let Some(ns) = &ns {
                 if let Err(e) = netns::enter(ns) {
                     let msg = format!("{e:#}");
@@ -199,6 +211,20 @@ where
         .recv_timeout(Duration::from_secs(5))
         .unwrap_or_else(|_| Err(anyhow!("{name} thread did not start")));
     Ok((handle, ready))
+}
+
+/// Puts the calling thread in SCHED_FIFO at `priority`.
+fn set_realtime(priority: i32) -> std::io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid
+    // param; it only changes this thread's scheduling.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 fn join<T>(handle: JoinHandle<Result<T>>) -> Result<T> {
@@ -232,14 +258,20 @@ struct Sender {
 impl Sender {
     /// Starts sending to `dst` from namespace `ns` at `rate` datagrams per
     /// second, each `size` bytes of UDP payload.
-    fn start(ns: Option<&str>, dst: SocketAddr, rate: u32, size: usize) -> Result<Sender> {
+    fn start(
+        ns: Option<&str>,
+        dst: SocketAddr,
+        rate: u32,
+        size: usize,
+        realtime: Option<i32>,
+    ) -> Result<Sender> {
         if rate == 0 {
             bail!("flow rate must be at least 1 datagram per second");
         }
         let size = size.max(HEADER_LEN);
         let stop = Arc::new(AtomicBool::new(false));
         let stop_thread = Arc::clone(&stop);
-        let (handle, ready) = spawn_in("flow-send", ns, move |ready| {
+        let (handle, ready) = spawn_in("flow-send", ns, realtime, move |ready| {
             let bind: SocketAddr = match dst.ip() {
                 IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
                 IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
@@ -349,6 +381,8 @@ struct RecvLog {
     /// Largest one-way delay (arrival minus send time), ns.
     max_delay_ns: u64,
     seen: Vec<u64>,
+    /// Every first arrival in order, when the flow is traced.
+    arrivals: Option<Vec<Arrival>>,
 }
 
 impl RecvLog {
@@ -370,6 +404,9 @@ impl RecvLog {
         }
         *slot |= bit;
         self.distinct += 1;
+        if let Some(arrivals) = &mut self.arrivals {
+            arrivals.push(Arrival { seq, at_ns: now });
+        }
         self.max_seq = Some(self.max_seq.map_or(seq, |m| m.max(seq)));
         self.first_send_ns = Some(self.first_send_ns.map_or(sent_ns, |f| f.min(sent_ns)));
         self.max_delay_ns = self.max_delay_ns.max(now.saturating_sub(sent_ns));
@@ -409,11 +446,14 @@ struct Receiver {
 impl Receiver {
     /// Starts receiving on `listen` inside namespace `ns`; returns once the
     /// socket is bound.
-    fn start(ns: Option<&str>, listen: SocketAddr) -> Result<Receiver> {
+    fn start(ns: Option<&str>, listen: SocketAddr, options: FlowOptions) -> Result<Receiver> {
         let stop = Arc::new(AtomicBool::new(false));
-        let log = Arc::new(Mutex::new(RecvLog::default()));
+        let log = Arc::new(Mutex::new(RecvLog {
+            arrivals: options.trace.then(Vec::new),
+            ..RecvLog::default()
+        }));
         let (stop_thread, log_thread) = (Arc::clone(&stop), Arc::clone(&log));
-        let (handle, ready) = spawn_in("flow-recv", ns, move |ready| {
+        let (handle, ready) = spawn_in("flow-recv", ns, options.realtime, move |ready| {
             let socket = match UdpSocket::bind(listen)
                 .and_then(|s| s.set_read_timeout(Some(POLL)).map(|()| s))
             {
@@ -438,9 +478,10 @@ impl Receiver {
         Ok(receiver)
     }
 
-    /// A copy of the log so far.
-    fn snapshot(&self) -> RecvLog {
-        lock(&self.log).clone()
+    /// Distinct datagrams so far and the time of the last arrival.
+    fn progress(&self) -> (u64, Option<u64>) {
+        let log = lock(&self.log);
+        (log.distinct, log.last_arrival_ns)
     }
 
     /// Stops receiving and returns the log.
@@ -451,7 +492,7 @@ impl Receiver {
             .take()
             .context("flow receiver already stopped")?;
         join(handle)?;
-        Ok(lock(&self.log).clone())
+        Ok(std::mem::take(&mut *lock(&self.log)))
     }
 }
 
@@ -557,6 +598,40 @@ impl std::fmt::Display for FlowReport {
     }
 }
 
+/// One datagram's first arrival at the receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When it arrived, on [`monotonic_ns`]'s clock.
+    pub at_ns: u64,
+}
+
+/// Every arrival of a traced flow, with the bounds of its sending, all on
+/// [`monotonic_ns`]'s clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowTrace {
+    /// When the first datagram was sent.
+    pub first_send_ns: u64,
+    /// When the last datagram was sent.
+    pub last_send_ns: u64,
+    /// First arrivals in arrival order (duplicates left out).
+    pub arrivals: Vec<Arrival>,
+}
+
+/// How a flow's threads run, beyond its addresses and rate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowOptions {
+    /// Keep every arrival ([`Flow::stop_traced`]); memory grows by 16 bytes
+    /// per datagram, so for flows of seconds, not hours.
+    pub trace: bool,
+    /// Run the sender and receiver threads in SCHED_FIFO at this priority,
+    /// so that a benchmark loading the CPU measures the gateway and not a
+    /// starved generator (best effort: without CAP_SYS_NICE they run at
+    /// normal priority).
+    pub realtime: Option<i32>,
+}
+
 /// A UDP flow from a client namespace to a server namespace.
 #[derive(Debug)]
 pub struct Flow {
@@ -568,12 +643,24 @@ impl Flow {
     /// Starts a receiver on `dst`'s port in `server_ns`, then a sender in
     /// `client_ns` sending to `dst` at `rate` datagrams per second.
     pub fn start(client_ns: &str, server_ns: &str, dst: SocketAddr, rate: u32) -> Result<Flow> {
+        Flow::start_with(client_ns, server_ns, dst, rate, FlowOptions::default())
+    }
+
+    /// [`Flow::start`] with `options`.
+    pub fn start_with(
+        client_ns: &str,
+        server_ns: &str,
+        dst: SocketAddr,
+        rate: u32,
+        options: FlowOptions,
+    ) -> Result<Flow> {
         let listen: SocketAddr = match dst.ip() {
             IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, dst.port()).into(),
             IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, dst.port()).into(),
         };
-        let receiver = Receiver::start(Some(server_ns), listen)?;
-        let sender = match Sender::start(Some(client_ns), dst, rate, DEFAULT_SIZE) {
+        let receiver = Receiver::start(Some(server_ns), listen, options)?;
+        let sender = match Sender::start(Some(client_ns), dst, rate, DEFAULT_SIZE, options.realtime)
+        {
             Ok(s) => s,
             Err(e) => {
                 let _ = receiver.stop();
@@ -585,16 +672,34 @@ impl Flow {
 
     /// Distinct datagrams received so far.
     pub fn received(&self) -> u64 {
-        self.receiver.snapshot().distinct
+        self.receiver.progress().0
+    }
+
+    /// When the last datagram arrived so far, on [`monotonic_ns`]'s clock.
+    pub fn last_arrival_ns(&self) -> Option<u64> {
+        self.receiver.progress().1
     }
 
     /// Stops the flow (sender first, then the receiver once the datagrams in
     /// flight had time to land) and returns its report.
     pub fn stop(self) -> Result<FlowReport> {
+        self.stop_traced().map(|(report, _)| report)
+    }
+
+    /// [`Flow::stop`], also returning every arrival if the flow was started
+    /// with [`FlowOptions::trace`] (else the trace has none).
+    pub fn stop_traced(self) -> Result<(FlowReport, FlowTrace)> {
         let sent = self.sender.stop();
         thread::sleep(DRAIN);
-        let recv = self.receiver.stop()?;
-        Ok(FlowReport::new(&sent?, &recv))
+        let mut recv = self.receiver.stop()?;
+        let sent = sent?;
+        let report = FlowReport::new(&sent, &recv);
+        let trace = FlowTrace {
+            first_send_ns: sent.first_ns,
+            last_send_ns: sent.last_ns,
+            arrivals: recv.arrivals.take().unwrap_or_default(),
+        };
+        Ok((report, trace))
     }
 }
 

@@ -389,7 +389,7 @@ impl Lab {
     }
 
     /// Waits until every lab interface reports its carrier up.
-    fn wait_links_up(&self, timeout: Duration) -> Result<()> {
+    pub(crate) fn wait_links_up(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         for role in ROLES {
             let ns = self.ns(role);

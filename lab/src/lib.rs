@@ -9,9 +9,14 @@
 //!   [`netns::require`], which fails at once naming a program that is not
 //!   installed.
 //! - [`demo`]: the narrated `xvrrp demo`.
+//! - [`bench_failover`], [`bench_control`]: `xvrrp bench failover` (the
+//!   traffic gap of a failover, xvrrp beside keepalived, under load) and
+//!   `xvrrp bench control` (the cost of 255 routers at 10 ms), each in a
+//!   lab of its own; [`keepalived`] runs the baseline pair, [`load`] the
+//!   busy loops and the VRRP flood.
 //!
-//! The `xvrrp` binary exposes the lab as its `lab`, `demo` and hidden `flow`
-//! commands (the `*Args` types are its clap arguments); the namespace
+//! The `xvrrp` binary exposes the lab as its `lab`, `demo`, `bench` and
+//! hidden `flow` commands (the `*Args` types are its clap arguments); the namespace
 //! integration tests use the same code as a dev-dependency, so they drive
 //! exactly what a user runs. `xvrrp run`, the appliance itself, never calls
 //! into this crate.
@@ -21,7 +26,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod bench_common;
+pub mod bench_control;
+pub mod bench_failover;
+mod bench_plot;
 pub mod demo;
 pub mod flow;
+pub mod keepalived;
 pub mod lab;
+pub mod load;
 pub mod netns;

@@ -1,0 +1,782 @@
+//! `xvrrp bench control`: the cost of many virtual routers at 10 ms.
+//!
+//! Two appliances on one port (`lan0`), A at priority 200 and B at 100,
+//! each running N virtual routers (VRIDs 1..N, 198.51.100.k/32 on lan0,
+//! 10 ms adverts, preempting, no sync group). Once A is master and B backup
+//! of every router, for `--seconds`:
+//! - the CPU of each appliance's control thread (its main thread) and of
+//!   its workers (`xvrrp-worker*`), from `/proc/PID/task/TID/stat`;
+//! - adverts sent late: the control thread's `late_wakeups` (timers served
+//!   late, from `stats --json`), and the gaps between consecutive adverts
+//!   of each router of A, captured on A's switch port with kernel receive
+//!   timestamps (frames towards A ignored);
+//! - spurious transitions: the growth of the `transitions` of every router
+//!   of both appliances (`status --json`), which nothing should change.
+//!
+//! VRIDs are 8 bits and 0 is reserved: one port holds at most 255 virtual
+//! routers per address family, so a larger `--instances` is capped at 255,
+//! and the run says so.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::bench_common::{self as common, core_percent, ms, progress, quantile, ThreadCpu};
+use crate::lab::{self, Appliance, ApplianceConfig, Lab, LabInstance, WorkDir};
+use crate::netns;
+
+/// `xvrrp bench control`.
+#[derive(clap::Args, Debug)]
+pub struct ControlArgs {
+    /// Virtual routers per appliance (VRIDs 1..N on one port; capped at 255).
+    #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..))]
+    instances: u32,
+    /// Seconds measured once every router is elected.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Lab prefix ([a-z0-9]{1,8}); default: unique to this run.
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Keep the appliances' configs and logs (their directory is printed);
+    /// they are kept anyway when the run fails.
+    #[arg(long)]
+    keep_logs: bool,
+}
+
+/// The most virtual routers of one family on one port: VRIDs 1..=255.
+const MAX_INSTANCES: u32 = 255;
+/// The advertisement interval under test.
+const INTERVAL: Duration = Duration::from_millis(10);
+/// An advert is late when it follows the previous one of its router by
+/// more than this (half an interval late).
+const LATE: Duration = Duration::from_millis(15);
+/// Three intervals: a gap this long lets a backup's Master_Down timer
+/// nearly run out.
+const NEAR_MISS: Duration = Duration::from_millis(30);
+/// The aim for each appliance's control thread, percent of one core.
+const AIM_CONTROL_PERCENT: f64 = 10.0;
+/// A's primary LAN address, the source of its adverts.
+const A_LAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// Time for every router to be elected on a loaded machine.
+const ELECTION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Thread-name prefix of the fast-path workers.
+const WORKER: &str = "xvrrp-worker";
+
+/// Runs `xvrrp bench control`; `self_exe` is this binary, started again
+/// as the appliances and their client.
+///
+/// # Errors
+/// Not root, a program missing, or a step failing; the lab and the
+/// daemons are removed or stopped either way.
+pub fn run(args: &ControlArgs, self_exe: &Path) -> Result<()> {
+    if !netns::is_root() {
+        bail!("xvrrp bench control must run as root: it creates network namespaces");
+    }
+    if !(args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3600.0) {
+        bail!("--seconds must be more than 0 and at most 3600");
+    }
+    netns::require(&["ip", "ethtool"])?;
+    let n = args.instances.min(MAX_INSTANCES);
+    if args.instances > MAX_INSTANCES {
+        progress(&format!(
+            "--instances {} capped at {MAX_INSTANCES}: one port has VRIDs 1..255 only",
+            args.instances
+        ));
+    }
+    let prefix = args
+        .prefix
+        .clone()
+        .unwrap_or_else(|| common::unique_prefix('c'));
+    lab::validate_prefix(&prefix)?;
+    let stop = common::interrupt_flag()?;
+    let mut work = WorkDir::create(&format!("bench-control-{prefix}"))?;
+    progress(&format!("building lab {prefix}"));
+    let lab = Lab::up(&prefix)?;
+    let result = measure(args, n, self_exe, &lab, &work, &stop);
+    if result.is_err() {
+        work.keep();
+        eprintln!(
+            "bench: the appliances' configs and logs are kept in {}",
+            work.path().display()
+        );
+    }
+    let report = result?;
+    progress(&format!("removing lab {prefix}"));
+    drop(lab);
+    if args.keep_logs {
+        work.keep();
+        progress(&format!(
+            "the appliances' configs and logs are kept in {}",
+            work.path().display()
+        ));
+    }
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+/// The configuration of appliance `name` of lab `prefix`: `n` routers on
+/// lan0.
+fn config(prefix: &str, name: &str, priority: u8, n: u32) -> ApplianceConfig {
+    let socket = format!("/run/xvrrp/{prefix}-{name}.sock");
+    let mut c = ApplianceConfig::gateway(&socket, priority);
+    c.advert_interval = format!("{}ms", INTERVAL.as_millis());
+    c.ports = vec!["lan0".to_owned()];
+    c.sync_group = false;
+    c.instances = (1..=n)
+        .filter_map(|k| u8::try_from(k).ok())
+        .map(|vrid| LabInstance {
+            name: format!("r{vrid}"),
+            port: "lan0".to_owned(),
+            vrid,
+            addresses: vec![format!("198.51.100.{vrid}/32")],
+        })
+        .collect();
+    c
+}
+
+/// What one appliance's counters say at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+struct Reading {
+    cpu: ThreadCpu,
+    late_wakeups: u64,
+    transitions: u64,
+    adverts_tx: u64,
+    adverts_rx: u64,
+    tx_deferred: u64,
+    tx_dropped: u64,
+}
+
+fn read(app: &Appliance) -> Result<Reading> {
+    let pid = app.pid().context("the appliance is not running")?;
+    let cpu = ThreadCpu::read(pid, WORKER)?;
+    let status = app.query(&["status"])?;
+    let sum = |key: &str| -> u64 {
+        lab::instances(&status)
+            .filter_map(|i| i.get(key).and_then(serde_json::Value::as_u64))
+            .sum()
+    };
+    let stats = app.query(&["stats"])?;
+    let control = stats.get("control").context("no control in stats")?;
+    let late_wakeups = control
+        .get("late_wakeups")
+        .and_then(serde_json::Value::as_u64)
+        .context("no control.late_wakeups in stats")?;
+    let tx = |key: &str| {
+        control
+            .get("tx")
+            .and_then(|t| t.get(key))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    Ok(Reading {
+        cpu,
+        late_wakeups,
+        transitions: sum("transitions"),
+        adverts_tx: sum("adverts_tx"),
+        adverts_rx: sum("adverts_rx"),
+        tx_deferred: tx("deferred"),
+        tx_dropped: tx("dropped"),
+    })
+}
+
+fn measure(
+    args: &ControlArgs,
+    n: u32,
+    self_exe: &Path,
+    lab: &Lab,
+    work: &WorkDir,
+    stop: &AtomicBool,
+) -> Result<Report> {
+    let mut a = Appliance::new(
+        "a",
+        self_exe,
+        &lab.ns("gw-a"),
+        &config(lab.prefix(), "a", 200, n),
+        work.path(),
+    )?;
+    let mut b = Appliance::new(
+        "b",
+        self_exe,
+        &lab.ns("gw-b"),
+        &config(lab.prefix(), "b", 100, n),
+        work.path(),
+    )?;
+    progress(&format!(
+        "starting A (200) and B (100), {n} routers each at {} ms",
+        INTERVAL.as_millis()
+    ));
+    a.start()?;
+    b.start()?;
+    let t0 = Instant::now();
+    lab::wait_until(
+        "A master and B backup of every router",
+        ELECTION_TIMEOUT,
+        stop,
+        || Ok(a.all_in("master")? && b.all_in("backup")?),
+    )
+    .map_err(|e| e.context(format!("A:\n{}\nB:\n{}", a.log_tail(10), b.log_tail(10))))?;
+    progress(&format!(
+        "elected after {} ms; settling 1 s",
+        t0.elapsed().as_millis()
+    ));
+    common::sleep_or_stop(Duration::from_secs(1), stop)?;
+    // The CPU first, with nothing else listening on the switch: on veth,
+    // sending a frame runs the bridge and every receiver's delivery in the
+    // sender's context, so a capture socket on A's port would be charged
+    // to A's control thread. Then the adverts' gaps, with the capture.
+    let window = Duration::from_secs_f64(args.seconds);
+    let (a0, b0) = (read(&a)?, read(&b)?);
+    let started = Instant::now();
+    progress(&format!(
+        "measuring CPU for {} s, then capturing A's adverts for {} s",
+        args.seconds, args.seconds
+    ));
+    common::sleep_or_stop(window, stop)?;
+    let (a1, b1) = (read(&a)?, read(&b)?);
+    let wall = started.elapsed();
+    let capture = AdvertCapture::start(&lab.ns("sw"), "a-lan", A_LAN)?;
+    common::sleep_or_stop(window, stop)?;
+    let log = capture.finish()?;
+    let (a2, b2) = (read(&a)?, read(&b)?);
+    let whole = started.elapsed();
+    a.stop()?;
+    b.stop()?;
+    Ok(Report {
+        requested: args.instances,
+        instances: n,
+        wall,
+        whole,
+        a: Delta::of(a0, a1, a2),
+        b: Delta::of(b0, b1, b2),
+        adverts: AdvertGaps::of(&log, n),
+    })
+}
+
+/// What one appliance did during the measurement.
+#[derive(Clone, Copy, Debug)]
+struct Delta {
+    cpu: ThreadCpu,
+    late_wakeups: u64,
+    transitions: u64,
+    adverts_tx: u64,
+    adverts_rx: u64,
+    tx_deferred: u64,
+    tx_dropped: u64,
+}
+
+impl Delta {
+    /// CPU from `before` to `cpu_end`; the counters from `before` to `after`.
+    fn of(before: Reading, cpu_end: Reading, after: Reading) -> Delta {
+        Delta {
+            cpu: cpu_end.cpu.since(before.cpu),
+            late_wakeups: after.late_wakeups.saturating_sub(before.late_wakeups),
+            transitions: after.transitions.saturating_sub(before.transitions),
+            adverts_tx: after.adverts_tx.saturating_sub(before.adverts_tx),
+            adverts_rx: after.adverts_rx.saturating_sub(before.adverts_rx),
+            tx_deferred: after.tx_deferred.saturating_sub(before.tx_deferred),
+            tx_dropped: after.tx_dropped.saturating_sub(before.tx_dropped),
+        }
+    }
+}
+
+/// A's adverts as captured on the switch.
+#[derive(Clone, Debug, Default)]
+struct AdvertGaps {
+    due: u64,
+    captured: u64,
+    capture_drops: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    late: u64,
+    near_miss: u64,
+    /// Routers of which no advert was captured.
+    silent: u64,
+}
+
+impl AdvertGaps {
+    fn of(log: &CaptureLog, n: u32) -> AdvertGaps {
+        let mut per_vrid: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
+        for &(vrid, t) in &log.stamps {
+            per_vrid.entry(vrid).or_default().push(t);
+        }
+        let mut gaps = Vec::new();
+        for stamps in per_vrid.values_mut() {
+            stamps.sort_unstable();
+            gaps.extend(stamps.windows(2).map(|w| w[1].saturating_sub(w[0])));
+        }
+        gaps.sort_unstable();
+        let q = |p: f64| {
+            let v: Vec<f64> = gaps.iter().map(|&g| ms(g)).collect();
+            quantile(&v, p).unwrap_or(f64::NAN)
+        };
+        let late_ns = u64::try_from(LATE.as_nanos()).unwrap_or(u64::MAX);
+        let near_ns = u64::try_from(NEAR_MISS.as_nanos()).unwrap_or(u64::MAX);
+        let per_router = log.open_for.as_secs_f64() / INTERVAL.as_secs_f64();
+        // Whole adverts due: a report's arithmetic on small positive values.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let due = (per_router * f64::from(n)).floor() as u64;
+        AdvertGaps {
+            due,
+            captured: u64::try_from(log.stamps.len()).unwrap_or(u64::MAX),
+            capture_drops: log.drops,
+            p50_ms: q(0.5),
+            p99_ms: q(0.99),
+            max_ms: gaps.last().map_or(f64::NAN, |&g| ms(g)),
+            late: u64::try_from(gaps.iter().filter(|&&g| g > late_ns).count()).unwrap_or(0),
+            near_miss: u64::try_from(gaps.iter().filter(|&&g| g >= near_ns).count()).unwrap_or(0),
+            silent: u64::from(n).saturating_sub(u64::try_from(per_vrid.len()).unwrap_or(0)),
+        }
+    }
+}
+
+struct Report {
+    requested: u32,
+    instances: u32,
+    /// The CPU window.
+    wall: Duration,
+    /// Both windows: the counters' span.
+    whole: Duration,
+    a: Delta,
+    b: Delta,
+    adverts: AdvertGaps,
+}
+
+impl Report {
+    fn json(&self) -> serde_json::Value {
+        let app = |name: &str, role: &str, d: &Delta| {
+            json!({
+                "name": name,
+                "role": role,
+                "control_cpu_pct": round2(core_percent(d.cpu.main, self.wall)),
+                "control_kernel_cpu_pct": round2(core_percent(d.cpu.main_kernel, self.wall)),
+                "workers_cpu_pct": round2(core_percent(d.cpu.workers, self.wall)),
+                "other_threads_cpu_pct": round2(core_percent(d.cpu.other, self.wall)),
+                "late_wakeups": d.late_wakeups,
+                "adverts_tx": d.adverts_tx,
+                "adverts_rx": d.adverts_rx,
+                "tx_deferred": d.tx_deferred,
+                "tx_dropped": d.tx_dropped,
+                "spurious_transitions": d.transitions,
+            })
+        };
+        let g = &self.adverts;
+        json!({
+            "instances_requested": self.requested,
+            "instances": self.instances,
+            "capped": self.requested > self.instances,
+            "interval_ms": round2(INTERVAL.as_secs_f64() * 1000.0),
+            "seconds": round2(self.wall.as_secs_f64()),
+            "counters_seconds": round2(self.whole.as_secs_f64()),
+            "aim_control_cpu_pct": AIM_CONTROL_PERCENT,
+            "appliances": [app("a", "master", &self.a), app("b", "backup", &self.b)],
+            "adverts": {
+                "due": g.due,
+                "captured": g.captured,
+                "capture_drops": g.capture_drops,
+                "silent_routers": g.silent,
+                "gap_p50_ms": round2(g.p50_ms),
+                "gap_p99_ms": round2(g.p99_ms),
+                "gap_max_ms": round2(g.max_ms),
+                "late": g.late,
+                "late_threshold_ms": round2(LATE.as_secs_f64() * 1000.0),
+                "gaps_3_intervals": g.near_miss,
+            },
+            "late_wakeups": self.a.late_wakeups + self.b.late_wakeups,
+            "spurious_transitions": self.a.transitions + self.b.transitions,
+        })
+    }
+
+    fn table(&self) -> String {
+        let mut t = String::new();
+        let secs = self.wall.as_secs_f64();
+        let _ = writeln!(
+            t,
+            "{} virtual routers at {} ms on one port: CPU over {:.1} s, counters over {:.1} s \
+             (with the capture of A's adverts in the second half){}",
+            self.instances,
+            INTERVAL.as_millis(),
+            secs,
+            self.whole.as_secs_f64(),
+            if self.requested > self.instances {
+                format!(
+                    " (--instances {} capped at {MAX_INSTANCES})",
+                    self.requested
+                )
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            t,
+            "{:<10} {:<7} {:>13} {:>11} {:>13} {:>11} {:>11} {:>11} {:>11}",
+            "appliance",
+            "role",
+            "control %core",
+            "(in kernel)",
+            "workers %core",
+            "late wakeup",
+            "adverts tx",
+            "adverts rx",
+            "transitions"
+        );
+        for (name, role, d) in [("A", "master", &self.a), ("B", "backup", &self.b)] {
+            let _ = writeln!(
+                t,
+                "{:<10} {:<7} {:>13.1} {:>11.1} {:>13.1} {:>11} {:>11} {:>11} {:>11}",
+                name,
+                role,
+                core_percent(d.cpu.main, self.wall),
+                core_percent(d.cpu.main_kernel, self.wall),
+                core_percent(d.cpu.workers, self.wall),
+                d.late_wakeups,
+                d.adverts_tx,
+                d.adverts_rx,
+                d.transitions
+            );
+        }
+        let g = &self.adverts;
+        let _ = writeln!(
+            t,
+            "\nA's adverts on its switch port: {} captured of {} due ({} lost by the capture, \
+             {} routers silent); gap between adverts of one router p50 {:.2} ms, p99 {:.2} ms, \
+             max {:.2} ms; {} gaps > {} ms (late), {} >= {} ms.",
+            g.captured,
+            g.due,
+            g.capture_drops,
+            g.silent,
+            g.p50_ms,
+            g.p99_ms,
+            g.max_ms,
+            g.late,
+            LATE.as_millis(),
+            g.near_miss,
+            NEAR_MISS.as_millis()
+        );
+        let _ = writeln!(
+            t,
+            "Spurious transitions: {} (A {}, B {}). Frames the control thread deferred / dropped: \
+             A {}/{}, B {}/{}.",
+            self.a.transitions + self.b.transitions,
+            self.a.transitions,
+            self.b.transitions,
+            self.a.tx_deferred,
+            self.a.tx_dropped,
+            self.b.tx_deferred,
+            self.b.tx_dropped
+        );
+        let worst =
+            core_percent(self.a.cpu.main, self.wall).max(core_percent(self.b.cpu.main, self.wall));
+        let _ = writeln!(
+            t,
+            "Aim: control thread <= {AIM_CONTROL_PERCENT:.0} % of a core per appliance: {} \
+             (worst {worst:.1} %).",
+            if worst <= AIM_CONTROL_PERCENT {
+                "met"
+            } else {
+                "NOT met"
+            }
+        );
+        t
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+// ----- capture of A's adverts on the switch -----------------------------------------
+
+/// What the capture kept: (VRID, kernel receive time in ns) per advert of
+/// A, and the frames the kernel dropped for want of room in the socket.
+#[derive(Debug, Default)]
+struct CaptureLog {
+    stamps: Vec<(u8, u64)>,
+    drops: u64,
+    /// How long the socket was open: the window the adverts were due in.
+    open_for: Duration,
+}
+
+/// A thread inside the switch's namespace recording A's adverts on one
+/// bridge port until finished or dropped.
+struct AdvertCapture {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<CaptureLog>>>,
+}
+
+impl AdvertCapture {
+    fn start(ns: &str, ifname: &str, src: Ipv4Addr) -> Result<AdvertCapture> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (ns, ifname, flag) = (ns.to_owned(), ifname.to_owned(), Arc::clone(&stop));
+        let handle = thread::Builder::new()
+            .name("advert-capture".to_owned())
+            .spawn(move || {
+                let fd = match netns::enter(&ns).and_then(|()| capture_socket(&ifname)) {
+                    Ok(fd) => {
+                        let _ = ready_tx.send(Ok(()));
+                        fd
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{e:#}")));
+                        return Err(e);
+                    }
+                };
+                let mut log = CaptureLog::default();
+                let opened = Instant::now();
+                while !flag.load(Ordering::Relaxed) {
+                    if let Some(stamp) = recv_advert(&fd, src) {
+                        log.stamps.push(stamp);
+                    }
+                }
+                log.drops = packet_drops(&fd);
+                log.open_for = opened.elapsed();
+                Ok(log)
+            })
+            .context("spawn the capture thread")?;
+        let capture = AdvertCapture {
+            stop,
+            handle: Some(handle),
+        };
+        match ready_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(())) => Ok(capture),
+            Ok(Err(e)) => bail!("capture on the switch: {e}"),
+            Err(_) => bail!("the capture thread did not start"),
+        }
+    }
+
+    fn finish(mut self) -> Result<CaptureLog> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => bail!("the capture thread panicked"),
+            None => bail!("the capture already finished"),
+        }
+    }
+}
+
+impl Drop for AdvertCapture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn set_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())?;
+    // SAFETY: `value` is a valid c_int for the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            std::ptr::addr_of!(value).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        bail!(
+            "setsockopt {level}/{name}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
+/// An AF_PACKET datagram socket (link header stripped) bound to `ifname`
+/// in the calling thread's namespace: frames leaving the interface (those
+/// towards A) ignored, kernel timestamps on, a 50 ms receive timeout. All
+/// protocols: the port is a bridge port, and the bridge takes frames before
+/// a socket bound to one protocol would see them.
+fn capture_socket(ifname: &str) -> Result<OwnedFd> {
+    let proto = u16::try_from(libc::ETH_P_ALL)?.to_be();
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
+    if fd < 0 {
+        bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_int(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
+    set_int(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
+    set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 16 << 20)?;
+    let name = std::ffi::CString::new(ifname)?;
+    // SAFETY: `name` is a valid NUL-terminated string.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        bail!("no interface {ifname}");
+    }
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = u16::try_from(libc::AF_PACKET)?;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = i32::try_from(ifindex)?;
+    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
+    // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::addr_of!(addr).cast(), len) };
+    if rc < 0 {
+        bail!("bind to {ifname}: {}", std::io::Error::last_os_error());
+    }
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 50_000,
+    };
+    let tlen = libc::socklen_t::try_from(std::mem::size_of::<libc::timeval>())?;
+    // SAFETY: `timeout` is a valid timeval of `tlen` bytes.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::addr_of!(timeout).cast(),
+            tlen,
+        )
+    };
+    if rc < 0 {
+        bail!("SO_RCVTIMEO: {}", std::io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// Frames the kernel dropped on the socket since it was opened
+/// (PACKET_STATISTICS; reading resets them).
+fn packet_drops(fd: &OwnedFd) -> u64 {
+    let mut st = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let Ok(mut len) = libc::socklen_t::try_from(std::mem::size_of::<libc::tpacket_stats>()) else {
+        return 0;
+    };
+    // SAFETY: `st` is a writable tpacket_stats of `len` bytes; the kernel
+    // writes at most `len` bytes and updates `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            std::ptr::addr_of_mut!(st).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return 0;
+    }
+    u64::from(st.tp_drops)
+}
+
+/// Receives one packet; `(VRID, kernel receive time in ns)` if it is an
+/// IPv4 VRRP advert from `src`. `None` on a timeout or another packet.
+fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<(u8, u64)> {
+    let mut buf = [0u8; 2048];
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+    let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    // SAFETY: msghdr is plain data; all-zero is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = std::ptr::addr_of_mut!(from).cast();
+    msg.msg_namelen = u32::try_from(std::mem::size_of::<libc::sockaddr_ll>()).ok()?;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: `msg` points at `from`, `iov` (into `buf`) and `control`,
+    // all live and of the lengths given.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
+    let packet = buf.get(..usize::try_from(n).ok()?)?;
+    if from.sll_protocol != u16::try_from(libc::ETH_P_IP).ok()?.to_be() {
+        return None;
+    }
+    let first = *packet.first()?;
+    let from_ip: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+    let vrrp = packet.get(usize::from(first & 0x0f) * 4..)?;
+    if first >> 4 != 4 || *packet.get(9)? != 112 || Ipv4Addr::from(from_ip) != src {
+        return None;
+    }
+    let vrid = *vrrp.get(1)?;
+    // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its
+    // control buffer within msg_controllen.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and inside the control buffer.
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_TIMESTAMPNS {
+            // SAFETY: an SCM_TIMESTAMPNS message carries one timespec;
+            // read unaligned, the data need not be aligned for it.
+            let ts: libc::timespec =
+                unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
+            let secs = u64::try_from(ts.tv_sec).ok()?;
+            let nanos = u64::try_from(ts.tv_nsec).ok()?;
+            return Some((
+                vrid,
+                secs.saturating_mul(1_000_000_000).saturating_add(nanos),
+            ));
+        }
+        // SAFETY: as above; returns null past the last message.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_255_routers_on_one_port_are_a_valid_config() {
+        let text = config("xv", "a", 200, MAX_INSTANCES).render();
+        let cfg = xvrrp_control::config::parse(&text, "bench").unwrap();
+        assert_eq!(cfg.vrrp.len(), 255);
+        assert_eq!(cfg.ports.len(), 1);
+        assert!(cfg.sync_groups.is_empty());
+        assert_eq!(cfg.vrrp[254].vrid, 255);
+        assert_eq!(cfg.vrrp[0].advert_interval(), INTERVAL);
+    }
+
+    #[test]
+    fn gaps_per_router_late_and_silent() {
+        let ms_ns = 1_000_000u64;
+        let mut log = CaptureLog {
+            open_for: Duration::from_millis(50),
+            ..CaptureLog::default()
+        };
+        // Router 1: every 10 ms, one 20 ms gap; router 2: every 10 ms.
+        for t in [0u64, 10, 20, 40, 50] {
+            log.stamps.push((1, t * ms_ns));
+        }
+        for t in [5u64, 15, 25, 35, 45] {
+            log.stamps.push((2, t * ms_ns));
+        }
+        let g = AdvertGaps::of(&log, 3);
+        assert_eq!(g.captured, 10);
+        assert_eq!(g.due, 15);
+        assert_eq!(g.late, 1);
+        assert_eq!(g.near_miss, 0);
+        assert_eq!(g.silent, 1);
+        assert!((g.max_ms - 20.0).abs() < 1e-9);
+        assert!((g.p50_ms - 10.0).abs() < 1e-9);
+    }
+}
