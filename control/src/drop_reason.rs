@@ -62,11 +62,20 @@ pub enum DropReason {
     /// Control thread: a VRRPv2 advert listing other addresses than ours,
     /// from a router that is not the owner (RFC 3768 §7.1).
     AddressListError,
+    /// XDP filter: a valid-looking advert beyond the port's advert rate
+    /// (the current master's adverts have an allowance of their own).
+    AdvertRateLimited,
+    /// An ARP request for a virtual address beyond the rate answered per
+    /// sender (or in all).
+    ArpRateLimited,
+    /// A Neighbour Solicitation for a virtual address beyond the rate
+    /// answered per sender (or in all).
+    NdRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::Malformed,
         DropReason::ArpMalformed,
         DropReason::IpTtlError,
@@ -93,6 +102,9 @@ impl DropReason {
         DropReason::TxRingFull,
         DropReason::OwnAdvert,
         DropReason::AddressListError,
+        DropReason::AdvertRateLimited,
+        DropReason::ArpRateLimited,
+        DropReason::NdRateLimited,
     ];
 
     /// Number of reasons.
@@ -127,6 +139,9 @@ impl DropReason {
             DropReason::TxRingFull => "tx-ring-full",
             DropReason::OwnAdvert => "own-advert",
             DropReason::AddressListError => "address-list-error",
+            DropReason::AdvertRateLimited => "advert-rate-limited",
+            DropReason::ArpRateLimited => "arp-rate-limited",
+            DropReason::NdRateLimited => "nd-rate-limited",
         }
     }
 }
