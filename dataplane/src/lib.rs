@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod iface;
+pub mod limiter;
 pub mod lpm;
 pub mod neigh;
 pub mod process;

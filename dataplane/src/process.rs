@@ -432,6 +432,9 @@ impl Processor<'_> {
         if repr.operation != ArpOperation::Request || repr.source_ip == repr.target_ip {
             return self.drop(port, DropReason::ToVirtualAddress);
         }
+        if !self.shared.replies.allow(now, IpAddr::V4(repr.source_ip)) {
+            return self.drop(port, DropReason::ArpRateLimited);
+        }
         let (vmac, vip) = (inst.vmac, repr.target_ip);
         match frames::arp_reply(buf, &repr, src_mac, vmac, vip) {
             Ok(n) => {
@@ -730,6 +733,9 @@ impl Processor<'_> {
                 };
                 if !self.shared.is_master(inst.id) {
                     return self.drop(port, DropReason::NotMaster);
+                }
+                if !self.shared.replies.allow(now, IpAddr::V6(src_ip)) {
+                    return self.drop(port, DropReason::NdRateLimited);
                 }
                 let vmac = inst.vmac;
                 let reply_to = source_lladdr.unwrap_or(src_mac);
@@ -1127,6 +1133,24 @@ mod tests {
         assert_eq!(rig.counters.ports[0].arp_replies, 1);
     }
 
+    /// docs/conformance.md L05: a flood of requests from one sender gets
+    /// a burst of replies, then the sender's rate; another sender is
+    /// answered meanwhile.
+    #[test]
+    fn l05_arp_replies_are_rate_limited_per_sender() {
+        use crate::limiter::PER_SENDER_BURST;
+        let mut rig = Rig::new(true, true);
+        let flood = arp_request_for(LAN_VIP, CLIENT);
+        let sent = (0..100)
+            .filter(|_| matches!(rig.handle(0, &flood).0, Action::Send { .. }))
+            .count();
+        assert_eq!(sent, PER_SENDER_BURST as usize);
+        assert_eq!(rig.drops(0, DropReason::ArpRateLimited), 100 - sent as u64);
+        assert_eq!(rig.counters.ports[0].arp_replies, sent as u64);
+        let other = arp_request_for(LAN_VIP, Ipv4Addr::new(192, 0, 2, 101));
+        assert!(matches!(rig.handle(0, &other).0, Action::Send { .. }));
+    }
+
     #[test]
     fn backup_answers_nothing_and_counts() {
         let mut rig = Rig::new(true, false);
@@ -1479,6 +1503,23 @@ mod tests_v6 {
         let mut buf = [0u8; 128];
         let n = frames::ns_request(&mut buf, CLIENT_MAC, a("2001:db8:1::100"), target).unwrap();
         buf[..n].to_vec()
+    }
+
+    /// docs/conformance.md L05, for Neighbour Solicitations.
+    #[test]
+    fn l05_nd_replies_are_rate_limited_per_sender() {
+        use crate::limiter::PER_SENDER_BURST;
+        let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+        let ns = ns_for(a("2001:db8:1::1"));
+        let sent = (0..50)
+            .filter(|_| matches!(run(&s, &mut n, &mut c, 0, &ns).0, Action::Send { .. }))
+            .count();
+        assert_eq!(sent, PER_SENDER_BURST as usize);
+        assert_eq!(
+            c.drops[0][DropReason::NdRateLimited as usize],
+            50 - sent as u64
+        );
+        assert_eq!(c.ports[0].nd_replies, sent as u64);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::{
 use crossbeam::queue::ArrayQueue;
 use xvrrp_control::{vrrp::RxAdvert, RouterId};
 
-use crate::{error::DataplaneError, stats::WorkerStats};
+use crate::{error::DataplaneError, limiter::ReplyLimiter, stats::WorkerStats};
 
 /// Largest frame the control thread can ask a worker to send.
 pub const FRAME_MAX: usize = 1514;
@@ -125,6 +125,9 @@ pub struct Shared {
     pub control_wakeup: Wakeup,
     /// Wakes worker `i` when frames are queued for it.
     pub worker_wakeup: Vec<Wakeup>,
+    /// How many ARP/ND replies for the virtual addresses may leave, per
+    /// sender and in all (every worker).
+    pub replies: ReplyLimiter,
     /// Time origin of `last_icmp_error`.
     epoch: Instant,
     /// When the last ICMP error was sent, in ns since `epoch` (all workers).
@@ -151,6 +154,7 @@ impl Shared {
             worker_wakeup: (0..workers)
                 .map(|_| Wakeup::new())
                 .collect::<Result<_, _>>()?,
+            replies: ReplyLimiter::new(),
             epoch: Instant::now(),
             last_icmp_error: AtomicU64::new(0),
         })
