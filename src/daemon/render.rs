@@ -4,10 +4,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use xvrrp_control::{vrrp::Routers, DropReason};
-use xvrrp_dataplane::{stats::SocketStats, Dataplane};
+use xvrrp_dataplane::{
+    stats::SocketStats,
+    xdp_maps::{XdpCounter, XdpPortStats},
+    Dataplane,
+};
 
-/// Every router: state, priorities, master, timers, counters.
-pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value {
+/// Every router: state, priorities, master, timers, counters;
+/// `vmac_conflicts` by router id, as `Dataplane::vmac_conflicts` reads them.
+pub(super) fn status(
+    routers: &Routers,
+    vmac_conflicts: &[u64],
+    started: Instant,
+    now: Instant,
+) -> Value {
     let instances: Vec<Value> = routers
         .iter()
         .map(|r| {
@@ -37,6 +47,7 @@ pub(super) fn status(routers: &Routers, started: Instant, now: Instant) -> Value
                 "address_list_errors": c.address_list_errors,
                 "adverts_rx": c.adverts_rx,
                 "adverts_tx": c.adverts_tx,
+                "vmac_conflicts": vmac_conflicts.get(r.id().index()).copied().unwrap_or(0),
             })
         })
         .collect();
@@ -53,6 +64,8 @@ pub(super) fn stats(
 ) -> Value {
     let workers = dp.stats();
     let xsk = dp.xsk_stats();
+    let xdp = dp.xdp_stats();
+    let conflicts = dp.vmac_conflicts();
     let mut ports = Map::new();
     for (p, view) in dp.tables().ports.iter().enumerate() {
         let mut per_worker = Map::new();
@@ -78,7 +91,11 @@ pub(super) fn stats(
             }
             per_worker.insert(w.to_string(), Value::Object(obj));
         }
-        ports.insert(view.name.clone(), json!({"workers": per_worker}));
+        let mut port = json!({"workers": per_worker});
+        if let (Some(st), Value::Object(obj)) = (xdp.get(p), &mut port) {
+            xdp_json(obj, st);
+        }
+        ports.insert(view.name.clone(), port);
     }
     let instances: Map<String, Value> = routers
         .iter()
@@ -90,6 +107,7 @@ pub(super) fn stats(
                     "adverts_rx": c.adverts_rx,
                     "adverts_tx": c.adverts_tx,
                     "address-list-error": c.address_list_errors,
+                    "vmac-conflict": conflicts.get(r.id().index()).copied().unwrap_or(0),
                     "state": r.state_name(),
                 }),
             )
@@ -107,6 +125,29 @@ pub(super) fn stats(
         "instances": instances,
         "control": {"drops": control, "late_wakeups": late_wakeups},
     })
+}
+
+/// The XDP filter's counters of a port: `xdp_drops` by reason (every
+/// reason the filter counts, zeros included) and `xdp`, what it let through
+/// and the frames from our virtual MACs.
+fn xdp_json(port: &mut Map<String, Value>, st: &XdpPortStats) {
+    let drops: Map<String, Value> = XdpCounter::ALL
+        .iter()
+        .filter_map(|c| c.drop_reason())
+        .map(|r| {
+            let n = st.drops.get(r as usize).copied().unwrap_or(0);
+            (r.name().to_owned(), json!(n))
+        })
+        .collect();
+    port.insert("xdp_drops".into(), Value::Object(drops));
+    port.insert(
+        "xdp".into(),
+        json!({
+            "adverts_passed": st.adverts_passed,
+            "master_adverts": st.master_adverts,
+            "vmac_conflicts": st.vmac_conflicts,
+        }),
+    );
 }
 
 /// The kernel's counters of `worker`'s AF_XDP sockets on `port` (summed

@@ -27,7 +27,12 @@ impl View<'_> {
     pub(super) fn handle(&self, req: &Request) -> Response {
         match req {
             Request::Hello => ok(json!({"version": env!("CARGO_PKG_VERSION"), "name": "xvrrp"})),
-            Request::Status => ok(render::status(self.routers, self.started, Instant::now())),
+            Request::Status => ok(render::status(
+                self.routers,
+                &self.dp.vmac_conflicts(),
+                self.started,
+                Instant::now(),
+            )),
             Request::Stats => ok(render::stats(
                 self.routers,
                 self.dp,
