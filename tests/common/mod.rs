@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
+pub(crate) mod frames;
 pub(crate) mod pcap;
 pub(crate) mod raw;
 
@@ -307,6 +308,37 @@ pub(crate) fn drop_count(stats: &serde_json::Value, reason: &str) -> u64 {
         serde_json::Value::Array(items) => items.iter().map(|v| drop_count(v, reason)).sum(),
         _ => 0,
     }
+}
+
+/// Sum of `ports.*.xdp_drops.REASON` in a `stats --json` reply: what the
+/// XDP filters dropped before any copy to the workers.
+pub(crate) fn xdp_drops(stats: &serde_json::Value, reason: &str) -> u64 {
+    ports(stats)
+        .filter_map(|p| p["xdp_drops"][reason].as_u64())
+        .sum()
+}
+
+/// Sum of `ports.*.workers.*.drops.REASON` in a `stats --json` reply: what
+/// the workers dropped.
+pub(crate) fn worker_drops(stats: &serde_json::Value, reason: &str) -> u64 {
+    ports(stats)
+        .filter_map(|p| p["workers"].as_object())
+        .flat_map(|w| w.values())
+        .filter_map(|w| w["drops"][reason].as_u64())
+        .sum()
+}
+
+/// Sum of `ports.*.xdp.FIELD` (`adverts_passed`, `master_adverts`,
+/// `vmac_conflicts`) in a `stats --json` reply.
+pub(crate) fn xdp_counter(stats: &serde_json::Value, field: &str) -> u64 {
+    ports(stats).filter_map(|p| p["xdp"][field].as_u64()).sum()
+}
+
+fn ports(stats: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    stats["ports"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
 }
 
 /// Whether `ip` is configured on any interface of namespace `ns`.
