@@ -216,11 +216,12 @@ impl Dataplane {
         let mut filters = Vec::with_capacity(infos.len());
         let mut xdp_maps = Vec::with_capacity(infos.len());
         for (idx, info) in infos.iter().enumerate() {
-            let mut filter = PortFilter::attach(&info.name, cfg.attach)?;
+            let mut filter = PortFilter::load(&info.name)?;
             for inst in cfg.routers.iter().filter(|i| i.port == idx) {
                 filter.add_router(inst)?;
             }
             xdp_maps.push(filter.take_runtime_maps()?);
+            filter.attach(cfg.attach)?;
             tracing::info!(port = %info.name, mode = filter.mode(), "XDP filter attached");
             filters.push(filter);
         }

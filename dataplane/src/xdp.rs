@@ -66,16 +66,39 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl PortFilter {
-    /// Loads the program and attaches it to `ifname`.
+    /// Loads the program for `ifname` into the kernel (the verifier runs
+    /// here), attached nowhere yet: its maps are filled before it sees a
+    /// frame, so that no advert is taken for one of a VRID not served.
+    ///
+    /// # Errors
+    /// Load failures, with the interface named.
+    pub fn load(ifname: &str) -> Result<Self, DataplaneError> {
+        let ebpf = Ebpf::load(PROGRAM).map_err(|e| DataplaneError::Load {
+            ifname: ifname.to_string(),
+            source: boxed(e),
+        })?;
+        let mut filter = Self {
+            ifname: ifname.to_string(),
+            ebpf,
+            mode: "detached",
+        };
+        filter.program()?.load().map_err(|e| DataplaneError::Load {
+            ifname: ifname.to_string(),
+            source: boxed(e),
+        })?;
+        Ok(filter)
+    }
+
+    /// Attaches the loaded program to its interface.
     ///
     /// A link left behind by a process that just died can linger for a few
     /// tens of milliseconds, so EBUSY is retried for up to two seconds.
     ///
     /// # Errors
-    /// Load or attach failures, with the interface named.
-    pub fn attach(ifname: &str, mode: AttachMode) -> Result<Self, DataplaneError> {
-        let mut ebpf = load(ifname)?;
-        let program = xdp_program(&mut ebpf, ifname)?;
+    /// Attach failures, with the interface named.
+    pub fn attach(&mut self, mode: AttachMode) -> Result<(), DataplaneError> {
+        let ifname = self.ifname.clone();
+        let program = self.program()?;
         let tries: &[(XdpMode, &'static str)] = match mode {
             AttachMode::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
             AttachMode::Native => &[(XdpMode::Driver, "native")],
@@ -86,16 +109,14 @@ impl PortFilter {
         'modes: for &(xdp_mode, name) in tries {
             let deadline = Instant::now() + Duration::from_secs(2);
             loop {
-                match program.attach(ifname, xdp_mode) {
+                match program.attach(&ifname, xdp_mode) {
                     Ok(_) => {
                         used = name;
                         last_err = None;
                         break 'modes;
                     }
                     Err(aya::programs::ProgramError::UnknownInterface { .. }) => {
-                        return Err(DataplaneError::NoInterface {
-                            ifname: ifname.to_string(),
-                        })
+                        return Err(DataplaneError::NoInterface { ifname })
                     }
                     Err(e) => {
                         let busy = error_chain(&e).contains("busy");
@@ -110,19 +131,30 @@ impl PortFilter {
         }
         if let Some((name, e)) = last_err {
             return Err(DataplaneError::Attach {
-                ifname: ifname.to_string(),
+                ifname,
                 mode: name,
                 source: boxed(e),
             });
         }
-        Ok(Self {
-            ifname: ifname.to_string(),
-            ebpf,
-            mode: used,
-        })
+        self.mode = used;
+        Ok(())
     }
 
-    /// The attach mode that worked ("native" or "generic").
+    /// The filter program of the object.
+    fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
+        let ifname = &self.ifname;
+        self.ebpf
+            .program_mut("xvrrp_filter")
+            .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks xvrrp_filter".into()))?
+            .try_into()
+            .map_err(|e| DataplaneError::Load {
+                ifname: ifname.clone(),
+                source: boxed(e),
+            })
+    }
+
+    /// The attach mode that worked ("native" or "generic"; "detached"
+    /// before [`PortFilter::attach`]).
     pub fn mode(&self) -> &'static str {
         self.mode
     }
@@ -243,19 +275,6 @@ impl PortFilter {
         PortMaps::new(&self.ifname, masters, peers, counters, conflicts)
     }
 
-    /// The program loaded but attached to no interface, for running frames
-    /// through it with `BPF_PROG_TEST_RUN`.
-    #[cfg(test)]
-    pub(crate) fn load_detached() -> Result<Self, DataplaneError> {
-        let mut ebpf = load("test")?;
-        xdp_program(&mut ebpf, "test")?;
-        Ok(Self {
-            ifname: "test".into(),
-            ebpf,
-            mode: "detached",
-        })
-    }
-
     /// The loaded program's descriptor.
     #[cfg(test)]
     pub(crate) fn program_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
@@ -263,30 +282,4 @@ impl PortFilter {
         let program: &Xdp = self.ebpf.program("xvrrp_filter")?.try_into().ok()?;
         program.fd().ok().map(|fd| fd.as_fd())
     }
-}
-
-/// Parses the object file for `ifname`'s copy of the program.
-fn load(ifname: &str) -> Result<Ebpf, DataplaneError> {
-    Ebpf::load(PROGRAM).map_err(|e| DataplaneError::Load {
-        ifname: ifname.to_string(),
-        source: boxed(e),
-    })
-}
-
-/// Loads the filter program of `ebpf` into the kernel (the verifier runs
-/// here).
-fn xdp_program<'a>(ebpf: &'a mut Ebpf, ifname: &str) -> Result<&'a mut Xdp, DataplaneError> {
-    let program: &mut Xdp = ebpf
-        .program_mut("xvrrp_filter")
-        .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks xvrrp_filter".into()))?
-        .try_into()
-        .map_err(|e| DataplaneError::Load {
-            ifname: ifname.to_string(),
-            source: boxed(e),
-        })?;
-    program.load().map_err(|e| DataplaneError::Load {
-        ifname: ifname.to_string(),
-        source: boxed(e),
-    })?;
-    Ok(program)
 }

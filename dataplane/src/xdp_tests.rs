@@ -181,7 +181,7 @@ impl Bpf {
             return None;
         }
         // As root, a program the verifier refuses fails the test.
-        let mut filter = PortFilter::load_detached().unwrap_or_else(|e| panic!("{e:#?}"));
+        let mut filter = PortFilter::load("test").unwrap_or_else(|e| panic!("{e:#?}"));
         for r in routers {
             filter.add_router(r).unwrap();
         }
