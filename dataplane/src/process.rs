@@ -1652,7 +1652,7 @@ mod tests_v6 {
 /// never panics.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests_ladder {
+pub(crate) mod tests_ladder {
     use super::*;
     use xvrrp_wire::{
         icmpv4::Icmpv4Repr,
@@ -1660,18 +1660,18 @@ mod tests_ladder {
         vrrp::{AddrList, ChecksumKind, VrrpPacket, VrrpRepr},
     };
 
-    const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
-    const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+    pub(crate) const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+    pub(crate) const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
     const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
     /// Our primary address: the unicast-mode destination.
-    const OWN4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    pub(crate) const OWN4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
     /// The peer that sends the adverts.
-    const PEER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
-    const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-    const VIP4_V2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-    const OWN6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
-    const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
-    const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+    pub(crate) const PEER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+    pub(crate) const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    pub(crate) const VIP4_V2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    pub(crate) const OWN6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+    pub(crate) const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+    pub(crate) const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
     const ETH: usize = HEADER_LEN;
 
     /// The three kinds of instance, each with its VRID on port 0.
@@ -1701,7 +1701,7 @@ mod tests_ladder {
         }
     }
 
-    fn tables() -> Tables {
+    pub(crate) fn tables() -> Tables {
         let inst = |id, vrid, version, vmac, vips4, vips6| InstanceView {
             id: RouterId(id),
             port: 0,
@@ -1751,15 +1751,15 @@ mod tests_ladder {
         }
     }
 
-    struct Rig {
-        tables: Tables,
-        shared: Shared,
-        neigh: NeighbourTable,
-        counters: Counters,
+    pub(crate) struct Rig {
+        pub(crate) tables: Tables,
+        pub(crate) shared: Shared,
+        pub(crate) neigh: NeighbourTable,
+        pub(crate) counters: Counters,
     }
 
     impl Rig {
-        fn new(master: bool) -> Self {
+        pub(crate) fn new(master: bool) -> Self {
             let shared = Shared::new(1, 1, 3).unwrap();
             for m in &shared.master {
                 m.store(master, std::sync::atomic::Ordering::Relaxed);
@@ -1772,7 +1772,7 @@ mod tests_ladder {
             }
         }
 
-        fn handle(&mut self, frame: &[u8]) -> (Action, Vec<u8>) {
+        pub(crate) fn handle(&mut self, frame: &[u8]) -> (Action, Vec<u8>) {
             // Large enough for a 255-address IPv6 advert.
             let mut buf = vec![0u8; 8192];
             buf[..frame.len()].copy_from_slice(frame);

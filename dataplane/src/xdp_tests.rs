@@ -25,11 +25,10 @@ use xvrrp_wire::{
 };
 
 use crate::{
-    lpm::RouteTable,
-    neigh::NeighbourTable,
-    process::{InstanceView, PortView, Processor, Tables},
-    shared::Shared,
-    stats::Counters,
+    process::{
+        tests_ladder::{self as ladder, Rig, CLIENT_MAC, PEER4, PEER6, VIP4, VIP4_V2, VIP6},
+        InstanceView,
+    },
     xdp::PortFilter,
     xdp_maps::{self, XdpControl, XdpCounter, XdpPortStats},
 };
@@ -37,16 +36,7 @@ use crate::{
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
-const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
-const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
-const OWN4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const PEER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
 const OTHER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
-const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const VIP4_V2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const OWN6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
-const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
-const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 
 // ----- the C enum and constants ------------------------------------------------
 
@@ -248,44 +238,10 @@ fn hex(frame: &[u8]) -> String {
 
 // ----- the worker's side ----------------------------------------------------------
 
+/// The routers of the worker's ladder tests: a v3/IPv4, a v2/IPv4 and a
+/// v3/IPv6 one on port 0.
 fn instances() -> Vec<InstanceView> {
-    let inst = |id, vrid, version, vmac, vips4, vips6| InstanceView {
-        id: RouterId(id),
-        port: 0,
-        vrid,
-        version,
-        vmac,
-        vips4,
-        vips6,
-        accept: true,
-        unicast: false,
-    };
-    vec![
-        inst(
-            0,
-            1,
-            Version::V3,
-            EthernetAddress::vrrp_v4(1),
-            vec![(VIP4, 24)],
-            Vec::new(),
-        ),
-        inst(
-            1,
-            2,
-            Version::V2,
-            EthernetAddress::vrrp_v4(2),
-            vec![(VIP4_V2, 24)],
-            Vec::new(),
-        ),
-        inst(
-            2,
-            1,
-            Version::V3,
-            EthernetAddress::vrrp_v6(1),
-            Vec::new(),
-            vec![(VIP6, 64)],
-        ),
-    ]
+    ladder::tables().instances
 }
 
 /// What the worker did with a frame.
@@ -296,56 +252,20 @@ enum Worker {
     Other,
 }
 
-struct Rig {
-    tables: Tables,
-    shared: Shared,
-    neigh: NeighbourTable,
-    counters: Counters,
-}
-
-impl Rig {
-    fn new() -> Rig {
-        Rig {
-            tables: Tables {
-                ports: vec![PortView {
-                    name: "lan0".into(),
-                    mac: LAN_MAC,
-                    addrs4: vec![(OWN4, 24)],
-                    addrs6: vec![(OWN6, 64)],
-                }],
-                instances: instances(),
-                routes4: RouteTable::default(),
-                routes6: RouteTable::default(),
-            },
-            shared: Shared::new(1, 1, 3).unwrap(),
-            neigh: NeighbourTable::new(),
-            counters: Counters::new(1),
-        }
+/// Runs `frame` through the worker of the ladder tests; what it did.
+fn worker(rig: &mut Rig, frame: &[u8]) -> Worker {
+    let drops = rig.counters.drops[0];
+    let punted = rig.counters.ports[0].punted;
+    rig.handle(frame);
+    while rig.shared.adverts.pop().is_some() {}
+    if rig.counters.ports[0].punted > punted {
+        return Worker::Punted;
     }
-
-    fn handle(&mut self, frame: &[u8]) -> Worker {
-        let mut buf = vec![0u8; 8192];
-        buf[..frame.len()].copy_from_slice(frame);
-        let drops = self.counters.drops[0];
-        let punted = self.counters.ports[0].punted;
-        let mut p = Processor {
-            tables: &self.tables,
-            shared: &self.shared,
-            neigh: &mut self.neigh,
-            counters: &mut self.counters,
-            punted: false,
-        };
-        p.handle(Instant::now(), 0, &mut buf, frame.len());
-        while self.shared.adverts.pop().is_some() {}
-        if self.counters.ports[0].punted > punted {
-            return Worker::Punted;
-        }
-        DropReason::ALL
-            .iter()
-            .copied()
-            .find(|r| self.counters.drops[0][*r as usize] > drops[*r as usize])
-            .map_or(Worker::Other, Worker::Dropped)
-    }
+    DropReason::ALL
+        .iter()
+        .copied()
+        .find(|r| rig.counters.drops[0][*r as usize] > drops[*r as usize])
+        .map_or(Worker::Other, Worker::Dropped)
 }
 
 // ----- frames ------------------------------------------------------------------------
@@ -472,7 +392,7 @@ fn agree(bpf: &Bpf, rig: &mut Rig, frame: &[u8]) {
         return;
     }
     let ours = bpf.dropped(frame);
-    let worker = rig.handle(frame);
+    let worker = worker(rig, frame);
     match ours {
         Some(DropReason::AdvertRateLimited) | None => assert!(
             matches!(
@@ -500,7 +420,7 @@ fn program_ladder_agrees_with_the_worker_on_every_single_byte_change() {
     let Some(bpf) = Bpf::load(&instances()) else {
         return;
     };
-    let mut rig = Rig::new();
+    let mut rig = Rig::new(false);
     let kinds = [
         (Kind::V3, ChecksumKind::PseudoHeader),
         (Kind::V3, ChecksumKind::Rfc9568),
@@ -604,7 +524,7 @@ proptest! {
         }
         BPF.with(|bpf| {
             if let Some(bpf) = bpf {
-                agree(bpf, &mut Rig::new(), &f);
+                agree(bpf, &mut Rig::new(false), &f);
             }
         });
     }
@@ -616,7 +536,7 @@ fn program_takes_adverts_with_ip_options() {
     let Some(bpf) = Bpf::load(&instances()) else {
         return;
     };
-    let mut rig = Rig::new();
+    let mut rig = Rig::new(false);
     let good = advert(Kind::V3, PEER4, CLIENT_MAC, ChecksumKind::Rfc9568);
     // Without the Ethernet padding.
     let datagram = usize::from(u16::from_be_bytes([good[16], good[17]]));
