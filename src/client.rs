@@ -113,16 +113,7 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                     .collect();
                 println!("  xsk: {}", fields.join(" "));
             }
-            if let Some(drops) = wv.get("drops").and_then(Value::as_object) {
-                let nonzero: Vec<String> = drops
-                    .iter()
-                    .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                if !nonzero.is_empty() {
-                    println!("  drops: {}", nonzero.join(" "));
-                }
-            }
+            print_nonzero("drops", wv.get("drops"));
         }
     }
 }
@@ -140,15 +131,22 @@ fn print_xdp(port: &str, pv: &Value) {
         get("master_adverts"),
         get("vmac_conflicts"),
     );
-    if let Some(drops) = pv.get("xdp_drops").and_then(Value::as_object) {
-        let nonzero: Vec<String> = drops
-            .iter()
-            .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !nonzero.is_empty() {
-            println!("  xdp drops: {}", nonzero.join(" "));
-        }
+    print_nonzero("xdp drops", pv.get("xdp_drops"));
+}
+
+/// `  LABEL: key=n ...` for the non-zero counters of `counters` (an
+/// object of drop reasons), if any.
+fn print_nonzero(label: &str, counters: Option<&Value>) {
+    let Some(counters) = counters.and_then(Value::as_object) else {
+        return;
+    };
+    let nonzero: Vec<String> = counters
+        .iter()
+        .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !nonzero.is_empty() {
+        println!("  {label}: {}", nonzero.join(" "));
     }
 }
 

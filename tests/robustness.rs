@@ -12,13 +12,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use common::{
-    flow,
     frames::{frame, v2, v3, v3_with_version_type},
     lab, netns,
     raw::flood,
@@ -30,7 +28,6 @@ const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
 const SPOOF_IP: [u8; 4] = [192, 0, 2, 50];
 /// A's primary address on the LAN.
 const A_IP: [u8; 4] = [192, 0, 2, 2];
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 /// The fixtures' advertisement interval.
 const INTERVAL: Duration = Duration::from_millis(100);
 
@@ -42,16 +39,6 @@ fn drops(app: &Appliance, reasons: &[&str]) -> u64 {
     reasons.iter().map(|r| common::drop_count(&stats, r)).sum()
 }
 
-/// Sum of `ports.PORT.workers.*.FIELD` in a `stats --json` reply.
-fn port_counter(stats: &serde_json::Value, port: &str, field: &str) -> u64 {
-    stats["ports"][port]["workers"]
-        .as_object()
-        .into_iter()
-        .flat_map(|w| w.values())
-        .filter_map(|w| w[field].as_u64())
-        .sum()
-}
-
 /// Sum of every control-thread drop counter in a `stats --json` reply.
 fn control_drops(stats: &serde_json::Value) -> u64 {
     stats["control"]["drops"]
@@ -60,15 +47,6 @@ fn control_drops(stats: &serde_json::Value) -> u64 {
         .flat_map(|d| d.values())
         .filter_map(serde_json::Value::as_u64)
         .sum()
-}
-
-/// `FIELD` of instance `name` in `app`'s `status --json`.
-fn instance_field(app: &Appliance, name: &str, field: &str) -> u64 {
-    let reply = app.query(&["status"]).unwrap();
-    let value = lab::instances(&reply)
-        .find(|i| i["name"] == name)
-        .and_then(|i| i[field].as_u64());
-    value.unwrap_or_else(|| panic!("no {field} for {name} in {reply}"))
 }
 
 /// Both appliances' states and transition counts, for "nothing moved" checks.
@@ -130,21 +108,6 @@ fn print_state_changes(test: &str, app: &Appliance) {
 
 // ----- L01–L03: floods -------------------------------------------------------------------
 
-/// Starts the client → server flow through the gateway and waits until it
-/// arrives.
-fn flowing(rig: &Rig) -> flow::Flow {
-    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
-    let f = flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, 2000).unwrap();
-    let r = lab::wait_until(
-        "the flow to arrive",
-        Duration::from_secs(5),
-        &NO_STOP,
-        || Ok(f.received() > 0),
-    );
-    rig.pair.check(r);
-    f
-}
-
 #[test]
 fn l01_flood_of_malformed_and_foreign_vrrp_holds_the_election() {
     let Some(mut rig) = Rig::standard("l01_flood_of_malformed_and_foreign_vrrp_holds_the_election")
@@ -176,7 +139,7 @@ fn l01_flood_of_malformed_and_foreign_vrrp_holds_the_election() {
     ];
     let pattern: Vec<Vec<u8>> = kinds.iter().map(|(_, f)| f.clone()).collect();
 
-    let f = flowing(&rig);
+    let f = rig.flowing(2000);
     let snap = Snapshot::take(&rig.pair);
     let stats_a = rig.pair.check(rig.pair.a.query(&["stats"]));
     let before: Vec<u64> = reasons
@@ -187,10 +150,10 @@ fn l01_flood_of_malformed_and_foreign_vrrp_holds_the_election() {
         .iter()
         .map(|r| common::worker_drops(&stats_a, r))
         .collect();
-    let punted_before = port_counter(&stats_a, "lan0", "punted");
+    let punted_before = common::port_counter(&stats_a, "lan0", "punted");
     let control_before = control_drops(&stats_a);
-    let adverts_a = instance_field(&rig.pair.a, "lan-gw", "adverts_tx");
-    let adverts_b = instance_field(&rig.pair.b, "lan-gw", "adverts_tx");
+    let adverts_a = common::instance_field(&rig.pair.a, "lan-gw", "adverts_tx");
+    let adverts_b = common::instance_field(&rig.pair.b, "lan-gw", "adverts_tx");
 
     let report = flood(&rig.lab.ns("client"), pattern, Duration::from_secs(5), None).unwrap();
     let mut sent = vec![0u64; reasons.len()];
@@ -222,9 +185,11 @@ fn l01_flood_of_malformed_and_foreign_vrrp_holds_the_election() {
         );
     let stats_a = rig.pair.check(rig.pair.a.query(&["stats"]));
     let flow_report = f.stop().unwrap();
-    let adverts_a = instance_field(&rig.pair.a, "lan-gw", "adverts_tx").saturating_sub(adverts_a);
-    let adverts_b = instance_field(&rig.pair.b, "lan-gw", "adverts_tx").saturating_sub(adverts_b);
-    let punted = port_counter(&stats_a, "lan0", "punted").saturating_sub(punted_before);
+    let adverts_a =
+        common::instance_field(&rig.pair.a, "lan-gw", "adverts_tx").saturating_sub(adverts_a);
+    let adverts_b =
+        common::instance_field(&rig.pair.b, "lan-gw", "adverts_tx").saturating_sub(adverts_b);
+    let punted = common::port_counter(&stats_a, "lan0", "punted").saturating_sub(punted_before);
     let control = control_drops(&stats_a).saturating_sub(control_before);
     let counted: Vec<u64> = reasons
         .iter()
@@ -298,8 +263,8 @@ const SPOOF_FLOOD: Duration = Duration::from_secs(3);
 /// while A is master, watching B's state.
 fn spoof_flood(rig: &mut Rig, priority: u8) -> SpoofOutcome {
     let advert = frame(SPOOF_IP, 255, &v3(SPOOF_IP, 1, priority));
-    let tx = instance_field(&rig.pair.a, "lan-gw", "adverts_tx");
-    let rx = instance_field(&rig.pair.a, "lan-gw", "adverts_rx");
+    let tx = common::instance_field(&rig.pair.a, "lan-gw", "adverts_tx");
+    let rx = common::instance_field(&rig.pair.a, "lan-gw", "adverts_rx");
     let snap = Snapshot::take(&rig.pair);
     let window = Instant::now();
     let ns = rig.lab.ns("client");
@@ -312,9 +277,11 @@ fn spoof_flood(rig: &mut Rig, priority: u8) -> SpoofOutcome {
         thread::sleep(Duration::from_millis(50));
     }
     let report = flooder.join().unwrap().unwrap();
-    let a_adverts_tx = instance_field(&rig.pair.a, "lan-gw", "adverts_tx").saturating_sub(tx);
+    let a_adverts_tx =
+        common::instance_field(&rig.pair.a, "lan-gw", "adverts_tx").saturating_sub(tx);
     let window = window.elapsed();
-    let a_adverts_rx = instance_field(&rig.pair.a, "lan-gw", "adverts_rx").saturating_sub(rx);
+    let a_adverts_rx =
+        common::instance_field(&rig.pair.a, "lan-gw", "adverts_rx").saturating_sub(rx);
     let after = Snapshot::take(&rig.pair);
     let sum = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
     SpoofOutcome {

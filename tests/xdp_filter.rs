@@ -12,7 +12,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::IpAddr;
 use std::thread;
 use std::time::Duration;
 
@@ -29,31 +29,11 @@ const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
 /// B's primary address on the LAN.
 const B_IP: [u8; 4] = [192, 0, 2, 3];
 const VIP: [u8; 4] = [192, 0, 2, 1];
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 /// Datagrams per second of the flow through the gateway.
 const FLOW_RATE: u32 = 1000;
 
 fn stats(app: &Appliance) -> Value {
     app.query(&["stats"]).unwrap()
-}
-
-/// Sum of `ports.PORT.workers.*.FIELD`.
-fn worker_counter(stats: &Value, port: &str, field: &str) -> u64 {
-    stats["ports"][port]["workers"]
-        .as_object()
-        .into_iter()
-        .flat_map(|w| w.values())
-        .filter_map(|w| w[field].as_u64())
-        .sum()
-}
-
-/// `FIELD` of instance `name` in `app`'s `status --json`.
-fn instance_field(app: &Appliance, name: &str, field: &str) -> u64 {
-    let reply = app.query(&["status"]).unwrap();
-    let value = lab::instances(&reply)
-        .find(|i| i["name"] == name)
-        .and_then(|i| i[field].as_u64());
-    value.unwrap_or_else(|| panic!("no {field} for {name} in {reply}"))
 }
 
 fn transitions(pair: &Pair) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
@@ -95,22 +75,6 @@ fn flooding<T>(
     (flooder.join().unwrap().unwrap(), out)
 }
 
-/// Starts the client → server flow through the gateway and waits until it
-/// arrives.
-fn flowing(rig: &Rig) -> flow::Flow {
-    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
-    let f =
-        flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, FLOW_RATE).unwrap();
-    let r = lab::wait_until(
-        "the flow to arrive",
-        Duration::from_secs(5),
-        &NO_STOP,
-        || Ok(f.received() > 0),
-    );
-    rig.pair.check(r);
-    f
-}
-
 /// docs/conformance.md L01, L08: broken VRRP at full speed (a bad checksum,
 /// TTL 64, an unknown VRID) beside a flow through the master. The filter
 /// drops and counts every frame under its reason; none reaches a worker;
@@ -130,7 +94,7 @@ fn l08_broken_vrrp_flood_is_dropped_in_xdp_while_the_flow_passes() {
         ("vrid-error", frame(CLIENT_IP, 255, &v3(CLIENT_IP, 77, 250))),
     ];
     let pattern = kinds.iter().map(|(_, f)| f.clone()).collect();
-    let f = flowing(&rig);
+    let f = rig.flowing(FLOW_RATE);
     let before = transitions(&rig.pair);
     let (a0, b0) = (stats(&rig.pair.a), stats(&rig.pair.b));
 
@@ -154,7 +118,8 @@ fn l08_broken_vrrp_flood_is_dropped_in_xdp_while_the_flow_passes() {
             (*reason, *sent, counts)
         })
         .collect();
-    let punted = worker_counter(&a1, "lan0", "punted") - worker_counter(&a0, "lan0", "punted");
+    let punted =
+        common::port_counter(&a1, "lan0", "punted") - common::port_counter(&a0, "lan0", "punted");
     let loss = flow_report.lost as f64 * 100.0 / flow_report.sent.max(1) as f64;
     let lines: Vec<String> = counted
         .iter()
@@ -285,9 +250,9 @@ fn l05_arp_flood_is_dropped_at_the_backup_and_answered_at_a_bounded_rate_by_the_
 
     let sent = report.total();
     let not_master_b = common::xdp_drops(&b1, "not-master") - common::xdp_drops(&b0, "not-master");
-    let b_rx = worker_counter(&b1, "lan0", "rx") - worker_counter(&b0, "lan0", "rx");
-    let replies =
-        worker_counter(&a1, "lan0", "arp_replies") - worker_counter(&a0, "lan0", "arp_replies");
+    let b_rx = common::port_counter(&b1, "lan0", "rx") - common::port_counter(&b0, "lan0", "rx");
+    let replies = common::port_counter(&a1, "lan0", "arp_replies")
+        - common::port_counter(&a0, "lan0", "arp_replies");
     let limited = common::worker_drops(&a1, "arp-rate-limited")
         - common::worker_drops(&a0, "arp-rate-limited");
     println!(
@@ -330,7 +295,7 @@ fn vmac_conflict_counted_in_status_and_stats_and_logged() {
     bad[7] ^= 0x01;
     let broken = frame_from(VMAC1, CLIENT_IP, 255, &bad);
     let other = arp_request(VMAC1, [192, 0, 2, 98], [192, 0, 2, 99]);
-    let conflicts = |app: &Appliance| instance_field(app, "lan-gw", "vmac_conflicts");
+    let conflicts = |app: &Appliance| common::instance_field(app, "lan-gw", "vmac_conflicts");
     let (a0, b0) = (conflicts(&rig.pair.a), conflicts(&rig.pair.b));
     let before = transitions(&rig.pair);
 
