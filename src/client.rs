@@ -112,6 +112,7 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
         return;
     };
     for (port, pv) in ports {
+        print_xdp(port, pv);
         let Some(workers) = pv.get("workers").and_then(Value::as_object) else {
             continue;
         };
@@ -151,17 +152,40 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
                     .collect();
                 println!("  xsk: {}", fields.join(" "));
             }
-            if let Some(drops) = wv.get("drops").and_then(Value::as_object) {
-                let nonzero: Vec<String> = drops
-                    .iter()
-                    .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                if !nonzero.is_empty() {
-                    println!("  drops: {}", nonzero.join(" "));
-                }
-            }
+            print_nonzero("drops", wv.get("drops"));
         }
+    }
+}
+
+/// The XDP filter's line of a port: what it handed to the workers, the
+/// frames from our virtual MACs, and its drops (the non-zero ones).
+fn print_xdp(port: &str, pv: &Value) {
+    let Some(xdp) = pv.get("xdp") else {
+        return;
+    };
+    let get = |k: &str| xdp.get(k).and_then(Value::as_u64).unwrap_or(0);
+    println!(
+        "{port} xdp: adverts-passed {} master-adverts {} vmac-conflicts {}",
+        get("adverts_passed"),
+        get("master_adverts"),
+        get("vmac_conflicts"),
+    );
+    print_nonzero("xdp drops", pv.get("xdp_drops"));
+}
+
+/// `  LABEL: key=n ...` for the non-zero counters of `counters` (an
+/// object of drop reasons), if any.
+fn print_nonzero(label: &str, counters: Option<&Value>) {
+    let Some(counters) = counters.and_then(Value::as_object) else {
+        return;
+    };
+    let nonzero: Vec<String> = counters
+        .iter()
+        .filter(|(_, v)| v.as_u64().unwrap_or(0) > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !nonzero.is_empty() {
+        println!("  {label}: {}", nonzero.join(" "));
     }
 }
 

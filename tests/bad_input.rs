@@ -14,57 +14,27 @@ use std::collections::BTreeMap;
 use std::thread;
 use std::time::Duration;
 
-use common::{lab, Appliance, Rig, NO_STOP};
+use common::{
+    frames::{self, checksum, GROUP},
+    lab, Appliance, Rig, NO_STOP,
+};
 
 /// How many copies of each bad frame are sent.
 const COPIES: u64 = 5;
 
-/// One's-complement sum folded to 16 bits, then complemented (RFC 1071).
-fn checksum(chunks: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for bytes in chunks {
-        for pair in bytes.chunks(2) {
-            let hi = u32::from(pair[0]) << 8;
-            let lo = pair.get(1).map_or(0, |&b| u32::from(b));
-            sum += hi | lo;
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !u16::try_from(sum).unwrap_or(0xffff)
-}
-
 const SRC_IP: [u8; 4] = [192, 0, 2, 100];
-const GROUP: [u8; 4] = [224, 0, 0, 18];
 
 /// A VRRPv3 advertisement for VRID 1, priority 250, 100 ms, address
 /// 192.0.2.1, with a correct checksum (pseudo-header variant, which RFC
 /// 5798 defines and the daemon accepts).
 fn vrrp_v3() -> Vec<u8> {
-    let mut v = vec![0x31, 1, 250, 1, 0x00, 10, 0, 0, 192, 0, 2, 1];
-    let len = u16::try_from(v.len()).unwrap().to_be_bytes();
-    let pseudo = [&SRC_IP[..], &GROUP[..], &[0, 112][..], &len[..]].concat();
-    let c = checksum(&[&pseudo, &v]);
-    v[6..8].copy_from_slice(&c.to_be_bytes());
-    v
+    frames::v3(SRC_IP, 1, 250)
 }
 
 /// An Ethernet + IPv4 frame to 224.0.0.18 carrying `vrrp`, with `ttl` and
 /// a correct IPv4 header checksum.
 fn frame(vrrp: &[u8], ttl: u8) -> Vec<u8> {
-    let mut f = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]; // 224.0.0.18's MAC
-    f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x00, 0x64]); // locally administered
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = u16::try_from(20 + vrrp.len()).unwrap().to_be_bytes();
-    let mut ip = vec![0x45, 0xc0, total[0], total[1], 0, 0, 0, 0, ttl, 112, 0, 0];
-    ip.extend_from_slice(&SRC_IP);
-    ip.extend_from_slice(&GROUP);
-    let c = checksum(&[&ip]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(vrrp);
-    f
+    frames::frame(SRC_IP, ttl, vrrp)
 }
 
 fn counts(app: &Appliance, reasons: &[&str]) -> u64 {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -114,27 +114,13 @@ fn gateway_own_addresses_answer_while_xvrrp_runs() {
     }
 }
 
-/// Starts the client → server flow and waits until it arrives.
-fn flowing(rig: &Rig) -> flow::Flow {
-    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
-    let f = flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, 2000).unwrap();
-    let r = lab::wait_until(
-        "the flow to arrive",
-        Duration::from_secs(5),
-        &NO_STOP,
-        || Ok(f.received() > 0),
-    );
-    rig.pair.check(r);
-    f
-}
-
 #[test]
 fn f01_sigkill_master_backup_takes_over_and_flow_resumes() {
     let Some(mut rig) = Rig::standard("f01_sigkill_master_backup_takes_over_and_flow_resumes")
     else {
         return;
     };
-    let f = flowing(&rig);
+    let f = rig.flowing(2000);
     thread::sleep(Duration::from_millis(500));
     rig.pair.a.kill().unwrap();
     let killed = Instant::now();
@@ -162,7 +148,7 @@ fn f11_restarted_master_takes_the_address_back() {
     };
     rig.pair.a.kill().unwrap();
     rig.pair.wait_b_master(TAKEOVER_TIMEOUT);
-    let f = flowing(&rig);
+    let f = rig.flowing(2000);
     rig.pair.a.start().unwrap();
     rig.pair.wait_a_master(common::ELECTION_TIMEOUT);
     thread::sleep(Duration::from_millis(500));

@@ -23,7 +23,7 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -306,21 +306,6 @@ fn exit_code(pid: u32, timeout: Duration) -> Result<i32> {
     }
 }
 
-/// Starts the client → server flow (2000 datagrams/s) and waits until it
-/// arrives.
-fn flowing(rig: &Rig) -> flow::Flow {
-    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
-    let f = flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, 2000).unwrap();
-    let r = lab::wait_until(
-        "the flow to arrive",
-        Duration::from_secs(5),
-        &NO_STOP,
-        || Ok(f.received() > 0),
-    );
-    rig.pair.check(r);
-    f
-}
-
 /// Whether every instance of both appliances is in the given state.
 fn both_in(pair: &mut Pair, a: &str, b: &str) -> Result<bool> {
     Ok(pair.a.all_in(a)? && pair.b.all_in(b)?)
@@ -405,7 +390,7 @@ fn sigterm_a_under_flow(rig: &mut Rig, work: &WorkDir) -> Sigterm {
     rig.pair.check(r);
     let mut cap = capture_lan(rig, work);
     let flow_started = Instant::now();
-    let f = flowing(rig);
+    let f = rig.flowing(2000);
     // A few of A's adverts at priority 200 first.
     thread::sleep(Duration::from_millis(350));
     let pid = rig.pair.a.pid().unwrap();

@@ -17,7 +17,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use common::{
-    flow, lab, netns,
-    raw::{set_int_option, Capture, RawSender},
-    Pair, Rig, NO_STOP,
+    frames,
+    raw::{flood, set_int_option, Capture},
+    Pair, Rig,
 };
 
 const NAME: &str = "l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation";
@@ -41,54 +41,23 @@ const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
 /// WAN (VRID 2).
 const A_LAN: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const A_WAN: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
-const GROUP: [u8; 4] = [224, 0, 0, 18];
-const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 
 // ----- flood frames ---------------------------------------------------------------
-
-/// One's-complement sum folded to 16 bits, then complemented (RFC 1071).
-fn checksum(chunks: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for bytes in chunks {
-        for pair in bytes.chunks(2) {
-            let hi = u32::from(pair[0]) << 8;
-            let lo = pair.get(1).map_or(0, |&b| u32::from(b));
-            sum += hi | lo;
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !u16::try_from(sum).unwrap_or(0xffff)
-}
 
 /// A VRRPv3 advertisement from the client with `version_type`, `vrid` and
 /// priority 250 (taken for valid, it would make A step down), 100 ms,
 /// address 192.0.2.1, with a correct checksum.
 fn v3(version_type: u8, vrid: u8) -> Vec<u8> {
-    let mut v = vec![version_type, vrid, 250, 1, 0x00, 10, 0, 0, 192, 0, 2, 1];
-    let len = u16::try_from(v.len()).unwrap().to_be_bytes();
-    let pseudo = [&CLIENT_IP[..], &GROUP[..], &[0, 112][..], &len[..]].concat();
-    let c = checksum(&[&pseudo, &v]);
-    v[6..8].copy_from_slice(&c.to_be_bytes());
+    let mut v = frames::v3(CLIENT_IP, vrid, 250);
+    v[0] = version_type;
+    frames::fill_v3_checksum(&mut v, CLIENT_IP);
     v
 }
 
 /// An Ethernet + IPv4 frame from the client to 224.0.0.18 carrying `vrrp`,
 /// with `ttl` and a correct IPv4 header checksum.
 fn frame(ttl: u8, vrrp: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]; // 224.0.0.18's MAC
-    f.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, 0x00, 0x64]); // locally administered
-    f.extend_from_slice(&[0x08, 0x00]);
-    let total = u16::try_from(20 + vrrp.len()).unwrap().to_be_bytes();
-    let mut ip = vec![0x45, 0xc0, total[0], total[1], 0, 0, 0, 0, ttl, 112, 0, 0];
-    ip.extend_from_slice(&CLIENT_IP);
-    ip.extend_from_slice(&GROUP);
-    let c = checksum(&[&ip]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(vrrp);
-    f
+    frames::frame(CLIENT_IP, ttl, vrrp)
 }
 
 /// The flood's pattern: an unknown VRID, a bad checksum, TTL 64, two
@@ -106,28 +75,6 @@ fn flood_pattern() -> Vec<Vec<u8>> {
         frame(255, &v3(0x41, 1)),
         frame(255, &good[..8]),
     ]
-}
-
-// ----- raw sending ----------------------------------------------------------------
-
-/// Sends `pattern` over and over from the client's `eth0`, as fast as the
-/// socket takes it, for `duration`; returns the frames sent and the time.
-fn flood(ns: &str, pattern: Vec<Vec<u8>>, duration: Duration) -> Result<(u64, Duration)> {
-    netns::run_in(ns, move || {
-        let sender = RawSender::open("eth0")?;
-        let batch: Vec<Vec<u8>> = pattern
-            .iter()
-            .cycle()
-            .take(pattern.len() * (64 / pattern.len()).max(1))
-            .cloned()
-            .collect();
-        let mut sent = 0u64;
-        let start = Instant::now();
-        while start.elapsed() < duration {
-            sent += u64::try_from(sender.send_batch(&batch)?)?;
-        }
-        Ok((sent, start.elapsed()))
-    })
 }
 
 // ----- advert capture -------------------------------------------------------------
@@ -468,18 +415,11 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
     let (_, steady) = phase(&mut rig, "steady", || thread::sleep(STEADY));
 
     // 2. Flood with a flow through the gateway.
-    let dst = SocketAddr::from((SERVER, flow::DEFAULT_PORT));
-    let f = flow::Flow::start(&rig.lab.ns("client"), &rig.lab.ns("server"), dst, 2000).unwrap();
-    let r = lab::wait_until(
-        "the flow to arrive",
-        Duration::from_secs(5),
-        &NO_STOP,
-        || Ok(f.received() > 0),
-    );
-    rig.pair.check(r);
+    let f = rig.flowing(2000);
     let client = rig.lab.ns("client");
     let ((sent, took), flooded) = phase(&mut rig, "flood", move || {
-        flood(&client, flood_pattern(), FLOOD).unwrap()
+        let r = flood(&client, flood_pattern(), FLOOD, None).unwrap();
+        (r.total(), r.elapsed)
     });
     let flow_report = f.stop().unwrap();
     let rate = sent as f64 / took.as_secs_f64();

@@ -72,11 +72,20 @@ pub enum DropReason {
     /// The egress port is served by another worker and that worker's
     /// hand-off queue was full (or the frame too large to hand off).
     HandoffFull,
+    /// XDP filter: a valid-looking advert beyond the port's advert rate
+    /// (the current master's adverts have an allowance of their own).
+    AdvertRateLimited,
+    /// An ARP request for a virtual address beyond the rate answered per
+    /// sender (or in all).
+    ArpRateLimited,
+    /// A Neighbour Solicitation for a virtual address beyond the rate
+    /// answered per sender (or in all).
+    NdRateLimited,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 32] = [
         DropReason::Malformed,
         DropReason::ArpMalformed,
         DropReason::IpTtlError,
@@ -106,6 +115,9 @@ impl DropReason {
         DropReason::BadIpHeader,
         DropReason::EgressFull,
         DropReason::HandoffFull,
+        DropReason::AdvertRateLimited,
+        DropReason::ArpRateLimited,
+        DropReason::NdRateLimited,
     ];
 
     /// Number of reasons.
@@ -143,6 +155,9 @@ impl DropReason {
             DropReason::BadIpHeader => "bad-ip-header",
             DropReason::EgressFull => "egress-full",
             DropReason::HandoffFull => "handoff-full",
+            DropReason::AdvertRateLimited => "advert-rate-limited",
+            DropReason::ArpRateLimited => "arp-rate-limited",
+            DropReason::NdRateLimited => "nd-rate-limited",
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod iface;
+pub mod limiter;
 pub mod lpm;
 pub mod neigh;
 pub mod process;
@@ -14,6 +15,9 @@ pub mod shared;
 pub mod stats;
 pub mod worker;
 pub mod xdp;
+pub mod xdp_maps;
+#[cfg(test)]
+mod xdp_tests;
 pub mod xsk;
 
 use std::{
@@ -35,6 +39,7 @@ pub use worker::Idle;
 use worker::Worker;
 pub use xdp::AttachMode;
 use xdp::PortFilter;
+use xdp_maps::{XdpControl, XdpPortStats};
 use xsk::WorkerXsk;
 use xvrrp_control::{config, config::Config, RouterId};
 
@@ -192,6 +197,8 @@ pub struct Dataplane {
     /// The receive-ring descriptors of each running worker, by worker index.
     rx_fds: Vec<(usize, Vec<i32>)>,
     filters: Vec<PortFilter>,
+    /// The filters' run-time maps (ownership, peer masters, counters).
+    xdp: XdpControl,
     /// Every bound socket, for reading its kernel counters.
     sockets: Vec<SocketRef>,
 }
@@ -242,19 +249,17 @@ impl Dataplane {
         let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.routers.len())?);
 
         let mut filters = Vec::with_capacity(infos.len());
+        let mut xdp_maps = Vec::with_capacity(infos.len());
         for (idx, info) in infos.iter().enumerate() {
-            let mut filter = PortFilter::attach(&info.name, cfg.attach)?;
+            let mut filter = PortFilter::load(&info.name)?;
             for inst in cfg.routers.iter().filter(|i| i.port == idx) {
-                filter.add_vmac(inst.vmac)?;
-                for (vip, _) in &inst.vips4 {
-                    filter.add_vip4(*vip)?;
-                }
-                for (vip, _) in &inst.vips6 {
-                    filter.add_vip6(*vip)?;
-                }
+                filter.add_router(inst)?;
             }
+            xdp_maps.push(filter.take_runtime_maps()?);
+            filter.attach(cfg.attach)?;
             filters.push(filter);
         }
+        let xdp = XdpControl::new(xdp_maps, &cfg.routers);
 
         let mut xsks = (0..nworkers)
             .map(|w| WorkerXsk::new(w, cfg.batch, infos.len()))
@@ -376,6 +381,7 @@ impl Dataplane {
             workers,
             rx_fds,
             filters,
+            xdp,
             sockets,
         })
     }
@@ -426,11 +432,35 @@ impl Dataplane {
         ok
     }
 
-    /// Gives or takes the ownership of router `id` (answer/forward or not).
+    /// Gives or takes the ownership of router `id` (answer/forward or not),
+    /// in the workers and in the port's XDP filter (which drops what is
+    /// sent to the router's MAC and addresses while we are not master).
     pub fn set_master(&self, id: RouterId, master: bool) {
         if let Some(flag) = self.shared.master.get(id.index()) {
             flag.store(master, Ordering::Release);
         }
+        self.xdp.set_master(id, master);
+    }
+
+    /// Tells the XDP filters the source address of each router's current
+    /// master (`None` while no peer is: we are master, or none is known
+    /// yet), so that its adverts pass ahead of the advert rate limit. Meant
+    /// to be called after each pass of the control loop with every router:
+    /// only changes cost a system call.
+    pub fn set_peer_masters(&self, masters: impl IntoIterator<Item = (RouterId, Option<IpAddr>)>) {
+        self.xdp.set_peer_masters(masters);
+    }
+
+    /// The XDP filters' counters, by port index, read now (a few system
+    /// calls per port).
+    pub fn xdp_stats(&self) -> Vec<XdpPortStats> {
+        self.xdp.port_stats()
+    }
+
+    /// Frames another station sent from each router's virtual MAC, by
+    /// [`RouterId`] (see [`xdp_maps`]), read now.
+    pub fn vmac_conflicts(&self) -> Vec<u64> {
+        self.xdp.vmac_conflicts()
     }
 
     /// The time up to which every frame that reached a receive ring has

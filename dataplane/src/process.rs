@@ -437,6 +437,9 @@ impl Processor<'_> {
         if repr.operation != ArpOperation::Request || repr.source_ip == repr.target_ip {
             return self.drop(port, DropReason::ToVirtualAddress);
         }
+        if !self.shared.replies.allow(now, IpAddr::V4(repr.source_ip)) {
+            return self.drop(port, DropReason::ArpRateLimited);
+        }
         let (vmac, vip) = (inst.vmac, repr.target_ip);
         match frames::arp_reply(buf, &repr, src_mac, vmac, vip) {
             Ok(n) => {
@@ -709,6 +712,9 @@ impl Processor<'_> {
                 };
                 if !self.shared.is_master(inst.id) {
                     return self.drop(port, DropReason::NotMaster);
+                }
+                if !self.shared.replies.allow(now, IpAddr::V6(src_ip)) {
+                    return self.drop(port, DropReason::NdRateLimited);
                 }
                 let vmac = inst.vmac;
                 let reply_to = source_lladdr.unwrap_or(src_mac);
@@ -1147,6 +1153,24 @@ mod tests {
         assert_eq!(arp.source_ip, LAN_VIP);
         assert_eq!(arp.target_ip, CLIENT);
         assert_eq!(rig.counters.ports[0].arp_replies, 1);
+    }
+
+    /// docs/conformance.md L05: a flood of requests from one sender gets
+    /// a burst of replies, then the sender's rate; another sender is
+    /// answered meanwhile.
+    #[test]
+    fn l05_arp_replies_are_rate_limited_per_sender() {
+        use crate::limiter::PER_SENDER_BURST;
+        let mut rig = Rig::new(true, true);
+        let flood = arp_request_for(LAN_VIP, CLIENT);
+        let sent = (0..100)
+            .filter(|_| matches!(rig.handle(0, &flood).0, Action::Send { .. }))
+            .count();
+        assert_eq!(sent, PER_SENDER_BURST as usize);
+        assert_eq!(rig.drops(0, DropReason::ArpRateLimited), 100 - sent as u64);
+        assert_eq!(rig.counters.ports[0].arp_replies, sent as u64);
+        let other = arp_request_for(LAN_VIP, Ipv4Addr::new(192, 0, 2, 101));
+        assert!(matches!(rig.handle(0, &other).0, Action::Send { .. }));
     }
 
     #[test]
@@ -1626,6 +1650,23 @@ mod tests_v6 {
         buf[..n].to_vec()
     }
 
+    /// docs/conformance.md L05, for Neighbour Solicitations.
+    #[test]
+    fn l05_nd_replies_are_rate_limited_per_sender() {
+        use crate::limiter::PER_SENDER_BURST;
+        let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
+        let ns = ns_for(a("2001:db8:1::1"));
+        let sent = (0..50)
+            .filter(|_| matches!(run(&s, &mut n, &mut c, 0, &ns).0, Action::Send { .. }))
+            .count();
+        assert_eq!(sent, PER_SENDER_BURST as usize);
+        assert_eq!(
+            c.drops[0][DropReason::NdRateLimited as usize],
+            50 - sent as u64
+        );
+        assert_eq!(c.ports[0].nd_replies, sent as u64);
+    }
+
     #[test]
     fn b30_master_answers_ns_for_vip_with_router_flag_from_vmac_backup_is_silent() {
         let (s, mut n, mut c) = (shared(true), NeighbourTable::new(), Counters::new(2));
@@ -1863,7 +1904,7 @@ mod tests_v6 {
 /// never panics.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests_ladder {
+pub(crate) mod tests_ladder {
     use super::*;
     use xvrrp_wire::{
         icmpv4::Icmpv4Repr,
@@ -1871,18 +1912,18 @@ mod tests_ladder {
         vrrp::{AddrList, ChecksumKind, VrrpPacket, VrrpRepr},
     };
 
-    const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
-    const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
+    pub(crate) const CLIENT_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x64]);
+    pub(crate) const LAN_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 2]);
     const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
     /// Our primary address: the unicast-mode destination.
-    const OWN4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    pub(crate) const OWN4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
     /// The peer that sends the adverts.
-    const PEER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
-    const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-    const VIP4_V2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-    const OWN6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
-    const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
-    const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
+    pub(crate) const PEER4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+    pub(crate) const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    pub(crate) const VIP4_V2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+    pub(crate) const OWN6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 2);
+    pub(crate) const PEER6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 3);
+    pub(crate) const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
     const ETH: usize = HEADER_LEN;
 
     /// The three kinds of instance, each with its VRID on port 0.
@@ -1912,7 +1953,7 @@ mod tests_ladder {
         }
     }
 
-    fn tables() -> Tables {
+    pub(crate) fn tables() -> Tables {
         let inst = |id, vrid, version, vmac, vips4, vips6| InstanceView {
             id: RouterId(id),
             port: 0,
@@ -1962,15 +2003,15 @@ mod tests_ladder {
         }
     }
 
-    struct Rig {
-        tables: Tables,
-        shared: Shared,
-        neigh: NeighbourTable,
-        counters: Counters,
+    pub(crate) struct Rig {
+        pub(crate) tables: Tables,
+        pub(crate) shared: Shared,
+        pub(crate) neigh: NeighbourTable,
+        pub(crate) counters: Counters,
     }
 
     impl Rig {
-        fn new(master: bool) -> Self {
+        pub(crate) fn new(master: bool) -> Self {
             let shared = Shared::new(1, 1, 3).unwrap();
             for m in &shared.master {
                 m.store(master, std::sync::atomic::Ordering::Relaxed);
@@ -1983,7 +2024,7 @@ mod tests_ladder {
             }
         }
 
-        fn handle(&mut self, frame: &[u8]) -> (Action, Vec<u8>) {
+        pub(crate) fn handle(&mut self, frame: &[u8]) -> (Action, Vec<u8>) {
             // Large enough for a 255-address IPv6 advert.
             let mut buf = vec![0u8; 8192];
             buf[..frame.len()].copy_from_slice(frame);

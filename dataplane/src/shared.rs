@@ -18,6 +18,7 @@ use xvrrp_control::{vrrp::RxAdvert, RouterId};
 
 use crate::{
     error::DataplaneError,
+    limiter::ReplyLimiter,
     neigh::{NeighUpdate, NeighbourBoard},
     stats::WorkerStats,
 };
@@ -179,6 +180,9 @@ pub struct Shared {
     pub neigh: Vec<ArrayQueue<NeighUpdate>>,
     /// Frames for a port where the sending worker has no socket, → worker `i`.
     pub handoff: Vec<ArrayQueue<HandoffFrame>>,
+    /// How many ARP/ND replies for the virtual addresses may leave, per
+    /// sender and in all (every worker).
+    pub replies: ReplyLimiter,
     /// Time origin of `last_icmp_error` and `progress`.
     epoch: Instant,
     /// When the last ICMP error was sent, in ns since `epoch` (all workers).
@@ -215,6 +219,7 @@ impl Shared {
                 .map(|_| Wakeup::new())
                 .collect::<Result<_, _>>()?,
             progress: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            replies: ReplyLimiter::new(),
             epoch: Instant::now(),
             last_icmp_error: AtomicU64::new(0),
             neighbours: (0..workers).map(|_| NeighbourBoard::default()).collect(),

@@ -1,25 +1,23 @@
 //! The XDP filter program: loading, attaching to a port, and the maps that
-//! tell it which virtual MACs and addresses are the appliance's business.
+//! tell it which virtual MACs, addresses and VRIDs are the appliance's
+//! business (the maps it needs while running are in [`crate::xdp_maps`]).
 //!
 //! One copy of the program is loaded per port so that each port has its own
 //! XSKMAP (indexed by receive queue) and its own address maps.
 
-use std::{
-    net::{Ipv4Addr, Ipv6Addr},
-    os::fd::AsRawFd,
-    thread,
-    time::Duration,
-    time::Instant,
-};
+use std::{os::fd::AsRawFd, thread, time::Duration, time::Instant};
 
 use aya::{
-    maps::{HashMap, MapData, XskMap},
+    maps::{Array, HashMap, MapData, XskMap},
     programs::{Xdp, XdpMode},
     Ebpf,
 };
-use xvrrp_wire::ethernet::EthernetAddress;
 
-use crate::error::DataplaneError;
+use crate::{
+    error::DataplaneError,
+    process::InstanceView,
+    xdp_maps::{self, PortMaps},
+};
 
 /// Slots of the program's socket map, indexed by receive queue: queues
 /// 0 to 63 can be served.
@@ -72,30 +70,39 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl PortFilter {
-    /// Loads the program and attaches it to `ifname`.
+    /// Loads the program for `ifname` into the kernel (the verifier runs
+    /// here), attached nowhere yet: its maps are filled before it sees a
+    /// frame, so that no advert is taken for one of a VRID not served.
+    ///
+    /// # Errors
+    /// Load failures, with the interface named.
+    pub fn load(ifname: &str) -> Result<Self, DataplaneError> {
+        let ebpf = Ebpf::load(PROGRAM).map_err(|e| DataplaneError::Load {
+            ifname: ifname.to_string(),
+            source: boxed(e),
+        })?;
+        let mut filter = Self {
+            ifname: ifname.to_string(),
+            ebpf,
+            mode: "detached",
+        };
+        filter.program()?.load().map_err(|e| DataplaneError::Load {
+            ifname: ifname.to_string(),
+            source: boxed(e),
+        })?;
+        Ok(filter)
+    }
+
+    /// Attaches the loaded program to its interface.
     ///
     /// A link left behind by a process that just died can linger for a few
     /// tens of milliseconds, so EBUSY is retried for up to two seconds.
     ///
     /// # Errors
-    /// Load or attach failures, with the interface named.
-    pub fn attach(ifname: &str, mode: AttachMode) -> Result<Self, DataplaneError> {
-        let mut ebpf = Ebpf::load(PROGRAM).map_err(|e| DataplaneError::Load {
-            ifname: ifname.to_string(),
-            source: boxed(e),
-        })?;
-        let program: &mut Xdp = ebpf
-            .program_mut("xvrrp_filter")
-            .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks xvrrp_filter".into()))?
-            .try_into()
-            .map_err(|e| DataplaneError::Load {
-                ifname: ifname.to_string(),
-                source: boxed(e),
-            })?;
-        program.load().map_err(|e| DataplaneError::Load {
-            ifname: ifname.to_string(),
-            source: boxed(e),
-        })?;
+    /// Attach failures, with the interface named.
+    pub fn attach(&mut self, mode: AttachMode) -> Result<(), DataplaneError> {
+        let ifname = self.ifname.clone();
+        let program = self.program()?;
         let tries: &[(XdpMode, &'static str)] = match mode {
             AttachMode::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
             AttachMode::Native => &[(XdpMode::Driver, "native")],
@@ -106,16 +113,14 @@ impl PortFilter {
         'modes: for &(xdp_mode, name) in tries {
             let deadline = Instant::now() + Duration::from_secs(2);
             loop {
-                match program.attach(ifname, xdp_mode) {
+                match program.attach(&ifname, xdp_mode) {
                     Ok(_) => {
                         used = name;
                         last_err = None;
                         break 'modes;
                     }
                     Err(aya::programs::ProgramError::UnknownInterface { .. }) => {
-                        return Err(DataplaneError::NoInterface {
-                            ifname: ifname.to_string(),
-                        })
+                        return Err(DataplaneError::NoInterface { ifname })
                     }
                     Err(e) => {
                         let busy = error_chain(&e).contains("busy");
@@ -137,19 +142,30 @@ impl PortFilter {
         }
         if let Some((name, e)) = last_err {
             return Err(DataplaneError::Attach {
-                ifname: ifname.to_string(),
+                ifname,
                 mode: name,
                 source: boxed(e),
             });
         }
-        Ok(Self {
-            ifname: ifname.to_string(),
-            ebpf,
-            mode: used,
-        })
+        self.mode = used;
+        Ok(())
     }
 
-    /// The attach mode that worked ("native" or "generic").
+    /// The filter program of the object.
+    fn program(&mut self) -> Result<&mut Xdp, DataplaneError> {
+        let ifname = &self.ifname;
+        self.ebpf
+            .program_mut("xvrrp_filter")
+            .ok_or_else(|| DataplaneError::Unsupported("XDP object lacks xvrrp_filter".into()))?
+            .try_into()
+            .map_err(|e| DataplaneError::Load {
+                ifname: ifname.clone(),
+                source: boxed(e),
+            })
+    }
+
+    /// The attach mode that worked ("native" or "generic"; "detached"
+    /// before [`PortFilter::attach`]).
     pub fn mode(&self) -> &'static str {
         self.mode
     }
@@ -168,16 +184,45 @@ impl PortFilter {
             .ok_or_else(|| DataplaneError::Unsupported(format!("XDP object lacks the {map} map")))
     }
 
-    /// Marks `key` in the hash map `map` (value 1: "the appliance's business").
-    fn mark<K: aya::Pod>(&mut self, map: &'static str, key: K) -> Result<(), DataplaneError> {
+    /// Sets `key` to `value` in the hash map `map`.
+    fn insert<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        map: &'static str,
+        key: K,
+        value: V,
+    ) -> Result<(), DataplaneError> {
         let res = {
             let data = self.map_data(map)?;
-            match HashMap::<&mut MapData, K, u8>::try_from(data) {
-                Ok(mut hash) => hash.insert(key, 1, 0),
+            match HashMap::<&mut MapData, K, V>::try_from(data) {
+                Ok(mut hash) => hash.insert(key, value, 0),
                 Err(e) => Err(e),
             }
         };
         res.map_err(|e| self.map_error(map, e))
+    }
+
+    /// Sets entry `index` of the array map `map` to `value`.
+    fn set<V: aya::Pod>(
+        &mut self,
+        map: &'static str,
+        index: u32,
+        value: V,
+    ) -> Result<(), DataplaneError> {
+        let res = {
+            let data = self.map_data(map)?;
+            match Array::<&mut MapData, V>::try_from(data) {
+                Ok(mut array) => array.set(index, value, 0),
+                Err(e) => Err(e),
+            }
+        };
+        res.map_err(|e| self.map_error(map, e))
+    }
+
+    /// Takes map `map` out of the program's object, as an owned map.
+    fn take(&mut self, map: &'static str) -> Result<aya::maps::Map, DataplaneError> {
+        self.ebpf
+            .take_map(map)
+            .ok_or_else(|| DataplaneError::Unsupported(format!("XDP object lacks the {map} map")))
     }
 
     /// Points the program's slot for `queue` at an AF_XDP socket.
@@ -195,29 +240,57 @@ impl PortFilter {
         res.map_err(|e| self.map_error("xsks", e))
     }
 
-    /// Redirects frames addressed to `mac` to the appliance.
+    /// Makes virtual router `inst` (which runs on this port) the
+    /// appliance's business: its virtual MAC and addresses, and its
+    /// (family, VRID) for adverts. What is sent to its MAC or addresses,
+    /// and ARP/NS for its addresses, goes to the appliance while it is
+    /// master of it ([`crate::xdp_maps::XdpControl::set_master`]) and is
+    /// dropped otherwise.
     ///
     /// # Errors
-    /// Map update failure.
-    pub fn add_vmac(&mut self, mac: EthernetAddress) -> Result<(), DataplaneError> {
-        self.mark("vmacs", mac.0)
+    /// A router id beyond the program's tables, or a map update failure.
+    pub fn add_router(&mut self, inst: &InstanceView) -> Result<(), DataplaneError> {
+        let router = xdp_maps::router_index(inst.id)?;
+        self.insert("vmacs", inst.vmac.0, router)?;
+        for (vip, _) in &inst.vips4 {
+            // The program reads the address straight from the packet: network order.
+            self.insert("vips4", u32::from_ne_bytes(vip.octets()), router)?;
+        }
+        for (vip, _) in &inst.vips6 {
+            self.insert("vips6", vip.octets(), router)?;
+        }
+        let version = u32::from(inst.version.number());
+        // The value is the router id + 1 (0: not served) and the version.
+        let served = [router.saturating_add(1), version];
+        if !inst.vips4.is_empty() {
+            self.set("served", xdp_maps::vrid_slot(false, inst.vrid), served)?;
+        }
+        if !inst.vips6.is_empty() {
+            self.set("served", xdp_maps::vrid_slot(true, inst.vrid), served)?;
+        }
+        Ok(())
     }
 
-    /// Redirects ARP for, and IPv4 packets to, `addr` to the appliance.
+    /// Takes out of the program the maps the daemon writes and reads while
+    /// it runs (ownership, peer masters, counters).
     ///
     /// # Errors
-    /// Map update failure.
-    pub fn add_vip4(&mut self, addr: Ipv4Addr) -> Result<(), DataplaneError> {
-        // The program reads the address straight from the packet: network order.
-        self.mark("vips4", u32::from_ne_bytes(addr.octets()))
+    /// A map missing from the object or of another type.
+    pub(crate) fn take_runtime_maps(&mut self) -> Result<PortMaps, DataplaneError> {
+        let (masters, peers, counters, conflicts) = (
+            self.take("masters")?,
+            self.take("peer_masters")?,
+            self.take("counters")?,
+            self.take("conflicts")?,
+        );
+        PortMaps::new(&self.ifname, masters, peers, counters, conflicts)
     }
 
-    /// Redirects Neighbour Solicitations for, and IPv6 packets to, `addr`
-    /// to the appliance.
-    ///
-    /// # Errors
-    /// Map update failure.
-    pub fn add_vip6(&mut self, addr: Ipv6Addr) -> Result<(), DataplaneError> {
-        self.mark("vips6", addr.octets())
+    /// The loaded program's descriptor.
+    #[cfg(test)]
+    pub(crate) fn program_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        let program: &Xdp = self.ebpf.program("xvrrp_filter")?.try_into().ok()?;
+        program.fd().ok().map(|fd| fd.as_fd())
     }
 }

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use xvrrp_control::{
-    vrrp::{Notice, Reason, State},
+    vrrp::{Notice, Reason, Routers, State},
     DropReason, RouterSpec,
 };
-use xvrrp_dataplane::stats::Counters;
+use xvrrp_dataplane::Dataplane;
 
 /// At most one log line about dropped frames per this period: a peer (or
 /// an attacker) must not be able to flood the journal.
@@ -67,9 +67,13 @@ pub(super) fn transition(spec: &RouterSpec, from: State, to: State, reason: Reas
     );
 }
 
-/// Summarises fast-path drops by reason, at most once per [`DROP_LOG_PERIOD`].
+/// Summarises fast-path drops by reason (the workers' and the XDP
+/// filters'), and frames from our own virtual MACs, at most once per
+/// [`DROP_LOG_PERIOD`].
 pub(super) struct DropLog {
     totals: [u64; DropReason::COUNT],
+    /// `vmac-conflict` by router id, at the last line.
+    conflicts: Vec<u64>,
     at: Instant,
 }
 
@@ -77,17 +81,27 @@ impl DropLog {
     pub(super) fn new(now: Instant) -> Self {
         Self {
             totals: [0; DropReason::COUNT],
+            conflicts: Vec::new(),
             at: now,
         }
     }
 
-    /// Logs what the workers dropped since the last line, if the period is over.
-    pub(super) fn tick(&mut self, now: Instant, workers: &[Counters]) {
+    /// Logs what the fast path dropped since the last line, and the
+    /// routers whose virtual MAC another station used, if the period is
+    /// over (the counters are read only then).
+    pub(super) fn tick(&mut self, now: Instant, dp: &Dataplane, routers: &Routers) {
         if now.saturating_duration_since(self.at) < DROP_LOG_PERIOD {
             return;
         }
+        self.log_conflicts(dp, routers);
         let mut totals = [0u64; DropReason::COUNT];
-        for port in workers.iter().flat_map(|w| &w.drops) {
+        let workers = dp.stats();
+        let xdp = dp.xdp_stats();
+        let ports = workers
+            .iter()
+            .flat_map(|w| &w.drops)
+            .chain(xdp.iter().map(|x| &x.drops));
+        for port in ports {
             for (t, n) in totals.iter_mut().zip(port) {
                 *t += n;
             }
@@ -108,5 +122,31 @@ impl DropLog {
         }
         self.totals = totals;
         self.at = now;
+    }
+
+    /// One warning per router whose virtual MAC arrived as the source of
+    /// frames another station sent since the last line.
+    fn log_conflicts(&mut self, dp: &Dataplane, routers: &Routers) {
+        let conflicts = dp.vmac_conflicts();
+        for r in routers.iter() {
+            let i = r.id().index();
+            let (n, old) = (
+                conflicts.get(i).copied().unwrap_or(0),
+                self.conflicts.get(i).copied().unwrap_or(0),
+            );
+            if n > old {
+                let spec = r.spec();
+                tracing::warn!(
+                    instance = %spec.name,
+                    port = %spec.port,
+                    vmac = %spec.vmac,
+                    state = r.state_name(),
+                    period_s = DROP_LOG_PERIOD.as_secs(),
+                    "vmac-conflict={}: another station sent frames from our virtual MAC (a second master, a loop, or a spoofer moving the switch's entry for it)",
+                    n - old
+                );
+            }
+        }
+        self.conflicts = conflicts;
     }
 }

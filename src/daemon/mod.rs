@@ -320,7 +320,18 @@ impl Daemon {
         self.late_wakeups += self.routers.handle_timeout(now, heard_until);
         self.tx.flush_pending();
         self.drain_actions(now);
-        self.drop_log.tick(now, &self.dp.stats());
+        self.note_peer_masters();
+        self.drop_log.tick(now, &self.dp, &self.routers);
+    }
+
+    /// Tells the XDP filters whose adverts to let through ahead of the
+    /// advert rate limit: each router's master when it is a peer (only
+    /// changes reach the kernel).
+    fn note_peer_masters(&self) {
+        self.dp.set_peer_masters(self.routers.iter().map(|r| {
+            let peer = r.instance().master_addr().filter(|a| *a != r.primary());
+            (r.id(), peer)
+        }));
     }
 
     /// Applies what the prober found about tracked addresses and routes

@@ -8,13 +8,24 @@ use xvrrp_control::{
     vrrp::Routers,
     DropReason,
 };
-use xvrrp_dataplane::{stats::SocketStats, Dataplane};
+use xvrrp_dataplane::{
+    stats::SocketStats,
+    xdp_maps::{XdpCounter, XdpPortStats},
+    Dataplane,
+};
 
 use super::tx::TxCounters;
 
-/// Every router: state, priorities, master, timers, counters; and how the
-/// fast path serves each port.
-pub(super) fn status(routers: &Routers, dp: &Dataplane, started: Instant, now: Instant) -> Value {
+/// Every router: state, priorities, master, timers, counters (with
+/// `vmac_conflicts` by router id, as `Dataplane::vmac_conflicts` reads
+/// them); and how the fast path serves each port.
+pub(super) fn status(
+    routers: &Routers,
+    dp: &Dataplane,
+    vmac_conflicts: &[u64],
+    started: Instant,
+    now: Instant,
+) -> Value {
     let instances: Vec<Value> = routers
         .iter()
         .map(|r| {
@@ -45,6 +56,7 @@ pub(super) fn status(routers: &Routers, dp: &Dataplane, started: Instant, now: I
                 "adverts_rx": c.adverts_rx,
                 "adverts_tx": c.adverts_tx,
                 "takeovers_deferred": c.takeovers_deferred,
+                "vmac_conflicts": vmac_conflicts.get(r.id().index()).copied().unwrap_or(0),
             })
         })
         .collect();
@@ -127,6 +139,8 @@ pub(super) fn stats(
 ) -> Value {
     let workers = dp.stats();
     let xsk = dp.xsk_stats();
+    let xdp = dp.xdp_stats();
+    let conflicts = dp.vmac_conflicts();
     let mut ports = Map::new();
     for (p, view) in dp.tables().ports.iter().enumerate() {
         let mut per_worker = Map::new();
@@ -152,7 +166,11 @@ pub(super) fn stats(
             }
             per_worker.insert(w.to_string(), Value::Object(obj));
         }
-        ports.insert(view.name.clone(), json!({"workers": per_worker}));
+        let mut port = json!({"workers": per_worker});
+        if let (Some(st), Value::Object(obj)) = (xdp.get(p), &mut port) {
+            xdp_json(obj, st);
+        }
+        ports.insert(view.name.clone(), port);
     }
     let instances: Map<String, Value> = routers
         .iter()
@@ -164,6 +182,7 @@ pub(super) fn stats(
                     "adverts_rx": c.adverts_rx,
                     "adverts_tx": c.adverts_tx,
                     "address-list-error": c.address_list_errors,
+                    "vmac-conflict": conflicts.get(r.id().index()).copied().unwrap_or(0),
                     "state": r.state_name(),
                 }),
             )
@@ -185,6 +204,29 @@ pub(super) fn stats(
             "tx": {"sent": tx.sent, "deferred": tx.deferred, "dropped": tx.dropped},
         },
     })
+}
+
+/// The XDP filter's counters of a port: `xdp_drops` by reason (every
+/// reason the filter counts, zeros included) and `xdp`, what it let through
+/// and the frames from our virtual MACs.
+fn xdp_json(port: &mut Map<String, Value>, st: &XdpPortStats) {
+    let drops: Map<String, Value> = XdpCounter::ALL
+        .iter()
+        .filter_map(|c| c.drop_reason())
+        .map(|r| {
+            let n = st.drops.get(r as usize).copied().unwrap_or(0);
+            (r.name().to_owned(), json!(n))
+        })
+        .collect();
+    port.insert("xdp_drops".into(), Value::Object(drops));
+    port.insert(
+        "xdp".into(),
+        json!({
+            "adverts_passed": st.adverts_passed,
+            "master_adverts": st.master_adverts,
+            "vmac_conflicts": st.vmac_conflicts,
+        }),
+    );
 }
 
 /// The kernel's counters of `worker`'s AF_XDP sockets on `port` (summed

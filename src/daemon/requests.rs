@@ -33,6 +33,7 @@ impl View<'_> {
             Request::Status => ok(render::status(
                 self.routers,
                 self.dp,
+                &self.dp.vmac_conflicts(),
                 self.started,
                 Instant::now(),
             )),

@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
+pub(crate) mod frames;
 pub(crate) mod pcap;
 pub(crate) mod raw;
 
@@ -309,6 +310,56 @@ pub(crate) fn drop_count(stats: &serde_json::Value, reason: &str) -> u64 {
     }
 }
 
+/// Sum of `ports.PORT.workers.*.FIELD` in a `stats --json` reply.
+pub(crate) fn port_counter(stats: &serde_json::Value, port: &str, field: &str) -> u64 {
+    stats["ports"][port]["workers"]
+        .as_object()
+        .into_iter()
+        .flat_map(|w| w.values())
+        .filter_map(|w| w[field].as_u64())
+        .sum()
+}
+
+/// `FIELD` of instance `name` in `app`'s `status --json`.
+pub(crate) fn instance_field(app: &Appliance, name: &str, field: &str) -> u64 {
+    let reply = app.query(&["status"]).unwrap();
+    let value = lab::instances(&reply)
+        .find(|i| i["name"] == name)
+        .and_then(|i| i[field].as_u64());
+    value.unwrap_or_else(|| panic!("no {field} for {name} in {reply}"))
+}
+
+/// Sum of `ports.*.xdp_drops.REASON` in a `stats --json` reply: what the
+/// XDP filters dropped before any copy to the workers.
+pub(crate) fn xdp_drops(stats: &serde_json::Value, reason: &str) -> u64 {
+    ports(stats)
+        .filter_map(|p| p["xdp_drops"][reason].as_u64())
+        .sum()
+}
+
+/// Sum of `ports.*.workers.*.drops.REASON` in a `stats --json` reply: what
+/// the workers dropped.
+pub(crate) fn worker_drops(stats: &serde_json::Value, reason: &str) -> u64 {
+    ports(stats)
+        .filter_map(|p| p["workers"].as_object())
+        .flat_map(|w| w.values())
+        .filter_map(|w| w["drops"][reason].as_u64())
+        .sum()
+}
+
+/// Sum of `ports.*.xdp.FIELD` (`adverts_passed`, `master_adverts`,
+/// `vmac_conflicts`) in a `stats --json` reply.
+pub(crate) fn xdp_counter(stats: &serde_json::Value, field: &str) -> u64 {
+    ports(stats).filter_map(|p| p["xdp"][field].as_u64()).sum()
+}
+
+fn ports(stats: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    stats["ports"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+}
+
 /// Whether `ip` is configured on any interface of namespace `ns`.
 pub(crate) fn ip_on_any_interface(ns: &str, ip: IpAddr) -> Result<bool> {
     let out = netns::ip(&["-n", ns, "-j", "addr", "show"])?;
@@ -395,5 +446,22 @@ impl Rig {
         let mut pair = Pair::standard(&lab);
         pair.wait_a_master(ELECTION_TIMEOUT);
         Some(Rig { pair, lab })
+    }
+
+    /// Starts a UDP flow of `rate` datagrams per second from the client to
+    /// the server through the gateway, and waits until it arrives.
+    pub(crate) fn flowing(&self, rate: u32) -> flow::Flow {
+        let server = std::net::Ipv4Addr::new(203, 0, 113, 100);
+        let dst = std::net::SocketAddr::from((server, flow::DEFAULT_PORT));
+        let f =
+            flow::Flow::start(&self.lab.ns("client"), &self.lab.ns("server"), dst, rate).unwrap();
+        let r = lab::wait_until(
+            "the flow to arrive",
+            Duration::from_secs(5),
+            &NO_STOP,
+            || Ok(f.received() > 0),
+        );
+        self.pair.check(r);
+        f
     }
 }

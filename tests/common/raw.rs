@@ -1,11 +1,13 @@
 //! Raw AF_PACKET helpers for the tests: a sender of whole batches of
-//! frames to the VRRP group MAC per sendmmsg(2), and a capture thread that
-//! records what a socket in a lab namespace receives.
+//! frames to the VRRP group MAC per sendmmsg(2), a flood of such batches,
+//! and a capture thread that records what a socket in a lab namespace
+//! receives.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
@@ -92,6 +94,76 @@ impl RawSender {
         }
         Ok(usize::try_from(n)?)
     }
+}
+
+/// What a flood sent: frames per slot of its batch pattern, and for how long.
+pub(crate) struct FloodReport {
+    pub(crate) per_slot: Vec<u64>,
+    pub(crate) elapsed: Duration,
+}
+
+impl FloodReport {
+    pub(crate) fn total(&self) -> u64 {
+        self.per_slot.iter().sum()
+    }
+
+    pub(crate) fn rate(&self) -> f64 {
+        self.total() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// Sends `pattern` over and over from the client's `eth0` for `duration`:
+/// as fast as the socket takes it when `rate` is `None`, else about `rate`
+/// frames per second in 10 ms ticks.
+pub(crate) fn flood(
+    ns: &str,
+    pattern: Vec<Vec<u8>>,
+    duration: Duration,
+    rate: Option<u32>,
+) -> Result<FloodReport> {
+    netns::run_in(ns, move || {
+        let sender = RawSender::open("eth0")?;
+        let slots = pattern.len();
+        // Whole patterns per batch, about 64 frames.
+        let batch: Vec<Vec<u8>> = pattern
+            .iter()
+            .cycle()
+            .take(slots * (64 / slots).max(1))
+            .cloned()
+            .collect();
+        let mut per_slot = vec![0u64; slots];
+        // A batch or burst always starts at slot 0 and sends its first `n`.
+        let mut count = |n: usize| {
+            for i in 0..n {
+                per_slot[i % slots] += 1;
+            }
+        };
+        let start = Instant::now();
+        match rate {
+            None => {
+                while start.elapsed() < duration {
+                    let n = sender.send_batch(&batch)?;
+                    count(n);
+                }
+            }
+            Some(rate) => {
+                let tick = Duration::from_millis(10);
+                let per_tick = usize::try_from(rate / 100).unwrap_or(1).max(1);
+                let burst: Vec<Vec<u8>> = pattern.iter().cycle().take(per_tick).cloned().collect();
+                let mut next = start;
+                while start.elapsed() < duration {
+                    let n = sender.send_batch(&burst)?;
+                    count(n);
+                    next += tick;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        thread::sleep(wait);
+                    }
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        Ok(FloodReport { per_slot, elapsed })
+    })
 }
 
 /// Sets an integer socket option.
