@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use xvrrp_lab::{demo, flow, lab};
+use xvrrp_lab::{bench, demo, flow, lab};
 
 use crate::{client, daemon};
 
@@ -67,6 +67,8 @@ pub enum Command {
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
     Demo(demo::DemoArgs),
+    /// End-to-end benchmarks, each in a lab of its own, against a baseline.
+    Bench(bench::BenchArgs),
     /// Traffic tools used by the demo and the tests.
     #[command(hide = true)]
     Flow(flow::FlowArgs),
@@ -109,6 +111,10 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;
             demo::run(&args, &exe).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            let exe = std::env::current_exe().context("locating the xvrrp binary")?;
+            bench::run(&args, &exe).map(|()| ExitCode::SUCCESS)
         }
         Command::Flow(args) => flow::run(&args).map(|()| ExitCode::SUCCESS),
     }

@@ -9,9 +9,11 @@
 //!   [`netns::require`], which fails at once naming a program that is not
 //!   installed.
 //! - [`demo`]: the narrated `xvrrp demo`.
+//! - [`bench`]: `xvrrp bench`, end-to-end benchmarks in a lab of their own
+//!   (the kernel as baseline, a trafgen generator, CPU per packet, latency).
 //!
-//! The `xvrrp` binary exposes the lab as its `lab`, `demo` and hidden `flow`
-//! commands (the `*Args` types are its clap arguments); the namespace
+//! The `xvrrp` binary exposes the lab as its `lab`, `demo`, `bench` and
+//! hidden `flow` commands (the `*Args` types are its clap arguments); the namespace
 //! integration tests use the same code as a dev-dependency, so they drive
 //! exactly what a user runs. `xvrrp run`, the appliance itself, never calls
 //! into this crate.
@@ -21,6 +23,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bench;
 pub mod demo;
 pub mod flow;
 pub mod lab;
