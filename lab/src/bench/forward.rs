@@ -6,6 +6,10 @@
 //!  client (trafgen, core 0) ── sw:lan ── lan0 gw-a wan0 ── sw:wan ── server (sink)
 //! ```
 //!
+//! The generator runs at nice -20, so that on a machine shared with other
+//! work it still outruns the gateway (still in the normal scheduling class:
+//! it starves nothing).
+//!
 //! Steps, each announced on stderr:
 //! 1. the lab, under a prefix of its own;
 //! 2. *generator alone*: frames to A's own MAC, which A's kernel drops at
@@ -219,6 +223,11 @@ impl Row {
             .and_then(|s| ratio(s * 1e6, f(self.forwarded)))
     }
 
+    /// Share of one core the gateway used (its CPU seconds per second).
+    fn gw_core_share(&self) -> Option<f64> {
+        self.gw_cpu_s.and_then(|s| ratio(s, self.secs))
+    }
+
     /// Softirq µs (all cores) per frame: per forwarded frame when there is
     /// a gateway, else per offered frame.
     fn softirq_us_per_pkt(&self) -> Option<f64> {
@@ -241,6 +250,7 @@ impl Row {
             "loss": round(self.loss(), 4),
             "gateway_cpu_s": self.gw_cpu_s.map(|s| round(s, 3)),
             "gateway_cpu_us_per_pkt": self.gw_us_per_pkt().map(|v| round(v, 3)),
+            "gateway_core_share": self.gw_core_share().map(|v| round(v, 3)),
             "cpu_method": self.cpu_method,
             "softirq_all_cores_us_per_pkt": self.softirq_us_per_pkt().map(|v| round(v, 3)),
             "generator_limited": self.generator_limited(),
@@ -354,6 +364,7 @@ impl Latency {
             "ping_answered": self.ping.micros.len(),
             "ping_p50_us": q(&self.ping, 0.5),
             "ping_p99_us": q(&self.ping, 0.99),
+            "ping_duplicates": self.ping.duplicates,
         })
     }
 }
@@ -846,13 +857,13 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "{:<26} {:>9} {:>10} {:>7} {:>12} {:>12}",
-            "", "offered", "forwarded", "loss", "gateway CPU", "softirq, all"
+            "{:<26} {:>9} {:>10} {:>7} {:>12} {:>9} {:>12}",
+            "", "offered", "forwarded", "loss", "gateway CPU", "gw core", "softirq, all"
         );
         let _ = writeln!(
             t,
-            "{:<26} {:>9} {:>10} {:>7} {:>12} {:>12}",
-            "", "Mpps", "Mpps", "", "µs/pkt", "µs/pkt"
+            "{:<26} {:>9} {:>10} {:>7} {:>12} {:>9} {:>12}",
+            "", "Mpps", "Mpps", "", "µs/pkt", "used", "µs/pkt"
         );
         let mut rows = vec![&self.alone, &self.kernel, &self.xvrrp];
         if let WorkersRow::Ran(row) = &self.workers_row {
@@ -862,7 +873,7 @@ impl Report {
             let has_gw = row.gw_cpu_s.is_some();
             let _ = writeln!(
                 t,
-                "{:<26} {:>9.3} {:>10} {:>7} {:>12} {:>12}",
+                "{:<26} {:>9.3} {:>10} {:>7} {:>12} {:>9} {:>12}",
                 row.name,
                 row.offered_mpps(),
                 if has_gw {
@@ -876,6 +887,8 @@ impl Report {
                     "-".to_owned()
                 },
                 opt(row.gw_us_per_pkt(), 2),
+                row.gw_core_share()
+                    .map_or_else(|| "-".to_owned(), |v| format!("{:.0} %", v * 100.0)),
                 opt(row.softirq_us_per_pkt(), 2),
             );
         }
@@ -999,21 +1012,27 @@ impl Report {
             .filter(|l| {
                 l.arp.micros.len() < usize::try_from(l.arp.sent).unwrap_or(0)
                     || l.ping.micros.len() < usize::try_from(l.ping.sent).unwrap_or(0)
+                    || l.ping.duplicates > 0
             })
             .map(|l| {
                 format!(
-                    "{} {}: ARP {}/{}, ping {}/{}",
+                    "{} {}: ARP {}/{}, ping {}/{}{}",
                     l.who,
                     if l.load_pps == 0 { "idle" } else { "half load" },
                     l.arp.micros.len(),
                     l.arp.sent,
                     l.ping.micros.len(),
-                    l.ping.sent
+                    l.ping.sent,
+                    if l.ping.duplicates > 0 {
+                        format!(" (+{} duplicate replies)", l.ping.duplicates)
+                    } else {
+                        String::new()
+                    }
                 )
             })
             .collect();
         if !lost.is_empty() {
-            let _ = writeln!(t, "unanswered probes: {}", lost.join("; "));
+            let _ = writeln!(t, "answered probes: {}", lost.join("; "));
         }
         t
     }

@@ -226,6 +226,8 @@ pub(super) fn tick_seconds() -> f64 {
 pub(super) struct Rtts {
     pub(super) sent: u32,
     pub(super) micros: Vec<f64>,
+    /// Replies that came twice (ping's `DUP!`), not counted in `micros`.
+    pub(super) duplicates: usize,
 }
 
 impl Rtts {
@@ -259,10 +261,12 @@ pub(super) fn arping(ns: &str, iface: &str, target: IpAddr, count: u32) -> Resul
     Ok(Rtts {
         sent: count,
         micros: text.lines().filter_map(parse_time_micros).collect(),
+        duplicates: 0,
     })
 }
 
-/// `ping -c COUNT -i 0.01 DST` from `ns`: the echo round trips.
+/// `ping -c COUNT -i 0.01 DST` from `ns`: the echo round trips (a
+/// duplicate reply, marked `DUP!`, is not a second sample).
 pub(super) fn ping(ns: &str, dst: IpAddr, count: u32) -> Result<Rtts> {
     let out = netns::exec_output(
         ns,
@@ -283,7 +287,12 @@ pub(super) fn ping(ns: &str, dst: IpAddr, count: u32) -> Result<Rtts> {
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(Rtts {
         sent: count,
-        micros: text.lines().filter_map(parse_time_micros).collect(),
+        micros: text
+            .lines()
+            .filter(|l| !l.contains("DUP!"))
+            .filter_map(parse_time_micros)
+            .collect(),
+        duplicates: text.lines().filter(|l| l.contains("DUP!")).count(),
     })
 }
 
