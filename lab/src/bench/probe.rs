@@ -265,8 +265,9 @@ pub(super) fn arping(ns: &str, iface: &str, target: IpAddr, count: u32) -> Resul
     })
 }
 
-/// `ping -c COUNT -i 0.01 DST` from `ns`: the echo round trips (a
-/// duplicate reply, marked `DUP!`, is not a second sample).
+/// `ping -c COUNT -i 0.01 -W 1 DST` from `ns`: the echo round trips (a
+/// duplicate reply, marked `DUP!`, is not a second sample). No `-w`: with
+/// a deadline ping keeps sending until COUNT replies came back.
 pub(super) fn ping(ns: &str, dst: IpAddr, count: u32) -> Result<Rtts> {
     let out = netns::exec_output(
         ns,
@@ -279,8 +280,6 @@ pub(super) fn ping(ns: &str, dst: IpAddr, count: u32) -> Result<Rtts> {
             "0.01",
             "-W",
             "1",
-            "-w",
-            &(count / 50 + 5).to_string(),
             &dst.to_string(),
         ],
     )?;
