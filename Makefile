@@ -15,8 +15,10 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 CONFDIR ?= /etc/xvrrp
 
 # Build (clang/llvm/libbpf/libelf for the XDP program and libxdp), lab and
-# tests (iproute2, ethtool, ping, arping), captures (tshark, netsniff-ng),
-# and the peers the comparison benchmarks run (keepalived, frr).
+# tests (iproute2, ethtool, ping, arping), captures (tshark, tcpdump), the
+# generator of `xvrrp bench forward` (netsniff-ng's trafgen; arping and ping
+# time its latency cells), and the peers the comparison benchmarks run
+# (keepalived, frr).
 APT_PACKAGES := clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev \
 	keepalived frr tshark tcpdump netsniff-ng iputils-ping iproute2 arping ethtool
 

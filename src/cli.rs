@@ -5,7 +5,7 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use xvrrp_lab::{bench_control, bench_failover, demo, flow, lab};
+use xvrrp_lab::{bench, demo, flow, lab};
 
 use crate::{client, daemon};
 
@@ -79,26 +79,11 @@ pub enum Command {
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
     Demo(demo::DemoArgs),
-    /// End-to-end benchmarks, each in a lab of its own.
-    Bench {
-        /// Which benchmark to run.
-        #[command(subcommand)]
-        command: BenchCommand,
-    },
+    /// End-to-end benchmarks, each in a lab of its own, against a baseline.
+    Bench(bench::BenchArgs),
     /// Traffic tools used by the demo and the tests.
     #[command(hide = true)]
     Flow(flow::FlowArgs),
-}
-
-/// The benchmarks of `xvrrp bench`.
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Traffic gap and loss when the master fails (cut, kill, term), under
-    /// load, xvrrp beside keepalived.
-    Failover(bench_failover::FailoverArgs),
-    /// Control-thread and worker CPU, late adverts and spurious transitions
-    /// of N virtual routers at 10 ms between two appliances.
-    Control(bench_control::ControlArgs),
 }
 
 /// Sets up logging to stderr; `-v` or RUST_LOG raise the level.
@@ -141,13 +126,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;
             demo::run(&args, &exe).map(|()| ExitCode::SUCCESS)
         }
-        Command::Bench { command } => {
+        Command::Bench(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;
-            match command {
-                BenchCommand::Failover(args) => bench_failover::run(&args, &exe),
-                BenchCommand::Control(args) => bench_control::run(&args, &exe),
-            }
-            .map(|()| ExitCode::SUCCESS)
+            bench::run(&args, &exe).map(|()| ExitCode::SUCCESS)
         }
         Command::Flow(args) => flow::run(&args).map(|()| ExitCode::SUCCESS),
     }

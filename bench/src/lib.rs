@@ -1,5 +1,6 @@
-//! Fixtures of the micro-benchmarks in `benches/hot.rs`: the frames, fast-path
-//! tables, routes and virtual-router configurations they run on.
+//! Fixtures of the micro-benchmarks in `benches/hot.rs` and
+//! `benches/pipeline.rs`: the frames, fast-path tables, routes (up to an
+//! Internet-sized table) and virtual-router configurations they run on.
 //!
 //! Frames are built with the project's own codecs (`xvrrp_wire::frames`), so
 //! a benchmark measures exactly what the appliance receives. The topology is
@@ -7,6 +8,7 @@
 //! port (203.0.113.0/24, VIP .1, VRID 2), a client on the LAN and a server
 //! on the WAN.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
@@ -51,6 +53,11 @@ pub const FRAME_BUF: usize = 2048;
 /// The fast-path tables of the lab gateway: two ports, one VRRPv3 instance
 /// on each (answering ICMP echo), and the two connected routes.
 pub fn gateway_tables() -> Tables {
+    gateway_tables_with(Vec::new())
+}
+
+/// [`gateway_tables`] with `extra` routes beside the two connected ones.
+pub fn gateway_tables_with(extra: Vec<Route<Ipv4Addr>>) -> Tables {
     let ports = vec![
         PortView {
             name: "lan0".into(),
@@ -85,10 +92,14 @@ pub fn gateway_tables() -> Tables {
     Tables {
         ports,
         instances: vec![instance(LAN, 1, LAN_VIP), instance(WAN, 2, WAN_VIP)],
-        routes4: RouteTable::new([
-            connected(Ipv4Addr::new(192, 0, 2, 0), LAN),
-            connected(Ipv4Addr::new(203, 0, 113, 0), WAN),
-        ]),
+        routes4: RouteTable::new(
+            [
+                connected(Ipv4Addr::new(192, 0, 2, 0), LAN),
+                connected(Ipv4Addr::new(203, 0, 113, 0), WAN),
+            ]
+            .into_iter()
+            .chain(extra),
+        ),
         routes6: RouteTable::default(),
     }
 }
@@ -220,4 +231,130 @@ pub fn router_config(name: &str, priority: u8, host: u8) -> InstanceConfig {
         preempt_delay: Duration::ZERO,
         primary_addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, host)),
     }
+}
+
+/// The WAN routers the [`internet_routes`] point at (neighbours of `wan0`).
+pub const WAN_GATEWAYS: [Ipv4Addr; 4] = [
+    Ipv4Addr::new(203, 0, 113, 250),
+    Ipv4Addr::new(203, 0, 113, 251),
+    Ipv4Addr::new(203, 0, 113, 252),
+    Ipv4Addr::new(203, 0, 113, 253),
+];
+
+/// The MAC of `WAN_GATEWAYS[i]`.
+pub fn wan_gateway_mac(i: usize) -> EthernetAddress {
+    EthernetAddress([2, 0, 0, 0, 1, 0xf0 | u8::try_from(i & 0x0f).unwrap_or(0)])
+}
+
+/// A small deterministic generator (xorshift64*): the same tables and
+/// probes on every run, no dependency.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a non-zero seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next 64 pseudo-random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// 32 pseudo-random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        u32::try_from(self.next_u64() >> 32).unwrap_or(0)
+    }
+
+    /// A number below `n` (`n` > 0; the modulo bias does not matter here).
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next_u64() % u64::try_from(n.max(1)).unwrap_or(1)).unwrap_or(0)
+    }
+}
+
+/// `n` distinct IPv4 prefixes shaped like a full Internet table (most /24,
+/// then /22–/23, /16–/21 and a few longer), outside the lab's two connected
+/// subnets, each via one of the [`WAN_GATEWAYS`] out of the WAN port.
+pub fn internet_routes(n: usize, seed: u64) -> Vec<Route<Ipv4Addr>> {
+    // Prefix lengths by weight, roughly as in a global BGP table.
+    const LENGTHS: [(u8, u32); 10] = [
+        (24, 60),
+        (23, 8),
+        (22, 10),
+        (21, 5),
+        (20, 5),
+        (19, 3),
+        (18, 2),
+        (16, 3),
+        (28, 2),
+        (32, 2),
+    ];
+    let total: u32 = LENGTHS.iter().map(|(_, w)| w).sum();
+    let mut rng = Rng::new(seed);
+    let mut seen = HashSet::with_capacity(n);
+    let mut routes = Vec::with_capacity(n);
+    while routes.len() < n {
+        let mut pick = rng.next_u32() % total;
+        let len = LENGTHS
+            .iter()
+            .find(|(_, w)| {
+                let hit = pick < *w;
+                pick = pick.saturating_sub(*w);
+                hit
+            })
+            .map_or(24, |(l, _)| *l);
+        let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+        let net = rng.next_u32() & mask;
+        let first = net >> 24;
+        // Not in 0/8, 127/8, multicast and above, nor the lab's subnets.
+        let lab = (net & 0xffff_ff00) == 0xc000_0200 || (net & 0xffff_ff00) == 0xcb00_7100;
+        if first == 0 || first == 127 || first >= 224 || lab || !seen.insert((net, len)) {
+            continue;
+        }
+        routes.push(Route {
+            net: Ipv4Addr::from(net),
+            len,
+            via: Some(WAN_GATEWAYS[routes.len() % WAN_GATEWAYS.len()]),
+            port: WAN,
+        });
+    }
+    routes
+}
+
+/// `count` destinations inside `routes` (a random host of a random route
+/// each), with the next hop a correct longest-prefix match returns for it,
+/// found by brute force over every route.
+pub fn probes_into(
+    routes: &[Route<Ipv4Addr>],
+    count: usize,
+    seed: u64,
+) -> Vec<(Ipv4Addr, NextHop<Ipv4Addr>)> {
+    let mut rng = Rng::new(seed);
+    (0..count)
+        .filter_map(|_| {
+            let r = routes.get(rng.below(routes.len()))?;
+            let mask = u32::MAX.checked_shl(32 - u32::from(r.len)).unwrap_or(0);
+            let dst = Ipv4Addr::from(u32::from(r.net) | (rng.next_u32() & !mask));
+            let best = routes
+                .iter()
+                .filter(|c| {
+                    let m = u32::MAX.checked_shl(32 - u32::from(c.len)).unwrap_or(0);
+                    u32::from(dst) & m == u32::from(c.net) & m
+                })
+                .max_by_key(|c| c.len)?;
+            Some((
+                dst,
+                NextHop {
+                    port: best.port,
+                    addr: best.via.unwrap_or(dst),
+                },
+            ))
+        })
+        .collect()
 }

@@ -14,6 +14,8 @@
 //!   `xvrrp bench control` (the cost of 255 routers at 10 ms), each in a
 //!   lab of its own; [`keepalived`] runs the baseline pair, [`load`] the
 //!   busy loops and the VRRP flood.
+//! - [`bench`]: `xvrrp bench`, end-to-end benchmarks in a lab of their own
+//!   (the kernel as baseline, a trafgen generator, CPU per packet, latency).
 //!
 //! The `xvrrp` binary exposes the lab as its `lab`, `demo`, `bench` and
 //! hidden `flow` commands (the `*Args` types are its clap arguments); the namespace
@@ -26,6 +28,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod bench;
 mod bench_common;
 pub mod bench_control;
 pub mod bench_failover;

@@ -3,6 +3,13 @@
 //! arbitrary or
 //! mutated bytes into every parser never panicking (whatever is accepted
 //! re-emits to the same bytes where the representation keeps every bit).
+//!
+//! And an independent decoder: every frame the crate builds (adverts v2/v3
+//! over IPv4 and v3 over IPv6, ARP requests, replies and gratuitous ARP,
+//! Neighbour Advertisements and Solicitations, ICMP and ICMPv6 echo
+//! replies, ICMP Time Exceeded) decoded by `etherparse`, a separate
+//! implementation, with the same addresses, TTL or hop limit, protocol,
+//! lengths and valid checksums (section "etherparse agrees" at the end).
 
 #![allow(clippy::unwrap_used)]
 
@@ -749,5 +756,333 @@ proptest! {
         }
         all_parsers(&f);
         all_parsers(&f[ETH..]);
+    }
+}
+
+// ----- etherparse agrees -----------------------------------------------------
+//
+// The frames built by `frames::*` decoded by etherparse: Ethernet II, ARP,
+// IPv4 (header checksum recomputed by etherparse), IPv6, ICMPv4 and ICMPv6
+// (checksums checked by etherparse), field by field against what the
+// builder was asked for. etherparse does not know VRRP: its fields are read
+// at their RFC offsets and its checksum recomputed with etherparse's
+// one's-complement sum, over the message alone (VRRPv2, RFC 9568 form) or
+// with the pseudo-header (RFC 5798 form, and always over IPv6).
+
+mod independent {
+    use super::*;
+    use etherparse as ep;
+
+    /// The frame decoded by etherparse from its Ethernet header on, with
+    /// its Ethernet II header checked.
+    pub(super) fn sliced(
+        frame: &[u8],
+        dst: EthernetAddress,
+        src: EthernetAddress,
+        ethertype: u16,
+    ) -> ep::SlicedPacket<'_> {
+        let p = ep::SlicedPacket::from_ethernet(frame).unwrap();
+        let Some(ep::LinkSlice::Ethernet2(eth)) = &p.link else {
+            panic!("etherparse: no Ethernet II header in {frame:02x?}");
+        };
+        assert_eq!(eth.destination(), dst.0, "Ethernet destination");
+        assert_eq!(eth.source(), src.0, "Ethernet source");
+        assert_eq!(eth.ether_type(), ep::EtherType(ethertype), "EtherType");
+        p
+    }
+
+    /// The IPv4 header as etherparse reads it, its checksum recomputed by
+    /// etherparse, and the IP payload.
+    pub(super) fn ipv4<'a>(
+        p: &'a ep::SlicedPacket<'a>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        ttl: u8,
+        protocol: u8,
+        payload_len: usize,
+    ) -> (ep::Ipv4HeaderSlice<'a>, &'a [u8]) {
+        let Some(ep::NetSlice::Ipv4(ip)) = &p.net else {
+            panic!("etherparse: not IPv4");
+        };
+        let h = ip.header();
+        assert_eq!(h.source_addr(), src, "IPv4 source");
+        assert_eq!(h.destination_addr(), dst, "IPv4 destination");
+        assert_eq!(h.ttl(), ttl, "TTL");
+        assert_eq!(h.protocol(), ep::IpNumber(protocol), "protocol");
+        assert_eq!(usize::from(h.total_len()), 20 + payload_len, "Total Length");
+        assert_eq!(
+            h.header_checksum(),
+            h.to_header().calc_header_checksum(),
+            "IPv4 header checksum"
+        );
+        assert!(!h.is_fragmenting_payload());
+        assert_eq!(ip.payload().payload.len(), payload_len);
+        (h, ip.payload().payload)
+    }
+
+    /// The IPv6 header as etherparse reads it, and the payload.
+    pub(super) fn ipv6<'a>(
+        p: &'a ep::SlicedPacket<'a>,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hop_limit: u8,
+        next_header: u8,
+        payload_len: usize,
+    ) -> &'a [u8] {
+        let Some(ep::NetSlice::Ipv6(ip)) = &p.net else {
+            panic!("etherparse: not IPv6");
+        };
+        let h = ip.header();
+        assert_eq!(h.source_addr(), src, "IPv6 source");
+        assert_eq!(h.destination_addr(), dst, "IPv6 destination");
+        assert_eq!(h.hop_limit(), hop_limit, "hop limit");
+        assert_eq!(h.next_header(), ep::IpNumber(next_header), "next header");
+        assert_eq!(
+            usize::from(h.payload_length()),
+            payload_len,
+            "Payload Length"
+        );
+        ip.payload().payload
+    }
+
+    /// One's-complement sum of `parts` folded, complemented: 0 when the
+    /// checksum they contain is right.
+    pub(super) fn residue(parts: &[&[u8]]) -> u16 {
+        parts
+            .iter()
+            .fold(ep::checksum::Sum16BitWords::new(), |s, p| s.add_slice(p))
+            .ones_complement()
+    }
+
+    /// Checks a VRRP message at its RFC offsets: version and type, VRID,
+    /// priority, count, interval, the addresses, and the checksum.
+    pub(super) fn vrrp(
+        msg: &[u8],
+        version: Version,
+        vrid: u8,
+        priority: u8,
+        interval: u16,
+        addrs: &[&[u8]],
+        pseudo: Option<&[&[u8]]>,
+    ) {
+        let v = if version == Version::V2 { 2u8 } else { 3 };
+        assert_eq!(msg[0], (v << 4) | 1, "version/type");
+        assert_eq!((msg[1], msg[2]), (vrid, priority));
+        assert_eq!(usize::from(msg[3]), addrs.len(), "count");
+        match version {
+            // Auth Type 0, Adver Int in seconds, 8 bytes of zero auth data.
+            Version::V2 => {
+                assert_eq!(msg[4], 0);
+                assert_eq!(u16::from(msg[5]), interval);
+                assert!(msg[msg.len() - 8..].iter().all(|&b| b == 0));
+            }
+            // 4 reserved bits, 12-bit Max Adver Int in centiseconds.
+            Version::V3 => assert_eq!(u16::from_be_bytes([msg[4], msg[5]]), interval),
+        }
+        let mut at = 8;
+        for a in addrs {
+            assert_eq!(&msg[at..at + a.len()], *a, "address {}", (at - 8) / a.len());
+            at += a.len();
+        }
+        let auth = if version == Version::V2 { 8 } else { 0 };
+        assert_eq!(msg.len(), at + auth, "VRRP length");
+        let mut parts: Vec<&[u8]> = pseudo.map(<[&[u8]]>::to_vec).unwrap_or_default();
+        parts.push(msg);
+        assert_eq!(residue(&parts), 0, "VRRP checksum");
+    }
+
+    /// An ICMPv4 checksum as etherparse computes it.
+    pub(super) fn icmpv4_checksum_ok(icmp: &ep::Icmpv4Slice<'_>) -> bool {
+        ep::Icmpv4Header::with_checksum(icmp.icmp_type(), icmp.payload()).checksum
+            == icmp.checksum()
+    }
+}
+
+fn mac_bytes(m: EthernetAddress) -> [u8; 6] {
+    m.0
+}
+
+proptest! {
+    #[test]
+    fn etherparse_reads_v4_adverts(
+        src in unicast_v4(),
+        (version, vrid, priority, interval, addrs) in advert_v4(),
+        kind in checksum_kind(),
+    ) {
+        let f = build_v4(src, version, vrid, priority, interval, &addrs, kind);
+        let p = independent::sliced(&f, VRRP_V4_MCAST_MAC, EthernetAddress::vrrp_v4(vrid), 0x0800);
+        let vrrp_len = 8 + 4 * addrs.len() + if version == Version::V2 { 8 } else { 0 };
+        let (h, msg) = independent::ipv4(&p, src, VRRP_V4_MCAST, 255, 112, vrrp_len);
+        prop_assert_eq!(h.dcp().value(), frames::VRRP_TOS >> 2);
+        let octets: Vec<[u8; 4]> = addrs.iter().map(|a| a.octets()).collect();
+        let list: Vec<&[u8]> = octets.iter().map(|o| &o[..]).collect();
+        let len = u16::try_from(vrrp_len).unwrap().to_be_bytes();
+        let (s, d) = (src.octets(), VRRP_V4_MCAST.octets());
+        let pseudo: [&[u8]; 4] = [&s, &d, &[0, 112], &len];
+        let with_pseudo = version == Version::V3 && kind == ChecksumKind::PseudoHeader;
+        independent::vrrp(msg, version, vrid, priority, interval, &list, with_pseudo.then_some(&pseudo[..]));
+    }
+
+    #[test]
+    fn etherparse_reads_v6_adverts(src in unicast_v6(), (vrid, priority, interval, addrs) in advert_v6()) {
+        let f = build_v6(src, vrid, priority, interval, &addrs);
+        let p = independent::sliced(&f, VRRP_V6_MCAST_MAC, EthernetAddress::vrrp_v6(vrid), 0x86dd);
+        let vrrp_len = 8 + 16 * addrs.len();
+        let msg = independent::ipv6(&p, src, VRRP_V6_MCAST, 255, 112, vrrp_len);
+        let octets: Vec<[u8; 16]> = addrs.iter().map(|a| a.octets()).collect();
+        let list: Vec<&[u8]> = octets.iter().map(|o| &o[..]).collect();
+        let len = u32::try_from(vrrp_len).unwrap().to_be_bytes();
+        let (s, d) = (src.octets(), VRRP_V6_MCAST.octets());
+        let pseudo: [&[u8]; 4] = [&s, &d, &len, &[0, 0, 0, 112]];
+        independent::vrrp(msg, Version::V3, vrid, priority, interval, &list, Some(&pseudo[..]));
+    }
+
+    #[test]
+    fn etherparse_reads_arp_frames(req in arp(), req_mac in mac(), our_mac in mac(), our_ip in ipv4(), target in ipv4()) {
+        let mut buf = [0u8; 64];
+        let check = |frame: &[u8], eth_dst: EthernetAddress, op: etherparse::ArpOperation, sender: (EthernetAddress, Ipv4Addr), target: (EthernetAddress, Ipv4Addr)| {
+            prop_assert_eq!(frame.len(), 60);
+            let p = independent::sliced(frame, eth_dst, sender.0, 0x0806);
+            let Some(etherparse::NetSlice::Arp(a)) = &p.net else {
+                panic!("etherparse: not ARP");
+            };
+            prop_assert_eq!(a.hw_addr_type(), etherparse::ArpHardwareId::ETHERNET);
+            prop_assert_eq!(a.proto_addr_type(), etherparse::EtherType::IPV4);
+            prop_assert_eq!((a.hw_addr_size(), a.proto_addr_size()), (6, 4));
+            prop_assert_eq!(a.operation(), op);
+            prop_assert_eq!(a.sender_hw_addr(), &mac_bytes(sender.0)[..]);
+            prop_assert_eq!(a.sender_protocol_addr(), &sender.1.octets()[..]);
+            prop_assert_eq!(a.target_hw_addr(), &mac_bytes(target.0)[..]);
+            prop_assert_eq!(a.target_protocol_addr(), &target.1.octets()[..]);
+            Ok(())
+        };
+        let n = frames::arp_reply(&mut buf, &req, req_mac, our_mac, our_ip).unwrap();
+        check(&buf[..n], req_mac, etherparse::ArpOperation::REPLY, (our_mac, our_ip), (req.source_hw, req.source_ip))?;
+        let n = frames::garp_v4(&mut buf, our_mac, our_ip).unwrap();
+        check(&buf[..n], EthernetAddress::BROADCAST, etherparse::ArpOperation::REQUEST, (our_mac, our_ip), (EthernetAddress::ZERO, our_ip))?;
+        let n = frames::arp_request(&mut buf, our_mac, our_ip, target).unwrap();
+        check(&buf[..n], EthernetAddress::BROADCAST, etherparse::ArpOperation::REQUEST, (our_mac, our_ip), (EthernetAddress::ZERO, target))?;
+    }
+
+    #[test]
+    fn etherparse_reads_nd_frames(mac in mac(), vmac in mac(), src in unicast_v6(), vip in unicast_v6(), router: bool, dad: bool) {
+        use etherparse::icmpv6::{Icmpv6PayloadSlice, NdpOptionSlice};
+        let mut buf = [0u8; 128];
+        // NA in answer to an NS from `src` (or from :: for DAD), then unsolicited.
+        let ns_src = if dad { Ipv6Addr::UNSPECIFIED } else { src };
+        for solicited_form in [true, false] {
+            let n = if solicited_form {
+                frames::na_reply(&mut buf, ns_src, mac, vmac, vip, router).unwrap()
+            } else {
+                frames::unsolicited_na(&mut buf, vmac, vip).unwrap()
+            };
+            let unicast = solicited_form && !dad;
+            let (eth_dst, ip_dst) = if unicast { (mac, src) } else { (frames::ALL_NODES_MAC, ALL_NODES) };
+            let p = independent::sliced(&buf[..n], eth_dst, vmac, 0x86dd);
+            independent::ipv6(&p, vip, ip_dst, 255, 58, 32);
+            let Some(etherparse::TransportSlice::Icmpv6(icmp)) = &p.transport else {
+                panic!("etherparse: not ICMPv6");
+            };
+            prop_assert!(icmp.is_checksum_valid(vip.octets(), ip_dst.octets()), "ICMPv6 checksum");
+            let etherparse::Icmpv6Type::NeighborAdvertisement(h) = icmp.icmp_type() else {
+                panic!("etherparse: not a Neighbour Advertisement: {:?}", icmp.icmp_type());
+            };
+            let want_router = if solicited_form { router } else { true };
+            prop_assert_eq!((h.router, h.solicited, h.r#override), (want_router, unicast, true));
+            let Ok(Icmpv6PayloadSlice::NeighborAdvertisement(na)) = icmp.payload_slice() else {
+                panic!("etherparse: no NA payload");
+            };
+            prop_assert_eq!(na.target_address(), vip);
+            let opts: Vec<_> = na.options_iterator().collect();
+            prop_assert_eq!(opts.len(), 1);
+            let Ok(NdpOptionSlice::TargetLinkLayerAddress(tlla)) = &opts[0] else {
+                panic!("etherparse: no Target Link-Layer Address option: {opts:?}");
+            };
+            prop_assert_eq!(tlla.link_layer_address(), &vmac.0[..]);
+        }
+
+        // NS to resolve `vip` from `src`.
+        let n = frames::ns_request(&mut buf, mac, src, vip).unwrap();
+        let group = solicited_node(vip);
+        let p = independent::sliced(&buf[..n], frames::multicast_mac(group), mac, 0x86dd);
+        independent::ipv6(&p, src, group, 255, 58, 32);
+        let Some(etherparse::TransportSlice::Icmpv6(icmp)) = &p.transport else {
+            panic!("etherparse: not ICMPv6");
+        };
+        prop_assert!(icmp.is_checksum_valid(src.octets(), group.octets()), "ICMPv6 checksum");
+        prop_assert_eq!(icmp.icmp_type(), etherparse::Icmpv6Type::NeighborSolicitation);
+        let Ok(Icmpv6PayloadSlice::NeighborSolicitation(ns)) = icmp.payload_slice() else {
+            panic!("etherparse: no NS payload");
+        };
+        prop_assert_eq!(ns.target_address(), vip);
+        let opts: Vec<_> = ns.options_iterator().collect();
+        let Ok(NdpOptionSlice::SourceLinkLayerAddress(slla)) = &opts[0] else {
+            panic!("etherparse: no Source Link-Layer Address option: {opts:?}");
+        };
+        prop_assert_eq!(slla.link_layer_address(), &mac.0[..]);
+    }
+
+    #[test]
+    fn etherparse_reads_icmp_echo_replies(
+        host_mac in mac(), our_mac in mac(), host in unicast_v4(), ours in unicast_v4(),
+        host6 in unicast_v6(), ours6 in unicast_v6(), ttl in 1u8..=255,
+        ident: u16, seq: u16, data in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        // The request, built by etherparse; the reply, by xvrrp-wire in place.
+        let req = etherparse::PacketBuilder::ethernet2(host_mac.0, our_mac.0)
+            .ipv4(host.octets(), ours.octets(), ttl)
+            .icmpv4_echo_request(ident, seq);
+        let mut f = Vec::new();
+        req.write(&mut f, &data).unwrap();
+        f.resize(f.len().max(60), 0);
+        let n = frames::icmp_echo_reply_in_place(&mut f).unwrap();
+        let p = independent::sliced(&f[..n], host_mac, our_mac, 0x0800);
+        independent::ipv4(&p, ours, host, frames::ECHO_REPLY_TTL, 1, 8 + data.len());
+        let Some(etherparse::TransportSlice::Icmpv4(icmp)) = &p.transport else {
+            panic!("etherparse: not ICMP");
+        };
+        prop_assert_eq!(icmp.icmp_type(), etherparse::Icmpv4Type::EchoReply(etherparse::IcmpEchoHeader { id: ident, seq }));
+        prop_assert!(independent::icmpv4_checksum_ok(icmp), "ICMP checksum");
+        prop_assert_eq!(icmp.payload(), &data[..]);
+
+        let req = etherparse::PacketBuilder::ethernet2(host_mac.0, our_mac.0)
+            .ipv6(host6.octets(), ours6.octets(), ttl)
+            .icmpv6_echo_request(ident, seq);
+        let mut f = Vec::new();
+        req.write(&mut f, &data).unwrap();
+        let n = frames::icmpv6_echo_reply_in_place(&mut f).unwrap();
+        let p = independent::sliced(&f[..n], host_mac, our_mac, 0x86dd);
+        independent::ipv6(&p, ours6, host6, frames::ECHO_REPLY_TTL, 58, 8 + data.len());
+        let Some(etherparse::TransportSlice::Icmpv6(icmp)) = &p.transport else {
+            panic!("etherparse: not ICMPv6");
+        };
+        prop_assert_eq!(icmp.icmp_type(), etherparse::Icmpv6Type::EchoReply(etherparse::IcmpEchoHeader { id: ident, seq }));
+        prop_assert!(icmp.is_checksum_valid(ours6.octets(), host6.octets()), "ICMPv6 checksum");
+        prop_assert_eq!(icmp.payload(), &data[..]);
+    }
+
+    #[test]
+    fn etherparse_reads_time_exceeded(
+        host_mac in mac(), our_mac in mac(), host in unicast_v4(), far in unicast_v4(), ours in unicast_v4(),
+        sport: u16, dport: u16, data in prop::collection::vec(any::<u8>(), 0..100),
+    ) {
+        // The expired datagram, built by etherparse: UDP with TTL 1.
+        let orig = etherparse::PacketBuilder::ipv4(host.octets(), far.octets(), 1).udp(sport, dport);
+        let mut ip = Vec::new();
+        orig.write(&mut ip, &data).unwrap();
+        let mut buf = [0u8; 128];
+        let n = frames::time_exceeded_v4(&mut buf, &ip, our_mac, host_mac, ours).unwrap();
+        let quoted = &ip[..(20 + 8).min(ip.len())];
+        let p = independent::sliced(&buf[..n], host_mac, our_mac, 0x0800);
+        independent::ipv4(&p, ours, host, frames::ECHO_REPLY_TTL, 1, 8 + quoted.len());
+        let Some(etherparse::TransportSlice::Icmpv4(icmp)) = &p.transport else {
+            panic!("etherparse: not ICMP");
+        };
+        prop_assert_eq!(
+            icmp.icmp_type(),
+            etherparse::Icmpv4Type::TimeExceeded(etherparse::icmpv4::TimeExceededCode::TtlExceededInTransit)
+        );
+        prop_assert!(independent::icmpv4_checksum_ok(icmp), "ICMP checksum");
+        prop_assert_eq!(icmp.payload(), quoted);
     }
 }
