@@ -49,6 +49,9 @@ pub struct XskSocket {
     fq: FillQueue,
     cq: CompQueue,
     pending: Vec<FrameDesc>,
+    /// Frames handed to the TX ring and not yet back through the
+    /// completion ring.
+    in_flight: usize,
 }
 
 /// A worker's UMEM, free frames, and sockets.
@@ -248,6 +251,7 @@ impl WorkerXsk {
             fq,
             cq,
             pending: Vec::with_capacity(cap),
+            in_flight: 0,
         });
         Ok((fd, zero_copy))
     }
@@ -288,6 +292,7 @@ impl WorkerXsk {
             // SAFETY: descriptors in the completion ring are frames we handed
             // to TX; consuming gives ownership back to us.
             let n = unsafe { sock.cq.consume(&mut self.scratch) };
+            sock.in_flight = sock.in_flight.saturating_sub(n);
             self.free
                 .extend_from_slice(self.scratch.get(..n).unwrap_or(&[]));
             if n < self.scratch.len() {
@@ -530,11 +535,19 @@ impl WorkerXsk {
     pub fn flush(&mut self, mut sent: impl FnMut(usize, usize, usize)) {
         for sock in &mut self.sockets {
             if sock.pending.is_empty() {
+                // In copy mode the kernel sends only when kicked, and a kick
+                // that found no room (EAGAIN/ENOBUFS) leaves frames in the
+                // ring: kick again while any are out, or they never come
+                // back and the fill rings run dry.
+                if sock.in_flight > 0 && sock.tx.needs_wakeup() {
+                    let _ = sock.tx.wakeup();
+                }
                 continue;
             }
             // SAFETY: pending frames are ours; producing hands them to the
             // kernel until they come back through the completion ring.
             let n = unsafe { sock.tx.produce(&sock.pending) };
+            sock.in_flight += n;
             let dropped = sock.pending.len() - n;
             self.free
                 .extend_from_slice(sock.pending.get(n..).unwrap_or(&[]));
