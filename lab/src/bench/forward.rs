@@ -147,7 +147,12 @@ pub fn run(args: &ForwardArgs, self_exe: &Path) -> Result<()> {
     progress(&format!(
         "building lab {prefix} ({ncpu} cores: generator on core 0, gateway on core {gw_core})"
     ));
-    let lab = Lab::up(&prefix)?;
+    // As many queues on the gateways' veths as workers in the last row.
+    let options = lab::LabOptions {
+        queues: u32::from(args.workers.max(1)),
+        ..Default::default()
+    };
+    let lab = Lab::up_with(&prefix, &options)?;
     let result = (|| {
         let bench = Bench::new(args, self_exe, &lab, &work, &stop, ncpu, gw_core)?;
         bench.run()
