@@ -33,7 +33,7 @@ use neigh::NeighbourSnapshot;
 pub use process::InstanceView;
 use process::{PortView, Tables};
 use routes::{RoutePublisher, RouteSources, TablesCell};
-use shared::{Shared, TxFrame};
+use shared::Shared;
 use stats::{Counters, SocketStats};
 pub use worker::Idle;
 use worker::Worker;
@@ -191,7 +191,6 @@ pub struct Dataplane {
     /// Connected and static routes, for the publisher of kernel routes.
     sources: RouteSources,
     infos: Vec<InterfaceInfo>,
-    tx_worker: Vec<Option<usize>>,
     layout: Vec<PortLayout>,
     workers: Vec<JoinHandle<()>>,
     /// The receive-ring descriptors of each running worker, by worker index.
@@ -376,7 +375,6 @@ impl Dataplane {
             tables,
             sources,
             infos,
-            tx_worker,
             layout,
             workers,
             rx_fds,
@@ -411,25 +409,6 @@ impl Dataplane {
     /// Kernel facts of port `idx`.
     pub fn port_info(&self, idx: usize) -> Option<&InterfaceInfo> {
         self.infos.get(idx)
-    }
-
-    /// Queues `frame` for transmission on `port`; false if it could not be
-    /// queued (no worker serves the port, queue full, frame too large).
-    pub fn send(&self, port: usize, frame: &[u8]) -> bool {
-        let Some(w) = self.tx_worker.get(port).copied().flatten() else {
-            return false;
-        };
-        let Some(queue) = self.shared.tx.get(w) else {
-            return false;
-        };
-        let Some(tx) = TxFrame::new(port, frame) else {
-            return false;
-        };
-        let ok = queue.push(tx).is_ok();
-        if let Some(wake) = self.shared.worker_wakeup.get(w) {
-            wake.wake();
-        }
-        ok
     }
 
     /// Gives or takes the ownership of router `id` (answer/forward or not),

@@ -1,7 +1,6 @@
 //! What the control thread and the workers share, all lock-free:
 //! advertisements the workers validated (an `ArrayQueue` of small typed
-//! values, stamped with their arrival time), frames the control thread wants sent (one `ArrayQueue` per
-//! worker), the ownership flag of each virtual router (atomics), counters,
+//! values, stamped with their arrival time), the ownership flag of each virtual router (atomics), counters,
 //! and the wake-ups that let either side sleep. Between workers: the
 //! neighbours each one learns, published to the others (one `ArrayQueue`
 //! per worker), and the frames a worker forwards to a port where it has no
@@ -23,12 +22,8 @@ use crate::{
     stats::WorkerStats,
 };
 
-/// Largest frame the control thread can ask a worker to send.
-pub const FRAME_MAX: usize = 1514;
 /// Depth of the advertisement queue towards the control thread.
 pub const PUNT_QUEUE: usize = 1024;
-/// Depth of each worker's transmit queue from the control thread.
-pub const TX_QUEUE: usize = 256;
 
 /// Depth of each worker's queue of neighbours learned by the others.
 pub const NEIGH_QUEUE: usize = 256;
@@ -59,33 +54,6 @@ impl HandoffFrame {
         Some(Self {
             port,
             forwarded,
-            len: frame.len(),
-            bytes,
-        })
-    }
-
-    /// The frame bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&[])
-    }
-}
-
-/// A frame to transmit, built by the control thread.
-#[derive(Clone)]
-pub struct TxFrame {
-    /// Port index to send on.
-    pub port: usize,
-    len: usize,
-    bytes: [u8; FRAME_MAX],
-}
-
-impl TxFrame {
-    /// Copies `frame`; `None` if it is larger than [`FRAME_MAX`].
-    pub fn new(port: usize, frame: &[u8]) -> Option<Self> {
-        let mut bytes = [0u8; FRAME_MAX];
-        bytes.get_mut(..frame.len())?.copy_from_slice(frame);
-        Some(Self {
-            port,
             len: frame.len(),
             bytes,
         })
@@ -160,8 +128,6 @@ impl Wakeup {
 pub struct Shared {
     /// Validated advertisements, worker → control.
     pub adverts: ArrayQueue<RxAdvert>,
-    /// Frames to send, control → worker `i`.
-    pub tx: Vec<ArrayQueue<TxFrame>>,
     /// Per router, indexed by [`RouterId`]: is this appliance master
     /// (answer and forward)?
     pub master: Vec<AtomicBool>,
@@ -206,7 +172,6 @@ impl Shared {
     pub fn new(workers: usize, ports: usize, routers: usize) -> Result<Self, DataplaneError> {
         Ok(Self {
             adverts: ArrayQueue::new(PUNT_QUEUE),
-            tx: (0..workers).map(|_| ArrayQueue::new(TX_QUEUE)).collect(),
             master: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),

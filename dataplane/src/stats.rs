@@ -22,8 +22,6 @@ pub struct PortCounters {
     pub arp_requests: u64,
     /// ICMP echo replies sent from virtual addresses.
     pub icmp_replies: u64,
-    /// Frames sent on behalf of the control thread (adverts, GARPs).
-    pub control_tx: u64,
     /// Neighbour Advertisements sent for virtual IPv6 addresses.
     pub nd_replies: u64,
     /// Neighbour Solicitations sent to resolve IPv6 next hops.
@@ -41,7 +39,7 @@ pub struct PortCounters {
     pub handed_off: u64,
 }
 
-const PORT_FIELDS: usize = 13;
+const PORT_FIELDS: usize = 12;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -53,7 +51,6 @@ impl PortCounters {
             self.arp_replies,
             self.arp_requests,
             self.icmp_replies,
-            self.control_tx,
             self.nd_replies,
             self.nd_requests,
             self.icmp_errors,
@@ -63,7 +60,7 @@ impl PortCounters {
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, control_tx, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off] =
             a;
         Self {
             rx,
@@ -73,7 +70,6 @@ impl PortCounters {
             arp_replies,
             arp_requests,
             icmp_replies,
-            control_tx,
             nd_replies,
             nd_requests,
             icmp_errors,
@@ -92,7 +88,6 @@ impl PortCounters {
             ("arp_replies", self.arp_replies),
             ("arp_requests", self.arp_requests),
             ("icmp_replies", self.icmp_replies),
-            ("control_tx", self.control_tx),
             ("nd_replies", self.nd_replies),
             ("nd_requests", self.nd_requests),
             ("icmp_errors", self.icmp_errors),

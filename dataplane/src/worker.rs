@@ -1,8 +1,7 @@
 //! The polling packet loop of one worker, pinned to one core.
 //!
 //! Each iteration: read the clock once, apply the neighbours the other
-//! workers learned, send what the control thread queued and what the other
-//! workers handed over, then for each socket recycle completed frames, top
+//! workers learned, send what the other workers handed over, then for each socket recycle completed frames, top
 //! up the fill ring and handle a bounded batch of received frames (handing
 //! those for a port where this worker has no socket to the worker that
 //! has one, and publishing what it learned to the others); flush
@@ -114,7 +113,6 @@ impl Worker {
             let now = Instant::now();
             tables.refresh();
             let mut work = self.apply_neighbours(&mut neigh);
-            work += self.send_control_frames(&mut counters);
             work += self.send_handed_off(&mut counters);
             let mut punted = false;
             let mut caught_up = true;
@@ -299,23 +297,6 @@ impl Worker {
             .map_or(-1, |w| w.raw_fd())
     }
 
-    /// Moves the control thread's frames into the TX path.
-    fn send_control_frames(&mut self, counters: &mut Counters) -> usize {
-        let Some(queue) = self.shared.tx.get(self.index) else {
-            return 0;
-        };
-        let mut n = 0;
-        while let Some(frame) = queue.pop() {
-            if self.xsk.queue_copy(frame.port, frame.bytes()) {
-                counters.port(frame.port).control_tx += 1;
-            } else {
-                counters.drop(frame.port, DropReason::TxRingFull);
-            }
-            n += 1;
-        }
-        n
-    }
-
     fn sleep(&mut self, pollfds: &mut [libc::pollfd]) {
         let Some(wakeup) = self.shared.worker_wakeup.get(self.index) else {
             return;
@@ -325,14 +306,9 @@ impl Worker {
         // is not left waiting for the timeout.
         let queued = self
             .shared
-            .tx
+            .handoff
             .get(self.index)
             .is_some_and(|q| !q.is_empty())
-            || self
-                .shared
-                .handoff
-                .get(self.index)
-                .is_some_and(|q| !q.is_empty())
             || self
                 .shared
                 .neigh
