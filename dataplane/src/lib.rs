@@ -423,11 +423,17 @@ impl Dataplane {
 
     /// Tells the XDP filters the source address of each router's current
     /// master (`None` while no peer is: we are master, or none is known
-    /// yet), so that its adverts pass ahead of the advert rate limit. Meant
+    /// yet), so that its adverts pass ahead of the advert rate limit and
+    /// wait in a slot of their own for the control thread. Meant
     /// to be called after each pass of the control loop with every router:
     /// only changes cost a system call.
     pub fn set_peer_masters(&self, masters: impl IntoIterator<Item = (RouterId, Option<IpAddr>)>) {
-        self.xdp.set_peer_masters(masters);
+        let shared = &self.shared;
+        self.xdp.set_peer_masters(
+            masters
+                .into_iter()
+                .inspect(|(id, addr)| shared.set_master_source(*id, *addr)),
+        );
     }
 
     /// The XDP filters' counters, by port index, read now (a few system

@@ -616,7 +616,7 @@ impl Processor<'_> {
 
     /// Hands a validated advertisement to the control thread.
     fn queue_advert(&mut self, port: usize, advert: RxAdvert) -> Action {
-        if self.shared.adverts.push(advert).is_err() {
+        if self.shared.push_advert(advert).is_err() {
             return self.drop(port, DropReason::PuntQueueFull);
         }
         self.counters.port(port).punted += 1;
@@ -882,6 +882,7 @@ impl Processor<'_> {
 mod tests {
     use super::*;
     use crate::lpm::Route;
+    use crate::shared::PUNT_QUEUE;
     use proptest::prelude::*;
     use xvrrp_wire::{
         icmpv4::Icmpv4Repr,
@@ -1111,6 +1112,10 @@ mod tests {
     }
 
     fn advert(vrid: u8, priority: u8) -> Vec<u8> {
+        advert_from(Ipv4Addr::new(192, 0, 2, 3), vrid, priority)
+    }
+
+    fn advert_from(src: Ipv4Addr, vrid: u8, priority: u8) -> Vec<u8> {
         let vips = [LAN_VIP];
         let repr = VrrpRepr {
             version: Version::V3,
@@ -1123,7 +1128,7 @@ mod tests {
         let n = frames::advert_v4(
             &mut buf,
             EthernetAddress::vrrp_v4(vrid),
-            Ipv4Addr::new(192, 0, 2, 3),
+            src,
             frames::VRRP_V4_MCAST,
             frames::VRRP_V4_MCAST_MAC,
             &repr,
@@ -1468,6 +1473,30 @@ mod tests {
             1,
             "only the good advert reached control"
         );
+    }
+
+    #[test]
+    fn masters_advert_is_not_crowded_out_by_a_flood_of_valid_adverts() {
+        let mut rig = Rig::new(true, false);
+        let master = Ipv4Addr::new(192, 0, 2, 3);
+        rig.shared
+            .set_master_source(RouterId(0), Some(IpAddr::V4(master)));
+        let stranger = advert_from(Ipv4Addr::new(192, 0, 2, 66), 1, 250);
+        for _ in 0..PUNT_QUEUE + 10 {
+            rig.handle(0, &stranger);
+        }
+        assert_eq!(rig.drops(0, DropReason::PuntQueueFull), 10);
+        // The master's adverts still get through; an unread one is replaced
+        // by the next.
+        rig.handle(0, &advert_from(master, 1, 100));
+        rig.handle(0, &advert_from(master, 1, 101));
+        assert_eq!(rig.drops(0, DropReason::PuntQueueFull), 10);
+        assert!(rig.shared.has_adverts());
+        let mut seen = Vec::new();
+        rig.shared.drain_adverts(|a| seen.push((a.src, a.priority)));
+        assert_eq!(seen.len(), PUNT_QUEUE + 1);
+        assert_eq!(seen[0], (IpAddr::V4(master), 101), "master's slot first");
+        assert!(!rig.shared.has_adverts());
     }
 
     fn unicast_advert(dst: Ipv4Addr) -> Vec<u8> {

@@ -1,12 +1,15 @@
 //! What the control thread and the workers share, all lock-free:
 //! advertisements the workers validated (an `ArrayQueue` of small typed
-//! values, stamped with their arrival time), the ownership flag of each virtual router (atomics), counters,
+//! values, stamped with their arrival time, and beside it one slot per
+//! router for the latest advert of its current master, so that a flood of
+//! other adverts cannot crowd the master's out), the ownership flag of each virtual router (atomics), counters,
 //! and the wake-ups that let either side sleep. Between workers: the
 //! neighbours each one learns, published to the others (one `ArrayQueue`
 //! per worker), and the frames a worker forwards to a port where it has no
 //! socket, copied to the worker that has one (one `ArrayQueue` per worker).
 
 use std::{
+    net::IpAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
     time::Instant,
@@ -126,8 +129,15 @@ impl Wakeup {
 
 /// State shared by the control thread and the workers.
 pub struct Shared {
-    /// Validated advertisements, worker → control.
+    /// Validated advertisements, worker → control, except those of each
+    /// router's current master (see [`Shared::push_advert`]).
     pub adverts: ArrayQueue<RxAdvert>,
+    /// Per router: the latest advert of its current master (a peer).
+    master_slots: Vec<ArrayQueue<RxAdvert>>,
+    /// Per router: fingerprint of its current master's address (0: none).
+    master_source: Vec<AtomicU64>,
+    /// Set after an advert was put in a master slot.
+    slots_pending: AtomicBool,
     /// Per router, indexed by [`RouterId`]: is this appliance master
     /// (answer and forward)?
     pub master: Vec<AtomicBool>,
@@ -157,6 +167,22 @@ pub struct Shared {
     pub neighbours: Vec<NeighbourBoard>,
 }
 
+/// A non-zero 64-bit summary of an address, to compare an advert's
+/// source with a router's master without a lock. A sender that forges the
+/// master's fingerprint could as well forge its address.
+fn source_fingerprint(addr: IpAddr) -> u64 {
+    match addr {
+        IpAddr::V4(a) => (1 << 63) | u64::from(u32::from(a)),
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            // Truncations intended: the two halves folded into one word.
+            #[allow(clippy::cast_possible_truncation)]
+            let folded = (bits as u64) ^ ((bits >> 64) as u64);
+            (1 << 62) | (folded >> 2)
+        }
+    }
+}
+
 /// Flag bit of a worker's progress word: the worker sleeps.
 const SLEEPING: u64 = 1 << 63;
 
@@ -172,6 +198,9 @@ impl Shared {
     pub fn new(workers: usize, ports: usize, routers: usize) -> Result<Self, DataplaneError> {
         Ok(Self {
             adverts: ArrayQueue::new(PUNT_QUEUE),
+            master_slots: (0..routers).map(|_| ArrayQueue::new(1)).collect(),
+            master_source: (0..routers).map(|_| AtomicU64::new(0)).collect(),
+            slots_pending: AtomicBool::new(false),
             master: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),
@@ -189,6 +218,53 @@ impl Shared {
             last_icmp_error: AtomicU64::new(0),
             neighbours: (0..workers).map(|_| NeighbourBoard::default()).collect(),
         })
+    }
+
+    /// Records the address of router `id`'s current master when it is a
+    /// peer. `None` (we are master, or none is known) keeps the last one:
+    /// it is the likeliest router to come back.
+    pub fn set_master_source(&self, id: RouterId, addr: Option<IpAddr>) {
+        if let (Some(addr), Some(src)) = (addr, self.master_source.get(id.index())) {
+            src.store(source_fingerprint(addr), Ordering::Relaxed);
+        }
+    }
+
+    /// Hands a validated advert to the control thread: the current
+    /// master's goes to its router's slot (replacing an older one the
+    /// control thread has not read: only the latest matters), any other to
+    /// the shared queue. Gives the advert back when the queue is full.
+    pub fn push_advert(&self, advert: RxAdvert) -> Result<(), RxAdvert> {
+        let i = advert.router.index();
+        let from_master = self
+            .master_source
+            .get(i)
+            .is_some_and(|s| s.load(Ordering::Relaxed) == source_fingerprint(advert.src));
+        match self.master_slots.get(i) {
+            Some(slot) if from_master => {
+                slot.force_push(advert);
+                self.slots_pending.store(true, Ordering::Release);
+                Ok(())
+            }
+            _ => self.adverts.push(advert),
+        }
+    }
+
+    /// Whether adverts wait for the control thread.
+    pub fn has_adverts(&self) -> bool {
+        self.slots_pending.load(Ordering::Acquire) || !self.adverts.is_empty()
+    }
+
+    /// Gives every waiting advert to `f`: the masters' slots first, then the
+    /// queue.
+    pub fn drain_adverts(&self, mut f: impl FnMut(RxAdvert)) {
+        if self.slots_pending.swap(false, Ordering::Acquire) {
+            for advert in self.master_slots.iter().filter_map(ArrayQueue::pop) {
+                f(advert);
+            }
+        }
+        while let Some(advert) = self.adverts.pop() {
+            f(advert);
+        }
     }
 
     /// Whether an ICMP error may be sent at `now` (and if so, takes the slot).

@@ -265,7 +265,7 @@ impl Daemon {
             // Adverts that arrived after the pass, and requests left for
             // the next pass, are served at once; frames waiting for room are
             // tried again soon.
-            let timeout = if self.dp.shared().adverts.is_empty() && !self.ctl.pending_work() {
+            let timeout = if !self.dp.shared().has_adverts() && !self.ctl.pending_work() {
                 let sleep = self
                     .routers
                     .poll_timeout()
@@ -309,13 +309,14 @@ impl Daemon {
         // Read before the queue is drained: every advert the workers had
         // read by then is in the queue.
         let heard_until = self.dp.heard_until(now);
-        while let Some(adv) = self.dp.shared().adverts.pop() {
-            if let Err(reason) = self.routers.handle_advert(now, &adv) {
-                if let Some(n) = self.control_drops.get_mut(reason as usize) {
+        let (routers, drops) = (&mut self.routers, &mut self.control_drops);
+        self.dp.shared().drain_adverts(|adv| {
+            if let Err(reason) = routers.handle_advert(now, &adv) {
+                if let Some(n) = drops.get_mut(reason as usize) {
                     *n += 1;
                 }
             }
-        }
+        });
         self.take_probes(now);
         self.late_wakeups += self.routers.handle_timeout(now, heard_until);
         self.tx.flush_pending();
@@ -471,13 +472,13 @@ impl Daemon {
             let deadline = now + longest * DRAIN_INTERVALS;
             let mut taken_over = vec![false; self.routers.len()];
             while Instant::now() < deadline {
-                while let Some(adv) = self.dp.shared().adverts.pop() {
+                self.dp.shared().drain_adverts(|adv| {
                     if adv.priority > 0 {
                         if let Some(t) = taken_over.get_mut(adv.router.index()) {
                             *t = true;
                         }
                     }
-                }
+                });
                 if was_master.iter().zip(&taken_over).all(|(m, t)| !m || *t) {
                     break;
                 }
