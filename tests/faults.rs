@@ -630,12 +630,15 @@ fn f07_partition_then_heal() {
         "one master only {single_after:?} after the heal: {}",
         dump()
     );
-    // Reported, not asserted: A re-announces its addresses only when B's
-    // advert reached it before A's reached B (about half of the heals).
+    // A re-announces its addresses: on B's advert if that reached it
+    // first, else on B's resignation (priority 0) when A's reached B first.
     let garp = frames
         .iter()
         .find(|f| f.lan_garp() && rel(f) >= 0.0)
-        .map_or_else(|| "none".to_owned(), |f| format!("+{}", ms(rel(f))));
+        .map(rel)
+        .unwrap_or_else(|| panic!("no gratuitous ARP after the heal: {}", dump()));
+    assert!(garp < first_a + INTERVAL, "{}", dump());
+    let garp = format!("+{}", ms(garp));
 
     // The client gets through, resolving its gateway to the virtual MAC.
     let client = rig.lab.ns("client");

@@ -453,6 +453,12 @@ impl Instance {
     /// RFC 9568 §6.4.2: an advert received in Backup.
     fn backup_rx(&mut self, now: Instant, adv: &Advert) {
         if adv.priority == 0 {
+            // A resignation from a router other than the master we follow
+            // (a master yielding to ours after a partition) leaves ours in
+            // place: it is not our master leaving.
+            if self.peer_master.is_some_and(|m| m != adv.src) {
+                return;
+            }
             // RFC 9568 §6.4.2: the master is leaving; Master_Down_Timer = Skew_Time.
             self.timers.set(Timer::MasterDown, now + self.skew_time());
             self.peer_master = Some(adv.src);
@@ -480,9 +486,15 @@ impl Instance {
         if adv.priority == 0 {
             // RFC 9568 §6.4.3: answer at once and reset Adver_Timer, so the
             // backups that just shortened their timers hear a live master.
+            // Whoever resigned believed itself master too (a healed
+            // partition, F07): re-announce the addresses, unless our own
+            // takeover announcement is that fresh.
             if self.respond(now) {
                 let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
                 self.timers.set(Timer::Adver, now + interval);
+                if self.reigned_long(now) {
+                    self.outputs.push_back(Output::SendGarp);
+                }
             }
         } else if adv.priority > self.effective_priority
             || (adv.priority == self.effective_priority
@@ -494,6 +506,17 @@ impl Instance {
                 Version::V3 => adv.max_advert_int_cs,
                 Version::V2 => self.cfg.advert_interval_cs,
             };
+            // Not in the RFC: a master of some standing resigns with
+            // priority 0, as on shutdown. After a partition heals the winner
+            // may not have heard us (its advert reached us first): this tells
+            // it that another router was master, so that it re-announces the
+            // addresses the switches and hosts may have followed to us
+            // (docs/conformance.md F07). A master of less than
+            // Master_Down_Interval is part of an election still settling
+            // (a sync group's move, a preemption): it yields silently.
+            if self.reigned_long(now) {
+                self.push_advert(0);
+            }
             self.become_backup(now, Reason::HigherPriority, interval);
             self.peer_master = Some(adv.src);
         } else {
@@ -506,6 +529,12 @@ impl Instance {
                 self.outputs.push_back(Output::SendGarp);
             }
         }
+    }
+
+    /// Whether this master has been master for Master_Down_Interval.
+    fn reigned_long(&self, now: Instant) -> bool {
+        self.since
+            .is_some_and(|s| now.saturating_duration_since(s) >= self.local_master_down_interval())
     }
 
     /// Whether a backup may preempt a lower-priority master now.
@@ -730,6 +759,52 @@ mod tests {
     }
 
     #[test]
+    fn f07_a_long_master_resigns_and_the_winner_reannounces() {
+        let t0 = Instant::now();
+        // Two masters of long standing meet when a partition heals.
+        let (mut loser, mut winner) = (master(100, t0), master(200, t0));
+        let heal = t0 + 10 * SEC;
+        for m in [&mut loser, &mut winner] {
+            while let Some(due) = m.poll_timeout().filter(|d| *d <= heal) {
+                m.handle_timeout(due);
+            }
+            drain(m);
+            assert_eq!(m.state(), State::Master);
+        }
+        // The winner's advert reaches the loser first: it resigns.
+        loser.handle_advert(heal, &adv(9, 200, 100));
+        let outs = drain(&mut loser);
+        assert_eq!(
+            outs.first(),
+            Some(&Output::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 100
+            }),
+            "{outs:?}"
+        );
+        assert_eq!(loser.state(), State::Backup);
+        // The winner, hearing the resignation, asserts itself and
+        // re-announces the addresses.
+        winner.handle_advert(heal, &adv(1, 0, 100));
+        assert_eq!(
+            drain(&mut winner),
+            vec![
+                Output::SendAdvert {
+                    priority: 200,
+                    max_advert_int_cs: 100
+                },
+                Output::SendGarp
+            ]
+        );
+        // A backup following the winner ignores the loser's resignation.
+        let mut third = backup(50, true, t0);
+        third.handle_advert(heal, &adv(9, 200, 100));
+        let due = third.poll_timeout();
+        third.handle_advert(heal, &adv(1, 0, 100));
+        assert_eq!(third.poll_timeout(), due, "still waits on the winner");
+    }
+
+    #[test]
     fn master_yields_to_higher_priority_or_equal_with_higher_address() {
         let t0 = Instant::now();
         for (host, priority, yields) in [
@@ -744,6 +819,8 @@ mod tests {
             m.handle_advert(t, &adv(host, priority, 50));
             let outs = drain(&mut m);
             if yields {
+                // Master for less than Master_Down_Interval: it yields
+                // silently (see `f07_a_long_master_resigns_and_the_winner_reannounces`).
                 assert_eq!(
                     outs,
                     vec![
