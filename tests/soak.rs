@@ -1,6 +1,7 @@
-//! Soak at a 10 ms advertisement interval (docs/conformance.md L01 and
-//! F04): A (200) and B (100) in one lab hold their election through 30 s of
-//! steady state, 30 s of a full-speed flood of malformed and foreign VRRP
+//! Soak at a 10 ms advertisement interval (docs/conformance.md L01, F04
+//! and F14): A (200) and B (100) in one lab hold their election through 30 s of
+//! steady state, 10 s of an operator at A's control socket (priority
+//! changes, status, stats, routes, neighbours), 30 s of a full-speed flood of malformed and foreign VRRP
 //! with a UDP flow through the gateway, and 15 s with every core taken by a
 //! busy loop.
 //!
@@ -34,6 +35,7 @@ const NAME: &str = "l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation";
 /// The advertisement interval under test.
 const INTERVAL: Duration = Duration::from_millis(10);
 const STEADY: Duration = Duration::from_secs(30);
+const OPERATOR: Duration = Duration::from_secs(10);
 const FLOOD: Duration = Duration::from_secs(30);
 const STARVE: Duration = Duration::from_secs(15);
 const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
@@ -354,6 +356,40 @@ impl Cadence {
     }
 }
 
+/// F14: an operator at A's control socket for `OPERATOR`: A's priority
+/// moved between 150 and 200 (above B's 100) and every reading command,
+/// one client after another. Returns the commands run.
+fn operate(socket: String) -> u32 {
+    let started = Instant::now();
+    let mut runs = 0u32;
+    let commands: [&[&str]; 6] = [
+        &["priority", "lan-gw", "150"],
+        &["status", "--json"],
+        &["stats", "--json"],
+        &["priority", "lan-gw", "200"],
+        &["routes", "--json"],
+        &["neighbors", "--json"],
+    ];
+    while started.elapsed() < OPERATOR {
+        for args in commands {
+            let out = Command::new(common::XVRRP)
+                .arg("-s")
+                .arg(&socket)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "xvrrp {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            runs += 1;
+        }
+    }
+    runs
+}
+
 /// Runs one phase: captures A's adverts on both switch ports while `run`
 /// runs, sampling the states each second; asserts that nobody moved and
 /// returns what `run` returned and the adverts' gaps.
@@ -401,6 +437,7 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
     common::require(&["taskset"]);
     let interval = format!("{}ms", INTERVAL.as_millis());
     let mut a = common::gateway_config(&lab, "a", 200);
+    let socket_a = a.control_socket.clone();
     let mut b = common::gateway_config(&lab, "b", 100);
     a.advert_interval.clone_from(&interval);
     b.advert_interval = interval;
@@ -414,7 +451,11 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
     // 1. Steady state.
     let (_, steady) = phase(&mut rig, "steady", || thread::sleep(STEADY));
 
-    // 2. Flood with a flow through the gateway.
+    // 2. An operator at A's control socket (F14).
+    let (commands, operated) = phase(&mut rig, "operator", move || operate(socket_a));
+    println!("operator: {commands} commands in {} s", OPERATOR.as_secs());
+
+    // 3. Flood with a flow through the gateway.
     let f = rig.flowing(2000);
     let client = rig.lab.ns("client");
     let ((sent, took), flooded) = phase(&mut rig, "flood", move || {
@@ -433,7 +474,7 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
     );
     let late_before = late_wakeups(&rig.pair.a);
 
-    // 3. Every core contended by a busy loop.
+    // 4. Every core contended by a busy loop.
     let hogs = Hogs::start();
     let (_, starved) = phase(&mut rig, "starvation", || thread::sleep(STARVE));
     drop(hogs);
@@ -442,9 +483,10 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
         late_wakeups(&rig.pair.a)
     );
     println!(
-        "summary: largest advert gap steady {:.2} ms, flood {:.2} ms, starvation {:.2} ms; \
-         total {:.0} s",
+        "summary: largest advert gap steady {:.2} ms, operator {:.2} ms, flood {:.2} ms, \
+         starvation {:.2} ms; total {:.0} s",
         steady.max().as_secs_f64() * 1000.0,
+        operated.max().as_secs_f64() * 1000.0,
         flooded.max().as_secs_f64() * 1000.0,
         starved.max().as_secs_f64() * 1000.0,
         started.elapsed().as_secs_f64()
@@ -460,6 +502,12 @@ fn l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation() {
         assert!(gaps.adverts >= due * 9 / 10, "captured {gaps}");
     }
     let b_master_down = INTERVAL * 3 + Duration::from_nanos(6_093_750);
+    assert!(
+        operated.max() < b_master_down,
+        "operator: largest advert gap {:?}\n{}",
+        operated.max(),
+        rig.pair.logs()
+    );
     assert!(
         starved.max() < b_master_down,
         "starvation: largest advert gap {:?}\n{}",

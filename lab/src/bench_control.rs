@@ -2,7 +2,8 @@
 //!
 //! Two appliances on one port (`lan0`), A at priority 200 and B at 100,
 //! each running N virtual routers (VRIDs 1..N, 198.51.100.k/32 on lan0,
-//! 10 ms adverts, preempting, no sync group). Once A is master and B backup
+//! 10 ms adverts, preempting, no sync group), and with `--families 2` as
+//! many IPv6 ones (VRIDs 1..N, 2001:db8:100::k/128). Once A is master and B backup
 //! of every router, for `--seconds`:
 //! - the CPU of each appliance's control thread (its main thread) and of
 //!   its workers (`xvrrp-worker*`), from `/proc/PID/task/TID/stat`;
@@ -40,6 +41,10 @@ pub struct ControlArgs {
     /// Virtual routers per appliance (VRIDs 1..N on one port; capped at 255).
     #[arg(long, default_value_t = 255, value_parser = clap::value_parser!(u32).range(1..))]
     instances: u32,
+    /// Address families: 1 (IPv4 routers only) or 2 (as many IPv6 routers
+    /// beside them, RFC 9568's L06 case).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    families: u8,
     /// Seconds measured once every router is elected.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
@@ -131,22 +136,27 @@ pub fn run(args: &ControlArgs, self_exe: &Path) -> Result<()> {
 }
 
 /// The configuration of appliance `name` of lab `prefix`: `n` routers on
-/// lan0.
-fn config(prefix: &str, name: &str, priority: u8, n: u32) -> ApplianceConfig {
+/// lan0 per address family.
+fn config(prefix: &str, name: &str, priority: u8, n: u32, families: u8) -> ApplianceConfig {
     let socket = format!("/run/xvrrp/{prefix}-{name}.sock");
     let mut c = ApplianceConfig::gateway(&socket, priority);
     c.advert_interval = format!("{}ms", INTERVAL.as_millis());
     c.ports = vec!["lan0".to_owned()];
     c.sync_group = false;
-    c.instances = (1..=n)
-        .filter_map(|k| u8::try_from(k).ok())
-        .map(|vrid| LabInstance {
-            name: format!("r{vrid}"),
-            port: "lan0".to_owned(),
-            vrid,
-            addresses: vec![format!("198.51.100.{vrid}/32")],
-        })
-        .collect();
+    let vrids = || (1..=n).filter_map(|k| u8::try_from(k).ok());
+    let v4 = vrids().map(|vrid| LabInstance {
+        name: format!("r{vrid}"),
+        port: "lan0".to_owned(),
+        vrid,
+        addresses: vec![format!("198.51.100.{vrid}/32")],
+    });
+    let v6 = vrids().filter(|_| families > 1).map(|vrid| LabInstance {
+        name: format!("r{vrid}v6"),
+        port: "lan0".to_owned(),
+        vrid,
+        addresses: vec![format!("2001:db8:100::{vrid:x}/128")],
+    });
+    c.instances = v4.chain(v6).collect();
     c
 }
 
@@ -207,18 +217,19 @@ fn measure(
         "a",
         self_exe,
         &lab.ns("gw-a"),
-        &config(lab.prefix(), "a", 200, n),
+        &config(lab.prefix(), "a", 200, n, args.families),
         work.path(),
     )?;
     let mut b = Appliance::new(
         "b",
         self_exe,
         &lab.ns("gw-b"),
-        &config(lab.prefix(), "b", 100, n),
+        &config(lab.prefix(), "b", 100, n, args.families),
         work.path(),
     )?;
+    let routers = n * u32::from(args.families);
     progress(&format!(
-        "starting A (200) and B (100), {n} routers each at {} ms",
+        "starting A (200) and B (100), {routers} routers each at {} ms",
         INTERVAL.as_millis()
     ));
     a.start()?;
@@ -260,11 +271,12 @@ fn measure(
     Ok(Report {
         requested: args.instances,
         instances: n,
+        families: args.families,
         wall,
         whole,
         a: Delta::of(a0, a1, a2),
         b: Delta::of(b0, b1, b2),
-        adverts: AdvertGaps::of(&log, n),
+        adverts: AdvertGaps::of(&log, routers),
     })
 }
 
@@ -312,9 +324,9 @@ struct AdvertGaps {
 
 impl AdvertGaps {
     fn of(log: &CaptureLog, n: u32) -> AdvertGaps {
-        let mut per_vrid: BTreeMap<u8, Vec<u64>> = BTreeMap::new();
-        for &(vrid, t) in &log.stamps {
-            per_vrid.entry(vrid).or_default().push(t);
+        let mut per_vrid: BTreeMap<(Family, u8), Vec<u64>> = BTreeMap::new();
+        for &(router, t) in &log.stamps {
+            per_vrid.entry(router).or_default().push(t);
         }
         let mut gaps = Vec::new();
         for stamps in per_vrid.values_mut() {
@@ -348,7 +360,9 @@ impl AdvertGaps {
 
 struct Report {
     requested: u32,
+    /// Routers per family.
     instances: u32,
+    families: u8,
     /// The CPU window.
     wall: Duration,
     /// Both windows: the counters' span.
@@ -380,6 +394,7 @@ impl Report {
         json!({
             "instances_requested": self.requested,
             "instances": self.instances,
+            "families": self.families,
             "capped": self.requested > self.instances,
             "interval_ms": round2(INTERVAL.as_secs_f64() * 1000.0),
             "seconds": round2(self.wall.as_secs_f64()),
@@ -408,9 +423,14 @@ impl Report {
         let secs = self.wall.as_secs_f64();
         let _ = writeln!(
             t,
-            "{} virtual routers at {} ms on one port: CPU over {:.1} s, counters over {:.1} s \
+            "{} virtual routers{} at {} ms on one port: CPU over {:.1} s, counters over {:.1} s \
              (with the capture of A's adverts in the second half){}",
-            self.instances,
+            self.instances * u32::from(self.families),
+            if self.families > 1 {
+                format!(" ({} IPv4 + {} IPv6)", self.instances, self.instances)
+            } else {
+                String::new()
+            },
             INTERVAL.as_millis(),
             secs,
             self.whole.as_secs_f64(),
@@ -503,11 +523,18 @@ fn round2(v: f64) -> f64 {
 
 // ----- capture of A's adverts on the switch -----------------------------------------
 
-/// What the capture kept: (VRID, kernel receive time in ns) per advert of
-/// A, and the frames the kernel dropped for want of room in the socket.
+/// An advert's address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Family {
+    V4,
+    V6,
+}
+
+/// What the capture kept: (router, kernel receive time in ns) per advert
+/// of A, and the frames the kernel dropped for want of room in the socket.
 #[derive(Debug, Default)]
 struct CaptureLog {
-    stamps: Vec<(u8, u64)>,
+    stamps: Vec<((Family, u8), u64)>,
     drops: u64,
     /// How long the socket was open: the window the adverts were due in.
     open_for: Duration,
@@ -683,9 +710,11 @@ fn packet_drops(fd: &OwnedFd) -> u64 {
     u64::from(st.tp_drops)
 }
 
-/// Receives one packet; `(VRID, kernel receive time in ns)` if it is an
-/// IPv4 VRRP advert from `src`. `None` on a timeout or another packet.
-fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<(u8, u64)> {
+/// Receives one packet; `((family, VRID), kernel receive time in ns)` if
+/// it is an IPv4 VRRP advert from `src` or an IPv6 one (the socket sees
+/// only frames from A's port, and B, a backup, sends none). `None` on a
+/// timeout or another packet.
+fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<((Family, u8), u64)> {
     let mut buf = [0u8; 2048];
     // u64 elements keep the control buffer aligned for cmsghdr.
     let mut control = [0u64; 16];
@@ -707,16 +736,24 @@ fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<(u8, u64)> {
     // all live and of the lengths given.
     let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, 0) };
     let packet = buf.get(..usize::try_from(n).ok()?)?;
-    if from.sll_protocol != u16::try_from(libc::ETH_P_IP).ok()?.to_be() {
+    let router = if from.sll_protocol == u16::try_from(libc::ETH_P_IP).ok()?.to_be() {
+        let first = *packet.first()?;
+        let from_ip: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+        let vrrp = packet.get(usize::from(first & 0x0f) * 4..)?;
+        if first >> 4 != 4 || *packet.get(9)? != 112 || Ipv4Addr::from(from_ip) != src {
+            return None;
+        }
+        (Family::V4, *vrrp.get(1)?)
+    } else if from.sll_protocol == u16::try_from(libc::ETH_P_IPV6).ok()?.to_be() {
+        // Next header VRRP right after the fixed header: adverts carry no
+        // extension headers.
+        if *packet.first()? >> 4 != 6 || *packet.get(6)? != 112 {
+            return None;
+        }
+        (Family::V6, *packet.get(40 + 1)?)
+    } else {
         return None;
-    }
-    let first = *packet.first()?;
-    let from_ip: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
-    let vrrp = packet.get(usize::from(first & 0x0f) * 4..)?;
-    if first >> 4 != 4 || *packet.get(9)? != 112 || Ipv4Addr::from(from_ip) != src {
-        return None;
-    }
-    let vrid = *vrrp.get(1)?;
+    };
     // SAFETY: `msg` was filled by recvmsg; the CMSG macros walk its
     // control buffer within msg_controllen.
     let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
@@ -731,7 +768,7 @@ fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<(u8, u64)> {
             let secs = u64::try_from(ts.tv_sec).ok()?;
             let nanos = u64::try_from(ts.tv_nsec).ok()?;
             return Some((
-                vrid,
+                router,
                 secs.saturating_mul(1_000_000_000).saturating_add(nanos),
             ));
         }
@@ -747,9 +784,13 @@ mod tests {
 
     #[test]
     fn all_255_routers_on_one_port_are_a_valid_config() {
-        let text = config("xv", "a", 200, MAX_INSTANCES).render();
+        let text = config("xv", "a", 200, MAX_INSTANCES, 1).render();
         let cfg = xvrrp_control::config::parse(&text, "bench").unwrap();
         assert_eq!(cfg.vrrp.len(), 255);
+        let text = config("xv", "a", 200, MAX_INSTANCES, 2).render();
+        let cfg = xvrrp_control::config::parse(&text, "bench").unwrap();
+        assert_eq!(cfg.vrrp.len(), 510);
+        assert!(cfg.vrrp[509].is_ipv6());
         assert_eq!(cfg.ports.len(), 1);
         assert!(cfg.sync_groups.is_empty());
         assert_eq!(cfg.vrrp[254].vrid, 255);
@@ -765,10 +806,10 @@ mod tests {
         };
         // Router 1: every 10 ms, one 20 ms gap; router 2: every 10 ms.
         for t in [0u64, 10, 20, 40, 50] {
-            log.stamps.push((1, t * ms_ns));
+            log.stamps.push(((Family::V4, 1), t * ms_ns));
         }
         for t in [5u64, 15, 25, 35, 45] {
-            log.stamps.push((2, t * ms_ns));
+            log.stamps.push(((Family::V6, 1), t * ms_ns));
         }
         let g = AdvertGaps::of(&log, 3);
         assert_eq!(g.captured, 10);
