@@ -440,7 +440,8 @@ mod tests {
             .find(|l| l.starts_with("lan0"))
             .expect("a row for lan0");
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells, ["lan0", "0", "2000", "3", "1990", "1", "10"]);
+        // tx and punted did not move.
+        assert_eq!(cells, ["lan0", "0", "2000", "0", "1990", "0", "10"]);
         assert!(text.contains("lan0 worker 0: no_route 10/s (10)"), "{text}");
         assert!(!text.contains("bad_ttl"), "{text}");
         assert!(!text.contains("xdp"), "{text}");
