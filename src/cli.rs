@@ -1,13 +1,13 @@
 //! Command-line interface.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use xvrrp_lab::{bench, demo, flow, lab};
 
-use crate::{client, daemon};
+use crate::{client, daemon, docs, watch};
 
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
@@ -39,6 +39,9 @@ pub enum Command {
         /// Configuration file.
         #[arg(short, long)]
         config: PathBuf,
+        /// Print the resolved plan as JSON (durations in microseconds).
+        #[arg(long)]
+        json: bool,
     },
     /// Show every virtual router: state, priority, master, transitions.
     Status {
@@ -48,12 +51,18 @@ pub enum Command {
     },
     /// Show fast-path counters per port and worker, drops by reason.
     Stats {
-        /// Print the daemon's JSON reply.
+        /// Print the daemon's JSON reply (with --watch: one line of rates
+        /// per interval).
         #[arg(long)]
         json: bool,
-        /// Refresh every second with packet rates.
+        /// Live view until Ctrl-C: packets per second per port and worker
+        /// (received, sent, forwarded, punted, dropped) and the drop reasons
+        /// that counted something.
         #[arg(long)]
         watch: bool,
+        /// Seconds between two views of --watch (default 1).
+        #[arg(long, value_name = "SECS", requires = "watch", value_parser = parse_interval)]
+        interval: Option<Duration>,
     },
     /// Show the fast path's forwarding table: connected, static and kernel routes.
     Routes {
@@ -74,6 +83,9 @@ pub enum Command {
         /// New priority, 1..=254.
         #[arg(value_parser = clap::value_parser!(u8).range(1..=254))]
         priority: u8,
+        /// Print the daemon's JSON reply.
+        #[arg(long)]
+        json: bool,
     },
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
@@ -81,9 +93,40 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// End-to-end benchmarks, each in a lab of its own, against a baseline.
     Bench(bench::BenchArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_help = "Installed by the package; by hand, for example:\n  \
+        xvrrp completions bash > /usr/share/bash-completion/completions/xvrrp")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (xvrrp.8 and one per command) generated from
+    /// this help text.
+    #[command(hide = true)]
+    Manpage {
+        /// Directory to write them to.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Traffic tools used by the demo and the tests.
     #[command(hide = true)]
     Flow(flow::FlowArgs),
+}
+
+/// `--interval SECS`: a positive number of seconds, at most a day.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.1..=86_400.0).contains(&secs) {
+        return Err(format!("{text} s is outside 0.1..=86400"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The command-line model, for completions and man pages.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 /// Sets up logging to stderr; `-v` or RUST_LOG raise the level.
@@ -111,16 +154,24 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET));
     match cli.command {
         Command::Run { config } => daemon::run(&config).map(|()| ExitCode::SUCCESS),
-        Command::Check { config } => Ok(check(&config)),
+        Command::Check { config, json } => check(&config, json),
         Command::Status { json } => client::status(&socket, json).map(|()| ExitCode::SUCCESS),
-        Command::Stats { json, watch } => {
-            client::stats(&socket, json, watch).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Stats {
+            json, watch: false, ..
+        } => client::stats(&socket, json).map(|()| ExitCode::SUCCESS),
+        Command::Stats {
+            json,
+            watch: true,
+            interval,
+        } => watch::run(&socket, json, interval.unwrap_or(Duration::from_secs(1)))
+            .map(|()| ExitCode::SUCCESS),
         Command::Routes { json } => client::routes(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Neighbors { json } => client::neighbors(&socket, json).map(|()| ExitCode::SUCCESS),
-        Command::Priority { name, priority } => {
-            client::priority(&socket, &name, priority).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Priority {
+            name,
+            priority,
+            json,
+        } => client::priority(&socket, &name, priority, json).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;
@@ -130,20 +181,33 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;
             bench::run(&args, &exe).map(|()| ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            docs::completions(shell, &mut std::io::stdout()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Manpage { dir } => docs::manpages(&dir).map(|()| ExitCode::SUCCESS),
         Command::Flow(args) => flow::run(&args).map(|()| ExitCode::SUCCESS),
     }
 }
 
-fn check(path: &std::path::Path) -> ExitCode {
+fn check(path: &std::path::Path, as_json: bool) -> anyhow::Result<ExitCode> {
     match xvrrp_control::config::load(path) {
         Ok(cfg) => {
             // Ports present here show which queues each worker will serve.
-            print!("{}", cfg.plan_with(&xvrrp_dataplane::iface::rx_queues));
-            ExitCode::SUCCESS
+            let rx_queues = &xvrrp_dataplane::iface::rx_queues;
+            if as_json {
+                let plan = cfg.plan_json_with(rx_queues);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&plan).context("encoding JSON")?
+                );
+            } else {
+                print!("{}", cfg.plan_with(rx_queues));
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            Ok(ExitCode::FAILURE)
         }
     }
 }

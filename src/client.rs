@@ -107,7 +107,7 @@ fn print_dataplane(reply: &Value) {
     }
 }
 
-fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
+fn print_stats(reply: &Value) {
     let Some(ports) = reply.get("ports").and_then(Value::as_object) else {
         return;
     };
@@ -118,19 +118,9 @@ fn print_stats(reply: &Value, previous: Option<(&Value, f64)>) {
         };
         for (w, wv) in workers {
             let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-            let rate = previous
-                .and_then(|(p, secs)| {
-                    let old = p.pointer(&format!("/ports/{port}/workers/{w}"))?;
-                    Some(format!(
-                        "  rx {:.0} pps  tx {:.0} pps",
-                        (get(wv, "rx").saturating_sub(get(old, "rx"))) as f64 / secs,
-                        (get(wv, "tx").saturating_sub(get(old, "tx"))) as f64 / secs
-                    ))
-                })
-                .unwrap_or_default();
             println!(
                 "{port} worker {w}: rx {} tx {} forwarded {} checksum-completed {} handed-off {} \
-                 punted {} arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}{rate}",
+                 punted {} arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}",
                 get(wv, "rx"),
                 get(wv, "tx"),
                 get(wv, "forwarded"),
@@ -189,60 +179,57 @@ fn print_nonzero(label: &str, counters: Option<&Value>) {
     }
 }
 
-/// `xvrrp stats`.
-pub fn stats(socket: &Path, as_json: bool, watch: bool) -> anyhow::Result<()> {
-    let req = json!({"cmd": "stats"});
-    let mut previous: Option<Value> = None;
-    loop {
-        let reply = call(socket, &req)?;
-        if as_json {
-            println!(
-                "{}",
-                serde_json::to_string(&reply).context("encoding JSON")?
-            );
-        } else {
-            print_stats(&reply, previous.as_ref().map(|p| (p, 1.0)));
-        }
-        if !watch {
-            return Ok(());
-        }
-        previous = Some(reply);
-        std::thread::sleep(Duration::from_secs(1));
-        if !as_json {
-            println!();
-        }
+/// `xvrrp stats` (`--watch` is [`crate::watch::run`]).
+pub fn stats(socket: &Path, as_json: bool) -> anyhow::Result<()> {
+    let reply = call(socket, &json!({"cmd": "stats"}))?;
+    if as_json {
+        return print_json(&reply);
     }
+    print_stats(&reply);
+    Ok(())
 }
 
 /// `xvrrp priority NAME N`.
-pub fn priority(socket: &Path, name: &str, priority: u8) -> anyhow::Result<()> {
-    call(
+pub fn priority(socket: &Path, name: &str, priority: u8, as_json: bool) -> anyhow::Result<()> {
+    let reply = call(
         socket,
         &json!({"cmd": "priority", "name": name, "priority": priority}),
     )?;
+    if as_json {
+        return print_json(&reply);
+    }
     println!("{name}: priority {priority}");
     Ok(())
 }
 
 /// Prints `rows` under `header` in columns as wide as their widest cell.
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    print!("{}", format_table(header, rows));
+}
+
+/// `rows` under `header` in columns as wide as their widest cell, one line
+/// each.
+pub fn format_table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.len());
         }
     }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let padded: Vec<String> = cells
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
     };
     line(&mut header.iter().copied());
     for row in rows {
         line(&mut row.iter().map(String::as_str));
     }
+    out
 }
 
 fn text(v: &Value, key: &str) -> String {

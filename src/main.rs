@@ -9,12 +9,14 @@
 mod cli;
 mod client;
 mod daemon;
+mod docs;
 mod kernel_routes;
 mod mcast;
 mod peers;
 mod rawtx;
 mod rtnl;
 mod track;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,8 @@
 //! The binary's edge: exit codes and what a user sees on stdout and stderr
 //! for `check`, the client commands without a daemon, `run` with a port
-//! that cannot be served, and `--help`.
+//! that cannot be served, `--help` of every command, `--json` of every
+//! command against a running daemon, `completions`, and `stats --watch`
+//! under a flow.
 //!
 //! The `run` tests build their own network namespace (unique name, removed
 //! by a guard on every exit path) and are skipped, with the reason printed,
@@ -175,6 +177,36 @@ fn check_good_config_prints_the_plan() {
 }
 
 #[test]
+fn check_json_prints_the_plan_as_json() {
+    let dir = TempDir::new("check-json");
+    let cfg = dir.write("good.toml", &gateway_config(dir.path()));
+    let out = output(&mut xvrrp(&[
+        "check",
+        "-c",
+        cfg.to_str().unwrap(),
+        "--json",
+    ]));
+    assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
+    let plan = parse_json(&stdout(&out), "check --json");
+    let vmacs: Vec<&str> = plan["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["vmac"].as_str())
+        .collect();
+    assert_eq!(vmacs, ["00:00:5e:00:01:01", "00:00:5e:00:01:02"], "{plan}");
+    assert_eq!(
+        plan["instances"][0]["advert_interval_us"], 100_000,
+        "{plan}"
+    );
+    assert_eq!(
+        plan["control_socket"],
+        dir.path().join("xvrrp.sock").to_str().unwrap(),
+        "{plan}"
+    );
+}
+
+#[test]
 fn check_bad_config_reports_every_error_with_its_position() {
     let dir = TempDir::new("check-bad");
     let good = gateway_config(dir.path());
@@ -269,7 +301,136 @@ fn status_without_daemon_names_the_socket_from_every_source() {
     assert!(line.contains(&flag) && !line.contains(&env), "{line}");
 }
 
-// ----- help --------------------------------------------------------------------------
+/// Every client command, with `--json` and without (`stats --watch` too):
+/// without a daemon, one line on stderr naming the socket, exit 1.
+#[test]
+fn every_client_command_without_daemon_is_one_line() {
+    let dir = TempDir::new("nodaemon");
+    let sock = dir.path().join("none.sock");
+    let sock = sock.to_str().unwrap();
+    for cmd in CLIENT_COMMANDS {
+        for json in [false, true] {
+            let mut args = vec!["-s", sock];
+            args.extend_from_slice(cmd);
+            if json {
+                args.push("--json");
+            }
+            let what = args[2..].join(" ");
+            let out = output(&mut xvrrp(&args));
+            let line = one_line_failure(&out, &what);
+            assert!(line.contains(sock), "{what}: {line}");
+            assert!(stdout(&out).is_empty(), "{what}: {}", stdout(&out));
+        }
+    }
+}
+
+/// The client commands and their arguments, for the tests above and below.
+const CLIENT_COMMANDS: [&[&str]; 6] = [
+    &["status"],
+    &["stats"],
+    &["stats", "--watch", "--interval", "0.2"],
+    &["routes"],
+    &["neighbors"],
+    &["priority", "lan-gw", "150"],
+];
+
+/// The whole of `text` as one JSON value; fails the test naming `what`.
+fn parse_json(text: &str, what: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: not JSON ({e}):\n{text}"))
+}
+
+// ----- help and completions -------------------------------------------------------------
+
+/// The subcommands `xvrrp PATH --help` lists under "Commands:".
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let mut args = path.to_vec();
+    args.push("--help");
+    let out = output(&mut xvrrp(&args));
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{args:?}: {:?}\n{}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(text.contains("Usage: xvrrp"), "{args:?}:\n{text}");
+    // The first line says what the command does.
+    assert!(
+        text.lines()
+            .next()
+            .is_some_and(|l| l.split_whitespace().count() >= 3),
+        "{args:?}: no description:\n{text}"
+    );
+    text.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `--help` of every command and subcommand, found by walking the help
+/// itself: exit 0, a usage line and a description.
+#[test]
+fn every_command_has_help() {
+    let top = subcommands(&[]);
+    for cmd in [
+        "run",
+        "check",
+        "status",
+        "stats",
+        "routes",
+        "neighbors",
+        "priority",
+        "lab",
+        "completions",
+    ] {
+        assert!(top.iter().any(|c| c == cmd), "--help does not list {cmd}");
+    }
+    let mut seen = 0;
+    let mut todo: Vec<Vec<String>> = top.into_iter().map(|c| vec![c]).collect();
+    while let Some(path) = todo.pop() {
+        let args: Vec<&str> = path.iter().map(String::as_str).collect();
+        for sub in subcommands(&args) {
+            let mut p = path.clone();
+            p.push(sub);
+            todo.push(p);
+        }
+        seen += 1;
+    }
+    // The top level's commands and at least lab's and bench's.
+    assert!(seen >= 15, "only {seen} commands found");
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = output(&mut xvrrp(&["completions", shell]));
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        // fish spells options `-l watch`.
+        for word in ["status", "stats", "watch", "json", "completions"] {
+            assert!(script.contains(word), "{shell}: no {word}:\n{script}");
+        }
+    }
+    // bash parses the bash one.
+    let script = stdout(&output(&mut xvrrp(&["completions", "bash"])));
+    let mut bash = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut bash.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = bash.wait_with_output().unwrap();
+    assert!(out.status.success(), "bash -n: {}", stderr(&out));
+    // An unknown shell is one line and exit 2 (clap's usage error).
+    let out = output(&mut xvrrp(&["completions", "tcsh"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_no_panic(&stderr(&out));
+}
 
 #[test]
 fn help_exits_zero() {
@@ -368,7 +529,8 @@ impl Drop for NetNs {
     }
 }
 
-/// A daemon started by a test, killed by PID on drop if still running.
+/// A process started by a test (a daemon, or a client that runs until
+/// stopped), killed by PID on drop if still running.
 struct Daemon(Child);
 
 impl Daemon {
@@ -521,20 +683,9 @@ fn run_with_an_instance_on_a_port_without_ipv4_exits_1_and_attaches_nothing() {
     );
 }
 
-/// The positive control of the two tests above: the same namespace and a
-/// servable configuration do get an XDP program, seen by the same check,
-/// and SIGTERM detaches it.
-#[test]
-fn run_attaches_xdp_and_sigterm_detaches_it() {
-    let Some(ns) = run_netns("attach") else {
-        return;
-    };
-    let dir = TempDir::new("run-attach");
-    let cfg = dir.write(
-        "ok.toml",
-        &config(dir.path(), &["cli-lan"], &[lan_router()]),
-    );
-    let sock = dir.path().join("xvrrp.sock");
+/// Starts `xvrrp run -c CFG` in `ns` and waits for its control socket
+/// `sock` and its XDP program on `cli-lan`; panics with its log otherwise.
+fn start_daemon(ns: &NetNs, cfg: &Path, sock: &Path) -> Daemon {
     let daemon = Daemon(
         ns.xvrrp(&["run", "-c", cfg.to_str().unwrap()])
             .spawn()
@@ -549,6 +700,24 @@ fn run_attaches_xdp_and_sigterm_detaches_it() {
         }
         thread::sleep(Duration::from_millis(50));
     }
+    daemon
+}
+
+/// The positive control of the two tests above: the same namespace and a
+/// servable configuration do get an XDP program, seen by the same check,
+/// and SIGTERM detaches it.
+#[test]
+fn run_attaches_xdp_and_sigterm_detaches_it() {
+    let Some(ns) = run_netns("attach") else {
+        return;
+    };
+    let dir = TempDir::new("run-attach");
+    let cfg = dir.write(
+        "ok.toml",
+        &config(dir.path(), &["cli-lan"], &[lan_router()]),
+    );
+    let sock = dir.path().join("xvrrp.sock");
+    let daemon = start_daemon(&ns, &cfg, &sock);
     // The client finds the daemon through the socket the configuration names.
     let out = output(&mut xvrrp(&["-s", sock.to_str().unwrap(), "status"]));
     assert!(out.status.success(), "status: {}", stderr(&out));
@@ -563,4 +732,183 @@ fn run_attaches_xdp_and_sigterm_detaches_it() {
         "XDP left attached after SIGTERM"
     );
     assert!(!sock.exists(), "control socket left behind");
+}
+
+// ----- --json and stats --watch against a running daemon ----------------------------------
+
+/// `xvrrp -s SOCK ARGS` started with stdout and stderr piped.
+fn spawn_client(sock: &Path, args: &[&str]) -> Daemon {
+    Daemon(
+        xvrrp(&[&["-s", sock.to_str().unwrap()], args].concat())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Every client command's `--json` output is one JSON value (the `--watch`
+/// one a JSON line per interval, ended by Ctrl-C with exit 0), and a watch
+/// whose daemon goes away ends with one line and exit 1.
+#[test]
+fn json_of_every_command_parses_and_watch_ends_with_its_daemon() {
+    let Some(ns) = run_netns("json") else {
+        return;
+    };
+    let dir = TempDir::new("json");
+    let cfg = dir.write(
+        "ok.toml",
+        &config(dir.path(), &["cli-lan"], &[lan_router()]),
+    );
+    let sock = dir.path().join("xvrrp.sock");
+    let daemon = start_daemon(&ns, &cfg, &sock);
+    for cmd in CLIENT_COMMANDS.iter().filter(|c| !c.contains(&"--watch")) {
+        let args = [*cmd, &["--json"]].concat();
+        let out = output(&mut xvrrp(
+            &[&["-s", sock.to_str().unwrap()], &args[..]].concat(),
+        ));
+        let what = args.join(" ");
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        let v = parse_json(&stdout(&out), &what);
+        assert_eq!(v["ok"], true, "{what}: {v}");
+    }
+    let out = output(&mut xvrrp(&[
+        "-s",
+        sock.to_str().unwrap(),
+        "status",
+        "--json",
+    ]));
+    let status = parse_json(&stdout(&out), "status --json");
+    assert_eq!(
+        status["instances"][0]["effective_priority"], 150,
+        "{status}"
+    );
+
+    // The lab's status of a lab that is not there is still JSON.
+    let out = output(&mut xvrrp(&[
+        "lab", "status", "--prefix", "zzcli9", "--json",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lab = parse_json(&stdout(&out), "lab status --json");
+    assert_eq!(lab["up"], false, "{lab}");
+
+    // stats --watch --json: a line of rates per interval until Ctrl-C.
+    let watch = spawn_client(&sock, &["stats", "--watch", "--json", "--interval", "0.3"]);
+    thread::sleep(Duration::from_millis(1500));
+    watch.signal(libc::SIGINT);
+    let out = watch.wait(RUN_EXIT_TIMEOUT);
+    assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let views = lines(&text);
+    assert!(!views.is_empty(), "no line from stats --watch --json");
+    for l in views {
+        let v = parse_json(l, "a stats --watch --json line");
+        assert!(v["interval_s"].as_f64().is_some_and(|s| s > 0.0), "{v}");
+        assert!(
+            v["ports"]["cli-lan"]["workers"]["0"]["rx_pps"].is_number(),
+            "{v}"
+        );
+    }
+
+    // A watch whose daemon goes away: one line, exit 1.
+    let watch = spawn_client(&sock, &["stats", "--watch", "--interval", "0.2"]);
+    thread::sleep(Duration::from_millis(800));
+    daemon.signal(libc::SIGTERM);
+    let out = daemon.wait(RUN_EXIT_TIMEOUT);
+    assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
+    let out = watch.wait(RUN_EXIT_TIMEOUT);
+    let line = one_line_failure(&out, "stats --watch after the daemon went away");
+    assert!(line.contains("went away"), "{line}");
+}
+
+/// One view of `stats --watch` piped: the rates of each port and worker.
+fn watch_blocks(text: &str) -> Vec<Vec<Vec<String>>> {
+    text.split("\n\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| {
+            b.lines()
+                .skip_while(|l| !l.starts_with("PORT"))
+                .skip(1)
+                .take_while(|l| !l.starts_with("drops"))
+                .map(|l| l.split_whitespace().map(str::to_owned).collect())
+                .collect()
+        })
+        .collect()
+}
+
+/// `stats --watch` piped under a 1000 datagrams/s flow through A: views
+/// separated by a blank line, each with A's ports and rates near the
+/// flow's, until Ctrl-C (exit 0).
+#[test]
+fn stats_watch_piped_shows_the_rates_of_a_flow() {
+    const RATE: f64 = 1000.0;
+    let Some(rig) = common::Rig::standard("stats_watch_piped_shows_the_rates_of_a_flow") else {
+        return;
+    };
+    let flow = rig.flowing(1000);
+    let sock = PathBuf::from(common::socket_path(&rig.lab, "a"));
+    let watch = spawn_client(&sock, &["stats", "--watch"]);
+    thread::sleep(Duration::from_millis(4500));
+    watch.signal(libc::SIGINT);
+    let out = watch.wait(RUN_EXIT_TIMEOUT);
+    drop(flow);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{:?}\n{}", out.status, stderr(&out));
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    assert!(!text.contains('\x1b'), "ANSI codes when piped:\n{text}");
+    let blocks = watch_blocks(&text);
+    assert!(blocks.len() >= 2, "fewer than 2 views:\n{text}");
+    // Columns: PORT WORKER RX/s TX/s FORWARDED/s PUNTED/s DROPPED/s.
+    let cell = |row: &[String], i: usize| -> f64 { row[i].parse().unwrap() };
+    let mut lan_rx = Vec::new();
+    for b in &blocks {
+        let ports: Vec<&str> = b.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(ports, ["lan0", "wan0"], "{text}");
+        let (lan, wan) = (&b[0], &b[1]);
+        assert_eq!(lan.len(), 7, "{text}");
+        // Never more than the flow plus adverts and ARP, however late a
+        // view is taken: the rate divides by the measured time.
+        for (row, i) in [(lan, 2), (wan, 3), (wan, 4)] {
+            assert!(
+                cell(row, i) <= 2.0 * RATE,
+                "{} > 2x the flow:\n{text}",
+                row[i]
+            );
+        }
+        lan_rx.push((cell(lan, 2), cell(wan, 4), cell(wan, 3)));
+    }
+    // At least one view sees the flow come in on lan0 and forwarded out of
+    // wan0 (a frame counts as forwarded on the port it leaves by).
+    assert!(
+        lan_rx
+            .iter()
+            .any(|&(rx, fwd, tx)| [rx, fwd, tx].iter().all(|r| *r >= RATE / 4.0)),
+        "no view with the flow's rate:\n{text}"
+    );
+
+    // And the lab's own status as JSON names A's daemon among its processes.
+    let out = output(&mut xvrrp(&[
+        "lab",
+        "status",
+        "--prefix",
+        rig.lab.prefix(),
+        "--json",
+    ]));
+    let lab = parse_json(&stdout(&out), "lab status --json");
+    assert_eq!(lab["up"], true, "{lab}");
+    let gw_a = lab["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"].as_str().is_some_and(|s| s.ends_with("-gw-a")))
+        .unwrap_or_else(|| panic!("no gw-a in {lab}"));
+    assert!(
+        gw_a["processes"].as_array().is_some_and(|p| !p.is_empty()),
+        "{lab}"
+    );
+    assert!(
+        gw_a["interfaces"].as_array().is_some_and(|i| !i.is_empty()),
+        "{lab}"
+    );
 }

@@ -56,8 +56,12 @@ enum LabAction {
     },
     /// Remove everything the lab made; succeeds if nothing is there.
     Down,
-    /// List the lab's namespaces, interfaces and addresses.
-    Status,
+    /// List the lab's namespaces, interfaces, addresses and processes.
+    Status {
+        /// Print the same as a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs `xvrrp lab ...`.
@@ -93,8 +97,16 @@ pub fn run(args: &LabArgs) -> Result<()> {
             }
             Ok(())
         }
-        LabAction::Status => {
+        LabAction::Status { json: false } => {
             print!("{}", status(&args.prefix)?);
+            Ok(())
+        }
+        LabAction::Status { json: true } => {
+            let v = status_json(&args.prefix)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).context("encoding JSON")?
+            );
             Ok(())
         }
     }
@@ -564,6 +576,46 @@ pub fn status(prefix: &str) -> Result<String> {
         }
     }
     Ok(text)
+}
+
+/// What [`status`] shows, as JSON: `{"prefix", "up", "namespaces": [{"name",
+/// "present", "interfaces": [{"name", "state", "addresses"}], "processes"}]}`.
+pub fn status_json(prefix: &str) -> Result<serde_json::Value> {
+    use serde_json::{json, Value};
+    validate_prefix(prefix)?;
+    let mut namespaces = Vec::new();
+    for role in ROLES {
+        let ns = format!("{prefix}-{role}");
+        if !netns::exists(&ns) {
+            namespaces.push(json!({"name": ns, "present": false}));
+            continue;
+        }
+        let links: Value = serde_json::from_str(&netns::ip(&["-n", &ns, "-j", "addr", "show"])?)
+            .with_context(|| format!("parsing `ip -j addr show` in {ns}"))?;
+        let interfaces: Vec<Value> = links
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["ifname"] != "lo")
+            .map(|l| {
+                let addresses: Vec<String> = l["addr_info"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| Some(format!("{}/{}", a["local"].as_str()?, a["prefixlen"])))
+                    .collect();
+                json!({"name": l["ifname"], "state": l["operstate"], "addresses": addresses})
+            })
+            .collect();
+        namespaces.push(json!({
+            "name": ns,
+            "present": true,
+            "interfaces": interfaces,
+            "processes": netns::pids(&ns)?,
+        }));
+    }
+    let up = namespaces.iter().any(|n| n["present"] == true);
+    Ok(json!({"prefix": prefix, "up": up, "namespaces": namespaces}))
 }
 
 /// One virtual router of an appliance in the lab.

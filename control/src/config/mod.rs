@@ -15,6 +15,7 @@
 mod duration;
 mod parse;
 mod plan;
+mod plan_json;
 
 use std::fmt;
 use std::io::Read;
@@ -527,6 +528,12 @@ impl Config {
     /// so the plan lists the queues each worker will serve.
     pub fn plan_with(&self, rx_queues: &dyn Fn(&str) -> Option<u32>) -> String {
         plan::render(self, rx_queues)
+    }
+
+    /// The resolved plan as JSON (`xvrrp check --json`): the same facts as
+    /// [`Config::plan_with`], durations in microseconds.
+    pub fn plan_json_with(&self, rx_queues: &dyn Fn(&str) -> Option<u32>) -> serde_json::Value {
+        plan_json::render(self, rx_queues)
     }
 
     /// The port named `name`.

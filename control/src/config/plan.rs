@@ -3,10 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{
-    format_duration, queue_worker, ChecksumMode, Config, Idle, Queues, RouterSpec, Version,
-    XdpMode, ZeroCopy,
-};
+use super::{format_duration, queue_worker, ChecksumMode, Config, Queues, RouterSpec, Version};
 
 /// The queue count of an interface present where `check` runs, if any.
 pub(super) type RxQueues<'a> = &'a dyn Fn(&str) -> Option<u32>;
@@ -40,21 +37,7 @@ fn write_plan(out: &mut String, c: &Config, rx_queues: RxQueues<'_>) -> std::fmt
     }
 
     let d = &c.dataplane;
-    let idle = match d.idle {
-        Idle::Busy => "busy",
-        Idle::Adaptive => "adaptive",
-        Idle::Wait => "wait",
-    };
-    let xdp = match d.xdp_mode {
-        XdpMode::Auto => "auto",
-        XdpMode::Native => "native",
-        XdpMode::Generic => "generic",
-    };
-    let zc = match d.zero_copy {
-        ZeroCopy::Auto => "auto",
-        ZeroCopy::On => "on",
-        ZeroCopy::Off => "off",
-    };
+    let (idle, xdp, zc) = (d.idle.as_str(), d.xdp_mode.as_str(), d.zero_copy.as_str());
     let cores: Vec<String> = d.cores.iter().map(ToString::to_string).collect();
     writeln!(
         out,
@@ -168,6 +151,16 @@ fn write_workers(out: &mut String, c: &Config, rx_queues: RxQueues<'_>) -> std::
     Ok(())
 }
 
+/// The checksum an instance's adverts carry, as the plan names it.
+pub(super) fn checksum_name(v: &RouterSpec) -> &'static str {
+    match (v.version, v.is_ipv6(), v.checksum) {
+        (Version::V2, _, _) => "VRRPv2",
+        (_, true, _) => "IPv6 pseudo-header",
+        (_, false, ChecksumMode::Rfc9568) => "rfc9568",
+        (_, false, ChecksumMode::PseudoHeader) => "pseudo-header",
+    }
+}
+
 fn write_instance(out: &mut String, v: &RouterSpec) -> std::fmt::Result {
     let family = if v.is_ipv6() { "IPv6" } else { "IPv4" };
     let mac = v.vmac;
@@ -194,12 +187,7 @@ fn write_instance(out: &mut String, v: &RouterSpec) -> std::fmt::Result {
     } else {
         "off".to_string()
     };
-    let checksum = match (v.version, v.is_ipv6(), v.checksum) {
-        (Version::V2, _, _) => "VRRPv2",
-        (_, true, _) => "IPv6 pseudo-header",
-        (_, false, ChecksumMode::Rfc9568) => "rfc9568",
-        (_, false, ChecksumMode::PseudoHeader) => "pseudo-header",
-    };
+    let checksum = checksum_name(v);
     writeln!(
         out,
         "    preempt {preempt}, accept {}, checksum {checksum}",
