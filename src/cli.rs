@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use xvrrp_lab::{bench, demo, flow, lab};
 
-use crate::{client, daemon};
+use crate::{client, daemon, events};
 
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
@@ -75,6 +75,14 @@ pub enum Command {
         #[arg(value_parser = clap::value_parser!(u8).range(1..=254))]
         priority: u8,
     },
+    /// Stream the daemon's events (transitions, priority changes, drains,
+    /// reloads), one line each, until interrupted.
+    #[command(visible_alias = "subscribe")]
+    Events {
+        /// Print each event as the daemon's JSON line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
@@ -121,6 +129,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Priority { name, priority } => {
             client::priority(&socket, &name, priority).map(|()| ExitCode::SUCCESS)
         }
+        Command::Events { json } => events::run(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;

@@ -9,6 +9,7 @@
 mod cli;
 mod client;
 mod daemon;
+mod events;
 mod kernel_routes;
 mod mcast;
 mod peers;

@@ -145,13 +145,11 @@ fn plan_shows_resolved_values() {
         "{plan}"
     );
     assert!(plan.contains("dataplane: af_xdp, 1 worker on core 1"));
-    // The metrics endpoint is accepted but not served: the plan says so
-    // instead of printing a URL nothing answers.
+    // The metrics endpoint `run` serves.
     assert!(
-        plan.contains("metrics_listen: not served yet (127.0.0.1:9477 is accepted"),
+        plan.contains("metrics: http://127.0.0.1:9477/metrics (Prometheus text)"),
         "{plan}"
     );
-    assert!(!plan.contains("http://"), "{plan}");
     // One worker serves every queue of both ports.
     assert!(
         plan.contains("worker 0 (core 1): lan0 all queues; wan0 all queues"),
