@@ -85,7 +85,10 @@ mod tests {
         );
         let p = json!({"event": "priority", "instance": "wan-gw", "priority": 50,
             "configured": 200, "seq": 4, "mono": 2.0, "time": "T"});
-        assert_eq!(human(&p), "T #4 priority wan-gw: priority 50 (configured 200)");
+        assert_eq!(
+            human(&p),
+            "T #4 priority wan-gw: priority 50 (configured 200)"
+        );
         let d = json!({"event": "drain", "instance": "lan-gw", "seq": 5, "mono": 3.0, "time": "T"});
         assert_eq!(human(&d), "T #5 drain instance=lan-gw");
     }

@@ -121,7 +121,11 @@ mod tests {
             start + Duration::from_millis(1500),
             at(1_700_000_000, 0),
         );
-        let b = s.stamp(json!(7), start + Duration::from_secs(2), at(1_700_000_001, 0));
+        let b = s.stamp(
+            json!(7),
+            start + Duration::from_secs(2),
+            at(1_700_000_001, 0),
+        );
         assert_eq!(a["seq"], 1);
         assert_eq!(a["instance"], "x");
         assert_eq!(a["mono"], 1.5);

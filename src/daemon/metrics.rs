@@ -43,6 +43,8 @@ const HANDLERS: usize = 2;
 const BACKLOG: usize = 16;
 /// Longest request head read (request line and headers).
 pub(super) const MAX_REQUEST: usize = 8 * 1024;
+/// The most read of a refused request before closing.
+const DRAIN: u64 = 64 * 1024;
 /// Read and write timeout of a connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// Content type of the text exposition format.
@@ -170,8 +172,7 @@ impl Publisher {
             fig.priority.store(inst.priority(), Ordering::Relaxed);
             fig.effective_priority
                 .store(inst.effective_priority(), Ordering::Relaxed);
-            fig.transitions
-                .store(inst.transitions(), Ordering::Relaxed);
+            fig.transitions.store(inst.transitions(), Ordering::Relaxed);
             fig.adverts_rx.store(c.adverts_rx, Ordering::Relaxed);
             fig.adverts_tx.store(c.adverts_tx, Ordering::Relaxed);
             fig.address_list_errors
@@ -311,7 +312,14 @@ fn answer(stream: &mut TcpStream, source: &Source) -> std::io::Result<()> {
         body.len()
     );
     stream.write_all(response.as_bytes())?;
-    stream.flush()
+    stream.flush()?;
+    if !complete {
+        // Let the client read the answer: closing with its request unread
+        // would reset the connection and lose it.
+        stream.shutdown(std::net::Shutdown::Write)?;
+        std::io::copy(&mut stream.take(DRAIN), &mut std::io::sink())?;
+    }
+    Ok(())
 }
 
 /// The status line and body for a request head.
@@ -456,11 +464,9 @@ fn render_instances(t: &mut Text, f: &ControlFigures, conflicts: &[u64]) {
         }
     }
     let gauges: [(&str, &str, fn(&InstanceFigures) -> &AtomicU8); 2] = [
-        (
-            "xvrrp_instance_priority",
-            "Configured priority.",
-            |i| &i.priority,
-        ),
+        ("xvrrp_instance_priority", "Configured priority.", |i| {
+            &i.priority
+        }),
         (
             "xvrrp_instance_effective_priority",
             "Priority in force (after the priority command and tracking).",
@@ -551,7 +557,11 @@ fn render_control(t: &mut Text, f: &ControlFigures, source: &Source) {
         ("deferred", &f.tx_deferred),
         ("dropped", &f.tx_dropped),
     ] {
-        t.sample("xvrrp_control_tx_frames_total", &[("result", result)], load(n));
+        t.sample(
+            "xvrrp_control_tx_frames_total",
+            &[("result", result)],
+            load(n),
+        );
     }
     t.single(
         "xvrrp_control_passes_total",
@@ -728,7 +738,12 @@ fn render_xsk<'a>(t: &mut Text, sockets: &[SocketStats], port_name: &dyn Fn(usiz
         let name = format!("xvrrp_xsk_{field}_total");
         let values: Vec<(usize, usize, u64)> = sums
             .iter()
-            .filter_map(|(p, w, st)| st.fields().get(i).and_then(|(_, v)| *v).map(|v| (*p, *w, v)))
+            .filter_map(|(p, w, st)| {
+                st.fields()
+                    .get(i)
+                    .and_then(|(_, v)| *v)
+                    .map(|v| (*p, *w, v))
+            })
             .collect();
         if values.is_empty() {
             continue;
@@ -736,7 +751,9 @@ fn render_xsk<'a>(t: &mut Text, sockets: &[SocketStats], port_name: &dyn Fn(usiz
         t.family(
             &name,
             "counter",
-            &format!("The AF_XDP sockets' {field} (the kernel's XDP_STATISTICS), by port and worker."),
+            &format!(
+                "The AF_XDP sockets' {field} (the kernel's XDP_STATISTICS), by port and worker."
+            ),
         );
         for (p, w, v) in values {
             t.sample(

@@ -242,7 +242,10 @@ impl Daemon {
                     .stats_reader()
                     .context("opening the fast path's counters for the metrics endpoint")?;
                 let ports = (0..cfg.ports.len())
-                    .map(|i| dp.port_info(i).map_or_else(|| format!("port{i}"), |p| p.name.clone()))
+                    .map(|i| {
+                        dp.port_info(i)
+                            .map_or_else(|| format!("port{i}"), |p| p.name.clone())
+                    })
                     .collect();
                 Some(metrics::start(
                     addr,

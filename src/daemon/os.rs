@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-
 /// Real-time priority of the control thread (SCHED_FIFO): above every
 /// normal task, so a busy neighbour on its core cannot delay adverts.
 const CONTROL_RT_PRIORITY: i32 = 10;
