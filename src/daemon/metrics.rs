@@ -432,6 +432,11 @@ fn render(source: &Source, now: Instant) -> String {
     t.out
 }
 
+/// A router's priority figure, for the table of gauges.
+type PriorityField = fn(&InstanceFigures) -> &AtomicU8;
+/// A router's counter, for the table of counters.
+type CounterField = fn(&InstanceFigures) -> &AtomicU64;
+
 fn render_instances(t: &mut Text, f: &ControlFigures, conflicts: &[u64]) {
     let load8 = |a: &AtomicU8| a.load(Ordering::Relaxed);
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -463,7 +468,7 @@ fn render_instances(t: &mut Text, f: &ControlFigures, conflicts: &[u64]) {
             );
         }
     }
-    let gauges: [(&str, &str, fn(&InstanceFigures) -> &AtomicU8); 2] = [
+    let gauges: [(&str, &str, PriorityField); 2] = [
         ("xvrrp_instance_priority", "Configured priority.", |i| {
             &i.priority
         }),
@@ -479,7 +484,7 @@ fn render_instances(t: &mut Text, f: &ControlFigures, conflicts: &[u64]) {
             t.sample(name, &[("instance", &i.name)], load8(field(i)));
         }
     }
-    let counters: [(&str, &str, fn(&InstanceFigures) -> &AtomicU64); 5] = [
+    let counters: [(&str, &str, CounterField); 5] = [
         (
             "xvrrp_instance_transitions_total",
             "State changes.",
