@@ -580,7 +580,7 @@ fn backend_af_xdp_is_accepted_and_af_packet_refused() {
 }
 
 #[test]
-fn metrics_listen_is_accepted_but_the_plan_says_it_is_not_served() {
+fn metrics_listen_is_parsed_and_the_plan_prints_its_url() {
     let c = ok(&format!(
         "[global]\nmetrics_listen = \"127.0.0.1:9477\"\n{MINIMAL}"
     ));
@@ -590,12 +590,10 @@ fn metrics_listen_is_accepted_but_the_plan_says_it_is_not_served() {
     );
     let plan = c.plan();
     assert!(
-        plan.contains(
-            "metrics_listen: not served yet (127.0.0.1:9477 is accepted, nothing listens there)"
-        ),
+        plan.contains("metrics: http://127.0.0.1:9477/metrics (Prometheus text)"),
         "{plan}"
     );
-    assert!(ok(MINIMAL).plan().contains("metrics_listen: off"));
+    assert!(ok(MINIMAL).plan().contains("metrics: off"));
 }
 
 #[test]
