@@ -255,3 +255,26 @@ fn notify_script_sees_each_instance_s_transitions_in_order_and_failures_are_logg
     );
     assert!(!log.contains("notify queue full"), "{}", pair.logs());
 }
+
+#[test]
+fn events_without_a_daemon_is_one_error_line_and_a_failure() {
+    let out = Command::new(XVRRP)
+        .args(["-s", "/run/xvrrp/no-such-daemon.sock", "events"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("xvrrp: cannot reach xvrrp at /run/xvrrp/no-such-daemon.sock"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+    // `subscribe` is the same command.
+    let out = Command::new(XVRRP)
+        .args(["subscribe", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("--json"));
+}
