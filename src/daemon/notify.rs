@@ -19,6 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use std::os::unix::process::CommandExt;
+
 use crossbeam::channel::{self, Receiver, Sender, TrySendError};
 use xvrrp_control::vrrp::State;
 
@@ -117,7 +119,7 @@ impl Notifier {
 /// its timeout), in order, until the daemon drops the queue.
 fn run_queue(rx: &Receiver<Job>, counters: &NotifyCounters) {
     for job in rx {
-        let ok = run_one(&job);
+        let ok = run_one(&job, SCRIPT_TIMEOUT);
         let counter = if ok {
             &counters.succeeded
         } else {
@@ -127,14 +129,17 @@ fn run_queue(rx: &Receiver<Job>, counters: &NotifyCounters) {
     }
 }
 
-/// Runs the script for one change; whether it exited with status 0.
-fn run_one(job: &Job) -> bool {
+/// Runs the script for one change, killing it after `timeout`; whether it
+/// exited with status 0.
+fn run_one(job: &Job, timeout: Duration) -> bool {
     let (script, instance) = (job.script.as_path(), job.instance.as_str());
     let spawned = Command::new(script)
         .arg(instance)
         .arg(job.state.to_string())
         .arg(job.priority.to_string())
         .stdin(Stdio::null())
+        // A group of its own, so that a timeout kills what it started too.
+        .process_group(0)
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
@@ -143,20 +148,26 @@ fn run_one(job: &Job) -> bool {
             return false;
         }
     };
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
+    let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_millis(1);
     let status: std::io::Result<ExitStatus> = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) if Instant::now() >= deadline => {
-                // Kill and reap it: it is ours, started above.
+                // Kill its process group and reap it: it is ours, started
+                // above in a group of its own, and not reaped yet, so its
+                // pid (the group's id) cannot have been reused.
+                if let Ok(pgid) = i32::try_from(child.id()) {
+                    // SAFETY: kill(2) has no memory-safety preconditions.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 tracing::warn!(
                     instance,
                     script = %script.display(),
-                    "notify script still running after {} s: killed",
-                    SCRIPT_TIMEOUT.as_secs()
+                    "notify script still running after {} ms: killed",
+                    timeout.as_millis()
                 );
                 return false;
             }
@@ -191,5 +202,69 @@ fn run_one(job: &Job) -> bool {
             tracing::warn!(instance, script = %script.display(), error = %e, "notify script: cannot wait for it");
             false
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A script with `body` in a fresh directory of its own.
+    fn script(name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("xvrrp-notify-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify.sh");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    fn job(script: PathBuf) -> Job {
+        Job {
+            script,
+            instance: "lan-gw".into(),
+            state: State::Master,
+            priority: 200,
+        }
+    }
+
+    #[test]
+    fn exit_status_decides_success() {
+        let ok = script("ok", "[ \"$1 $2 $3\" = \"lan-gw master 200\" ]");
+        assert!(run_one(&job(ok.clone()), SCRIPT_TIMEOUT));
+        let failing = script("failing", "exit 3");
+        assert!(!run_one(&job(failing.clone()), SCRIPT_TIMEOUT));
+        assert!(!run_one(
+            &job(PathBuf::from("/nonexistent/notify")),
+            SCRIPT_TIMEOUT
+        ));
+        for p in [ok, failing] {
+            let _ = std::fs::remove_dir_all(p.parent().unwrap());
+        }
+    }
+
+    #[test]
+    fn a_script_that_runs_too_long_is_killed() {
+        // The script's own child is killed with it.
+        let slow = script(
+            "slow",
+            "sleep 30 &\necho $! > \"$(dirname \"$0\")/child\"\nwait",
+        );
+        let start = Instant::now();
+        assert!(!run_one(&job(slow.clone()), Duration::from_millis(300)));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let child = std::fs::read_to_string(slow.with_file_name("child")).unwrap();
+        let proc = PathBuf::from(format!("/proc/{}", child.trim()));
+        // Reaped by init once killed: gone, or a zombie for a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while proc.exists()
+            && !std::fs::read_to_string(proc.join("stat")).is_ok_and(|s| s.contains(") Z "))
+        {
+            assert!(Instant::now() < deadline, "the script's child still runs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_dir_all(slow.parent().unwrap());
     }
 }
