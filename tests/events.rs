@@ -225,8 +225,23 @@ fn notify_script_sees_each_instance_s_transitions_in_order_and_failures_are_logg
     pair.a.start().unwrap();
     pair.wait_a_master(ELECTION_TIMEOUT);
 
-    let expected = ["backup 100", "master 100", "backup 100"];
-    let lines_of = |instance: &str| -> Vec<String> {
+    // What B logged, per instance: "STATE PRIORITY" of each state change.
+    let logged = |instance: &str| -> Vec<String> {
+        let log = std::fs::read_to_string(pair.b.log_path()).unwrap();
+        log.lines()
+            .filter(|l| l.contains("state change") && l.contains(&format!("instance={instance} ")))
+            .map(|l| {
+                let field = |k: &str| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(k))
+                        .unwrap_or("?")
+                        .to_owned()
+                };
+                format!("{} {}", field("to="), field("priority="))
+            })
+            .collect()
+    };
+    let notified = |instance: &str| -> Vec<String> {
         std::fs::read_to_string(&out)
             .unwrap_or_default()
             .lines()
@@ -240,12 +255,19 @@ fn notify_script_sees_each_instance_s_transitions_in_order_and_failures_are_logg
         || {
             Ok(["lan-gw", "wan-gw"]
                 .iter()
-                .all(|i| lines_of(i).len() >= expected.len()))
+                .all(|i| notified(i).len() >= logged(i).len()))
         },
     );
     pair.check(r);
     for instance in ["lan-gw", "wan-gw"] {
-        assert_eq!(lines_of(instance), expected, "{instance}\n{}", pair.logs());
+        // Every state change, in order, and the failover and failback last.
+        let seen = notified(instance);
+        assert_eq!(seen, logged(instance), "{instance}\n{}", pair.logs());
+        assert!(
+            seen.ends_with(&["master 100".to_owned(), "backup 100".to_owned()]),
+            "{instance}: {seen:?}\n{}",
+            pair.logs()
+        );
     }
     let log = std::fs::read_to_string(pair.b.log_path()).unwrap();
     assert!(
