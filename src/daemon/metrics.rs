@@ -237,12 +237,16 @@ pub(super) fn start(
         let (rx, source) = (rx.clone(), Arc::clone(&source));
         std::thread::Builder::new()
             .name(format!("xvrrp-metrics-{n}"))
-            .spawn(move || handle_connections(&rx, &source))
+            .spawn(move || {
+                lower_priority();
+                handle_connections(&rx, &source);
+            })
             .context("starting the metrics threads")?;
     }
     std::thread::Builder::new()
         .name("xvrrp-metrics".into())
         .spawn(move || {
+            lower_priority();
             for conn in listener.incoming() {
                 match conn {
                     Ok(stream) => {
@@ -259,6 +263,26 @@ pub(super) fn start(
         .context("starting the metrics threads")?;
     tracing::info!(%addr, "serving Prometheus metrics at http://{addr}/metrics");
     Ok(Publisher { current, shared })
+}
+
+/// Nice value of the metrics threads: below the workers (which are in the
+/// normal class, nice 0), so that scrapes never take CPU time from them on
+/// a busy machine.
+const METRICS_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`METRICS_NICE`]
+/// (best effort: a failure leaves it at the default).
+fn lower_priority() {
+    // SAFETY: gettid has no preconditions.
+    let Ok(tid) = libc::id_t::try_from(unsafe { libc::gettid() }) else {
+        return;
+    };
+    // SAFETY: setpriority has no memory-safety preconditions; on Linux,
+    // PRIO_PROCESS with a thread id applies to that thread only.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, METRICS_NICE) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "metrics thread keeps its priority");
+    }
 }
 
 fn handle_connections(rx: &Receiver<TcpStream>, source: &Source) {
