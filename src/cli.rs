@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use xvrrp_lab::{bench, demo, flow, lab};
 
-use crate::{client, daemon, docs, watch};
+use crate::{client, daemon, docs, events, watch};
 
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
@@ -84,6 +84,14 @@ pub enum Command {
         #[arg(value_parser = clap::value_parser!(u8).range(1..=254))]
         priority: u8,
         /// Print the daemon's JSON reply.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stream the daemon's events (transitions, priority changes, drains,
+    /// reloads), one line each, until interrupted.
+    #[command(visible_alias = "subscribe")]
+    Events {
+        /// Print each event as the daemon's JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -172,6 +180,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             priority,
             json,
         } => client::priority(&socket, &name, priority, json).map(|()| ExitCode::SUCCESS),
+        Command::Events { json } => events::run(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod daemon;
 mod docs;
+mod events;
 mod kernel_routes;
 mod mcast;
 mod peers;

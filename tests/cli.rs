@@ -325,8 +325,9 @@ fn every_client_command_without_daemon_is_one_line() {
 }
 
 /// The client commands and their arguments, for the tests above and below.
-const CLIENT_COMMANDS: [&[&str]; 6] = [
+const CLIENT_COMMANDS: [&[&str]; 7] = [
     &["status"],
+    &["events"],
     &["stats"],
     &["stats", "--watch", "--interval", "0.2"],
     &["routes"],

@@ -145,13 +145,11 @@ fn plan_shows_resolved_values() {
         "{plan}"
     );
     assert!(plan.contains("dataplane: af_xdp, 1 worker on core 1"));
-    // The metrics endpoint is accepted but not served: the plan says so
-    // instead of printing a URL nothing answers.
+    // The metrics endpoint `run` serves.
     assert!(
-        plan.contains("metrics_listen: not served yet (127.0.0.1:9477 is accepted"),
+        plan.contains("metrics: http://127.0.0.1:9477/metrics (Prometheus text)"),
         "{plan}"
     );
-    assert!(!plan.contains("http://"), "{plan}");
     // One worker serves every queue of both ports.
     assert!(
         plan.contains("worker 0 (core 1): lan0 all queues; wan0 all queues"),
@@ -582,7 +580,7 @@ fn backend_af_xdp_is_accepted_and_af_packet_refused() {
 }
 
 #[test]
-fn metrics_listen_is_accepted_but_the_plan_says_it_is_not_served() {
+fn metrics_listen_is_parsed_and_the_plan_prints_its_url() {
     let c = ok(&format!(
         "[global]\nmetrics_listen = \"127.0.0.1:9477\"\n{MINIMAL}"
     ));
@@ -592,12 +590,10 @@ fn metrics_listen_is_accepted_but_the_plan_says_it_is_not_served() {
     );
     let plan = c.plan();
     assert!(
-        plan.contains(
-            "metrics_listen: not served yet (127.0.0.1:9477 is accepted, nothing listens there)"
-        ),
+        plan.contains("metrics: http://127.0.0.1:9477/metrics (Prometheus text)"),
         "{plan}"
     );
-    assert!(ok(MINIMAL).plan().contains("metrics_listen: off"));
+    assert!(ok(MINIMAL).plan().contains("metrics: off"));
 }
 
 #[test]

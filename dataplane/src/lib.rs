@@ -22,6 +22,7 @@ pub mod xsk;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    os::fd::{AsRawFd, BorrowedFd, OwnedFd},
     sync::{atomic::Ordering, Arc},
     thread::JoinHandle,
 };
@@ -196,8 +197,9 @@ pub struct Dataplane {
     /// The receive-ring descriptors of each running worker, by worker index.
     rx_fds: Vec<(usize, Vec<i32>)>,
     filters: Vec<PortFilter>,
-    /// The filters' run-time maps (ownership, peer masters, counters).
-    xdp: XdpControl,
+    /// The filters' run-time maps (ownership, peer masters, counters),
+    /// shared with the [`StatsReader`]s.
+    xdp: Arc<XdpControl>,
     /// Every bound socket, for reading its kernel counters.
     sockets: Vec<SocketRef>,
 }
@@ -258,7 +260,7 @@ impl Dataplane {
             filter.attach(cfg.attach)?;
             filters.push(filter);
         }
-        let xdp = XdpControl::new(xdp_maps, &cfg.routers);
+        let xdp = Arc::new(XdpControl::new(xdp_maps, &cfg.routers));
 
         let mut xsks = (0..nworkers)
             .map(|w| WorkerXsk::new(w, cfg.batch, infos.len()))
@@ -506,6 +508,31 @@ impl Dataplane {
             .collect()
     }
 
+    /// A handle on the fast path's counters for another thread (the
+    /// metrics server): it reads the workers' counters, the XDP filters'
+    /// and the AF_XDP sockets' as `stats`, `xdp_stats` and `xsk_stats` do,
+    /// without the control thread.
+    ///
+    /// # Errors
+    /// A socket's descriptor cannot be duplicated (out of descriptors).
+    pub fn stats_reader(&self) -> std::io::Result<StatsReader> {
+        let sockets = self
+            .sockets
+            .iter()
+            .map(|s| {
+                // SAFETY: the fd is open: its worker runs until `shutdown`,
+                // which needs `&mut self`; it is only borrowed to duplicate it.
+                let fd = unsafe { BorrowedFd::borrow_raw(s.fd) }.try_clone_to_owned()?;
+                Ok((s.worker, s.port, s.queue, fd))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(StatsReader {
+            shared: Arc::clone(&self.shared),
+            xdp: Arc::clone(&self.xdp),
+            sockets: sockets.into(),
+        })
+    }
+
     /// Stops the workers and detaches the programs.
     pub fn stop(mut self) {
         self.shutdown();
@@ -642,4 +669,55 @@ fn build_tables(cfg: &DataplaneConfig, infos: &[InterfaceInfo]) -> (Tables, Rout
         routes6,
     };
     (tables, sources)
+}
+
+/// The fast path's counters, readable from any thread
+/// ([`Dataplane::stats_reader`]): the workers' atomic counters, the XDP
+/// filters' maps and the AF_XDP sockets' kernel counters, through
+/// duplicated descriptors (so it stays valid after the fast path stops).
+#[derive(Clone)]
+pub struct StatsReader {
+    shared: Arc<Shared>,
+    xdp: Arc<XdpControl>,
+    /// (worker, port, queue, duplicated socket descriptor).
+    sockets: Arc<[(usize, usize, u32, OwnedFd)]>,
+}
+
+impl std::fmt::Debug for StatsReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatsReader")
+            .field("sockets", &self.sockets.len())
+            .finish()
+    }
+}
+
+impl StatsReader {
+    /// Counters of each worker, as [`Dataplane::stats`].
+    pub fn workers(&self) -> Vec<Counters> {
+        self.shared.stats.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// The XDP filters' counters by port index, as [`Dataplane::xdp_stats`].
+    pub fn xdp(&self) -> Vec<XdpPortStats> {
+        self.xdp.port_stats()
+    }
+
+    /// Frames from each router's virtual MAC sent by another station, by
+    /// [`RouterId`], as [`Dataplane::vmac_conflicts`].
+    pub fn vmac_conflicts(&self) -> Vec<u64> {
+        self.xdp.vmac_conflicts()
+    }
+
+    /// Every socket's kernel counters, as [`Dataplane::xsk_stats`].
+    pub fn xsk(&self) -> Vec<SocketStats> {
+        self.sockets
+            .iter()
+            .map(|(worker, port, queue, fd)| SocketStats {
+                worker: *worker,
+                port: *port,
+                queue: *queue,
+                stats: xsk::socket_stats(fd.as_raw_fd()).ok(),
+            })
+            .collect()
+    }
 }

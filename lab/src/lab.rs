@@ -657,6 +657,10 @@ pub struct ApplianceConfig {
     pub sync_group: bool,
     /// Mirror the kernel's routing table (`[routes] kernel = true`).
     pub kernel_routes: bool,
+    /// `[global] metrics_listen` ("ADDR:PORT"), if any.
+    pub metrics_listen: Option<String>,
+    /// `[global] notify` (an absolute path), if any.
+    pub notify: Option<String>,
 }
 
 impl ApplianceConfig {
@@ -689,6 +693,8 @@ impl ApplianceConfig {
             ],
             sync_group: true,
             kernel_routes: false,
+            metrics_listen: None,
+            notify: None,
         }
     }
 
@@ -704,7 +710,14 @@ impl ApplianceConfig {
         let cores: Vec<String> = self.cores.iter().map(usize::to_string).collect();
         let mut t = String::new();
         t.push_str("[global]\n");
-        t.push_str(&format!("control_socket = {:?}\n\n", self.control_socket));
+        t.push_str(&format!("control_socket = {:?}\n", self.control_socket));
+        if let Some(addr) = &self.metrics_listen {
+            t.push_str(&format!("metrics_listen = {addr:?}\n"));
+        }
+        if let Some(script) = &self.notify {
+            t.push_str(&format!("notify = {script:?}\n"));
+        }
+        t.push('\n');
         t.push_str("[dataplane]\n");
         t.push_str(&format!("cores = [{}]\n", cores.join(", ")));
         t.push_str(&format!("idle = {:?}\n", self.idle));

@@ -11,9 +11,15 @@
 //! - [`requests`]: control-socket answers; [`render`]: status/stats JSON;
 //!   [`tables`]: the `routes` and `neighbors` answers;
 //! - [`tx`]: the frames the control thread sends; [`log`]: journal lines;
-//! - [`os`]: real-time priority, systemd notify and watchdog, notify script.
+//! - [`os`]: real-time priority, systemd notify and watchdog;
+//! - [`events`]: the `subscribe` stream ([`Daemon::publish_event`]);
+//!   [`notify`]: the notify script, off the control thread; [`metrics`]:
+//!   the Prometheus endpoint, on threads of its own.
 
+mod events;
 mod log;
+mod metrics;
+mod notify;
 mod os;
 mod render;
 mod requests;
@@ -34,7 +40,7 @@ use serde_json::json;
 use xvrrp_control::{
     config::{self, Config, TrackTarget},
     ctl_socket::{CtlServer, Request, REQUESTS_PER_PASS},
-    vrrp::{Action, Router, Routers, State, SyncGroup},
+    vrrp::{Action, Notice, Router, Routers, State, SyncGroup},
     DropReason, RouterId,
 };
 use xvrrp_dataplane::{iface::InterfaceInfo, Dataplane, DataplaneConfig};
@@ -80,9 +86,6 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("xvrrp run needs root (CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF, CAP_IPC_LOCK) to attach XDP programs");
     }
-    if let Some(addr) = cfg.global.metrics_listen {
-        tracing::warn!(%addr, "metrics_listen is set, but this version serves no metrics endpoint: nothing listens there");
-    }
     let dcfg = DataplaneConfig::from_config(&cfg)?;
     let dataplane = Dataplane::start(&dcfg).context("starting the fast path")?;
     // Before the first frame is forwarded: the kernel's routes are in the
@@ -124,6 +127,12 @@ struct Daemon {
     prober: track::Prober,
     /// The kernel route mirror (`[routes] kernel = true`).
     kernel_routes: Option<KernelRoutes>,
+    /// Sequence and times of the events published to subscribers.
+    event_stamps: events::EventStamps,
+    /// Runs the notify script off the control thread.
+    notifier: notify::Notifier,
+    /// The figures the metrics endpoint reads (`metrics_listen`).
+    metrics: Option<metrics::Publisher>,
 }
 
 impl Daemon {
@@ -226,6 +235,29 @@ impl Daemon {
             .collect();
         let prober = track::Prober::start(targets, primaries).context("starting the prober")?;
         let now = Instant::now();
+        let notifier = notify::Notifier::start().context("starting the notify thread")?;
+        let metrics = match cfg.global.metrics_listen {
+            Some(addr) => {
+                let reader = dp
+                    .stats_reader()
+                    .context("opening the fast path's counters for the metrics endpoint")?;
+                let ports = (0..cfg.ports.len())
+                    .map(|i| {
+                        dp.port_info(i)
+                            .map_or_else(|| format!("port{i}"), |p| p.name.clone())
+                    })
+                    .collect();
+                Some(metrics::start(
+                    addr,
+                    reader,
+                    ports,
+                    &routers,
+                    notifier.counters(),
+                    now,
+                )?)
+            }
+            None => None,
+        };
         Ok(Self {
             cfg,
             dp,
@@ -242,6 +274,9 @@ impl Daemon {
             late_wakeups: 0,
             prober,
             kernel_routes,
+            event_stamps: events::EventStamps::new(now),
+            notifier,
+            metrics,
         })
     }
 
@@ -323,6 +358,14 @@ impl Daemon {
         self.drain_actions(now);
         self.note_peer_masters();
         self.drop_log.tick(now, &self.dp, &self.routers);
+        if let Some(m) = &mut self.metrics {
+            m.update(
+                &self.routers,
+                &self.control_drops,
+                self.late_wakeups,
+                self.tx.counters(),
+            );
+        }
     }
 
     /// Tells the XDP filters whose adverts to let through ahead of the
@@ -431,11 +474,24 @@ impl Daemon {
                     "from": from.to_string(),
                     "to": to.to_string(),
                     "reason": format!("{reason:?}"),
+                    "priority": priority,
                 });
-                os::run_notify(&self.cfg, &spec.name, to, priority);
-                self.ctl.publish(self.poll.registry(), &event);
+                let script = self.cfg.global.notify.as_deref();
+                self.notifier.notify(script, &spec.name, to, priority);
+                self.publish_event(event);
             }
-            Action::Notice(notice) => log::notice(router.spec(), notice),
+            Action::Notice(notice) => {
+                log::notice(router.spec(), notice);
+                if let Notice::PriorityChanged(priority) = notice {
+                    let event = json!({
+                        "event": "priority",
+                        "instance": router.spec().name,
+                        "priority": priority,
+                        "configured": router.instance().priority(),
+                    });
+                    self.publish_event(event);
+                }
+            }
         }
     }
 

@@ -1,10 +1,7 @@
 //! The daemon's dealings with the operating system: real-time priority for
-//! the control thread, systemd's notify protocol and watchdog, and the
-//! operator's notify script.
+//! the control thread, and systemd's notify protocol and watchdog.
 
 use std::time::{Duration, Instant};
-
-use xvrrp_control::{config::Config, vrrp::State};
 
 /// Real-time priority of the control thread (SCHED_FIFO): above every
 /// normal task, so a busy neighbour on its core cannot delay adverts.
@@ -85,28 +82,6 @@ impl Watchdog {
         {
             notify_systemd("WATCHDOG=1");
             self.last_ping = now;
-        }
-    }
-}
-
-/// Runs the configured notify script with INSTANCE STATE PRIORITY, detached.
-pub(super) fn run_notify(cfg: &Config, instance: &str, state: State, priority: u8) {
-    let Some(script) = &cfg.global.notify else {
-        return;
-    };
-    let spawned = std::process::Command::new(script)
-        .arg(instance)
-        .arg(state.to_string())
-        .arg(priority.to_string())
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    match spawned {
-        // Reap it from a thread so the control loop never waits on a script.
-        Ok(mut child) => {
-            std::thread::spawn(move || child.wait());
-        }
-        Err(e) => {
-            tracing::warn!(script = %script.display(), error = %e, "notify script failed to start")
         }
     }
 }

@@ -23,13 +23,8 @@ fn write_plan(out: &mut String, c: &Config, rx_queues: RxQueues<'_>) -> std::fmt
         None => writeln!(out, "  mode 0660, group unchanged")?,
     }
     match g.metrics_listen {
-        // The key is accepted for the configurations written to SPEC §2;
-        // no endpoint is served yet, and the plan must not claim one.
-        Some(a) => writeln!(
-            out,
-            "metrics_listen: not served yet ({a} is accepted, nothing listens there)"
-        )?,
-        None => writeln!(out, "metrics_listen: off")?,
+        Some(a) => writeln!(out, "metrics: http://{a}/metrics (Prometheus text)")?,
+        None => writeln!(out, "metrics: off")?,
     }
     match &g.notify {
         Some(p) => writeln!(out, "notify: {} INSTANCE STATE PRIORITY", p.display())?,
