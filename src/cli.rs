@@ -75,6 +75,12 @@ pub enum Command {
         #[arg(value_parser = clap::value_parser!(u8).range(1..=254))]
         priority: u8,
     },
+    /// Re-read the daemon's configuration file (as SIGHUP does); print what changed.
+    Reload {
+        /// Print the daemon's JSON reply.
+        #[arg(long)]
+        json: bool,
+    },
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
@@ -121,6 +127,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Priority { name, priority } => {
             client::priority(&socket, &name, priority).map(|()| ExitCode::SUCCESS)
         }
+        Command::Reload { json } => client::reload(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;

@@ -15,7 +15,7 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::{Duration, Instant},
 };
@@ -54,7 +54,7 @@ impl TablesCell {
     }
 
     /// Puts `tables` in place and returns the ones they replace.
-    fn replace(&self, tables: Tables) -> Arc<Tables> {
+    pub(crate) fn replace(&self, tables: Tables) -> Arc<Tables> {
         let old = self.current.swap(Arc::new(tables));
         // After the swap: a worker that sees the new generation loads the
         // new tables (or newer ones).
@@ -152,7 +152,10 @@ impl RouteSources {
 #[derive(Debug)]
 pub struct RoutePublisher {
     cell: Arc<TablesCell>,
-    sources: RouteSources,
+    /// Shared with the dataplane, which replaces the static routes on a
+    /// reload; held while a table is built and put in place, so that the
+    /// two writers of the cell never undo each other's work.
+    sources: Arc<Mutex<RouteSources>>,
     /// Replaced tables, kept until the publisher holds the last reference.
     retired: Vec<Arc<Tables>>,
 }
@@ -160,6 +163,11 @@ pub struct RoutePublisher {
 impl RoutePublisher {
     /// A publisher for `cell`, whose tables are built from `sources`.
     pub fn new(cell: Arc<TablesCell>, sources: RouteSources) -> Self {
+        Self::shared(cell, Arc::new(Mutex::new(sources)))
+    }
+
+    /// A publisher for `cell` whose sources another writer may replace.
+    pub(crate) fn shared(cell: Arc<TablesCell>, sources: Arc<Mutex<RouteSources>>) -> Self {
         Self {
             cell,
             sources,
@@ -175,7 +183,13 @@ impl RoutePublisher {
         kernel6: &[Route<Ipv6Addr>],
     ) -> Duration {
         let start = Instant::now();
-        let (routes4, routes6) = self.sources.build(kernel4, kernel6);
+        // The control thread is the only other writer and panics abort:
+        // a poisoned lock cannot hold half-written sources.
+        let sources = self
+            .sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (routes4, routes6) = sources.build(kernel4, kernel6);
         let current = self.cell.load();
         let tables = Tables {
             ports: current.ports.clone(),
@@ -186,6 +200,7 @@ impl RoutePublisher {
         drop(current);
         let built = start.elapsed();
         let old = self.cell.replace(tables);
+        drop(sources);
         self.retired.push(old);
         self.reap();
         built

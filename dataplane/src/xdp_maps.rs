@@ -283,6 +283,36 @@ pub(crate) struct XdpControl {
 impl XdpControl {
     /// The state of `ports` (by port index) serving `routers`.
     pub(crate) fn new(ports: Vec<PortMaps>, routers: &[InstanceView]) -> Self {
+        let slots = Self::slots(routers);
+        let n = slots.len();
+        Self {
+            ports: ports.into_iter().map(Mutex::new).collect(),
+            routers: slots,
+            peers: Mutex::new(vec![None; n]),
+        }
+    }
+
+    /// The routers are now `routers` (a reload): a router whose id was in
+    /// use keeps its recorded peer master, a new id starts without one.
+    pub(crate) fn set_routers(&mut self, routers: &[InstanceView]) {
+        self.routers = Self::slots(routers);
+        let peers = self
+            .peers
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept: Vec<Option<IpAddr>> = (0..self.routers.len())
+            .map(|i| {
+                self.routers
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .and_then(|_| peers.get(i).copied().flatten())
+            })
+            .collect();
+        *peers = kept;
+    }
+
+    fn slots(routers: &[InstanceView]) -> Vec<Option<RouterSlot>> {
         let mut slots = Vec::new();
         for inst in routers {
             let Ok(index) = router_index(inst.id) else {
@@ -300,12 +330,7 @@ impl XdpControl {
                 });
             }
         }
-        let n = slots.len();
-        Self {
-            ports: ports.into_iter().map(Mutex::new).collect(),
-            routers: slots,
-            peers: Mutex::new(vec![None; n]),
-        }
+        slots
     }
 
     fn port(&self, port: usize) -> Option<MutexGuard<'_, PortMaps>> {

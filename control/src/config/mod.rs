@@ -15,6 +15,7 @@
 mod duration;
 mod parse;
 mod plan;
+pub mod reload;
 
 use std::fmt;
 use std::io::Read;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use xvrrp_wire::ethernet::EthernetAddress;
 
 pub use duration::{format_duration, parse_duration, DurationError};
+pub use reload::{diff, InstanceChange, ReloadPlan};
 
 /// Default path of the control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/xvrrp/xvrrp.sock";

@@ -315,6 +315,13 @@ impl Instance {
         self.cfg.primary_addr = addr;
     }
 
+    /// New preemption settings (a reload): they count from the next
+    /// election; the window after Startup already computed stays.
+    pub fn set_preempt(&mut self, preempt: bool, delay: Duration) {
+        self.cfg.preempt = preempt;
+        self.cfg.preempt_delay = delay;
+    }
+
     /// Spreads this router's periodic adverts: as master, its first periodic
     /// advert leaves `phase` (at most half an interval) earlier than one
     /// interval after the immediate one, and the cadence keeps that offset.
