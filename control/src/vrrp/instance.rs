@@ -315,9 +315,14 @@ impl Instance {
         self.cfg.primary_addr = addr;
     }
 
-    /// New preemption settings (a reload): they count from the next
-    /// election; the window after Startup already computed stays.
-    pub fn set_preempt(&mut self, preempt: bool, delay: Duration) {
+    /// New configured priority and preemption settings (a reload, which
+    /// never makes an owner of a non-owner or the reverse). The effective
+    /// priority follows through [`Instance::handle_priority`]; preemption
+    /// counts from the next election (the window after Startup stays).
+    pub fn reconfigure(&mut self, priority: u8, preempt: bool, delay: Duration) {
+        if (priority == OWNER_PRIORITY) == (self.cfg.priority == OWNER_PRIORITY) {
+            self.cfg.priority = priority.max(1);
+        }
         self.cfg.preempt = preempt;
         self.cfg.preempt_delay = delay;
     }

@@ -376,7 +376,8 @@ impl Router {
         if spec.priority != self.spec.priority {
             self.base_priority = spec.priority;
         }
-        self.instance.set_preempt(spec.preempt, spec.preempt_delay);
+        self.instance
+            .reconfigure(spec.priority, spec.preempt, spec.preempt_delay);
         self.spec = spec;
         if self.announcing() {
             if addresses_changed {
@@ -920,6 +921,47 @@ mod tests {
                 t0 + Duration::from_millis(50),
                 t0 + Duration::from_millis(100)
             ]
+        );
+    }
+
+    #[test]
+    fn a_reconfigured_master_stays_master_and_announces_new_addresses() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 200), primary(2));
+        r.handle_startup(t0, true);
+        let t1 = t0 + Duration::from_millis(500);
+        run(&mut r, t1);
+        assert_eq!(r.instance().state(), State::Master);
+        let transitions = r.instance().transitions();
+        // Same settings at a new id: nothing to do.
+        let t2 = t1 + Duration::from_millis(1);
+        r.handle_reconfigure(t2, spec(3, "gw", "lan0", 200));
+        assert!(drain(&mut r).is_empty());
+        assert_eq!(r.id(), RouterId(3));
+        // A new priority and a second address: an advert at once, the
+        // addresses announced, still master.
+        let mut s = spec(3, "gw", "lan0", 150);
+        s.addresses.push(IfAddr {
+            addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+            prefix_len: 24,
+        });
+        r.handle_reconfigure(t2, s);
+        let acts = drain(&mut r);
+        assert!(
+            acts.contains(&Action::SendAdvert {
+                priority: 150,
+                max_advert_int_cs: 10
+            }),
+            "{acts:?}"
+        );
+        assert!(acts.contains(&Action::Announce), "{acts:?}");
+        assert_eq!(
+            (r.instance().state(), r.instance().transitions()),
+            (State::Master, transitions)
+        );
+        assert_eq!(
+            (r.instance().priority(), r.instance().effective_priority()),
+            (150, 150)
         );
     }
 

@@ -1,0 +1,189 @@
+//! `xvrrp reload` and SIGHUP in the lab: A (priority 200, master of
+//! `lan-gw` and `wan-gw`) and B (priority 100). A's file is rewritten and
+//! read again while a flow crosses the gateway: instances that did not
+//! change keep their state and lose no datagram, an added instance answers
+//! for its address, a removed one stops, a new priority moves the master,
+//! and a bad file or a change that needs a restart is refused with the
+//! running configuration kept.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use common::{flow, gateway_config, lab, netns, Rig, NO_STOP, XVRRP};
+
+const EXTRA_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+const EXTRA_VMAC: &str = "00:00:5e:00:01:03";
+const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+const ELECTION: Duration = Duration::from_secs(10);
+
+/// A's standard file plus `extra` (VRID 3 on lan0, answering pings), or
+/// the standard file alone.
+fn a_config(rig: &Rig, extra: bool) -> String {
+    let mut text = gateway_config(&rig.lab, "a", 200).render();
+    if extra {
+        text.push_str(&format!(
+            "\n[[vrrp]]\nname = \"extra\"\nport = \"lan0\"\nvrid = 3\npriority = 200\nadvert_interval = \"{}\"\naccept = true\naddresses = [\"{EXTRA_VIP}/24\"]\n",
+            common::TEST_INTERVAL
+        ));
+    }
+    text
+}
+
+fn names(reply: &serde_json::Value, key: &str) -> Vec<String> {
+    reply[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `xvrrp reload` as an operator types it: (exit success, stdout, stderr).
+fn reload_cli(rig: &Rig) -> (bool, String, String) {
+    let out = Command::new(XVRRP)
+        .args(["-s", &common::socket_path(&rig.lab, "a"), "reload"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn wait_state(rig: &mut Rig, name: &str, state: &str) {
+    let a = &rig.pair.a;
+    let r = lab::wait_until(
+        &format!("A's {name} {state}"),
+        ELECTION,
+        &NO_STOP,
+        || Ok(a.states()?.get(name).map(String::as_str) == Some(state)),
+    );
+    rig.pair.check(r);
+}
+
+#[test]
+fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
+    let Some(mut rig) = Rig::standard("reload_adds_and_removes_an_instance_without_loss") else {
+        return;
+    };
+    let before = (
+        common::transitions(&rig.pair.a).unwrap(),
+        common::transitions(&rig.pair.b).unwrap(),
+    );
+    let f = rig.flowing(2000);
+    thread::sleep(Duration::from_millis(300));
+
+    std::fs::write(rig.pair.a.config_path(), a_config(&rig, true)).unwrap();
+    let reply = rig.pair.check(rig.pair.a.query(&["reload"]));
+    assert_eq!(names(&reply, "added"), ["extra"], "{reply}");
+    assert_eq!(names(&reply, "unchanged"), ["lan-gw", "wan-gw"], "{reply}");
+    assert!(names(&reply, "removed").is_empty(), "{reply}");
+    wait_state(&mut rig, "extra", "master");
+    let client = rig.lab.ns("client");
+    rig.pair
+        .check(flow::ping(&client, IpAddr::V4(EXTRA_VIP), 2, Duration::from_secs(5)));
+    let mac = flow::neighbour_mac(&client, IpAddr::V4(EXTRA_VIP)).unwrap();
+    assert_eq!(mac.as_deref(), Some(EXTRA_VMAC));
+
+    std::fs::write(rig.pair.a.config_path(), a_config(&rig, false)).unwrap();
+    let (ok, stdout, stderr) = reload_cli(&rig);
+    assert!(ok, "{stderr}\n{}", rig.pair.logs());
+    assert!(stdout.contains("removed    extra"), "{stdout}");
+    assert!(stdout.contains("unchanged  lan-gw, wan-gw"), "{stdout}");
+    let states = rig.pair.check(rig.pair.a.states());
+    assert!(!states.contains_key("extra"), "{states:?}");
+    // The removed instance's address is no longer answered.
+    netns::ip(&["-n", &client, "neigh", "flush", "to", &EXTRA_VIP.to_string()]).unwrap();
+    assert!(
+        flow::ping(&client, IpAddr::V4(EXTRA_VIP), 1, Duration::from_secs(2)).is_err(),
+        "{EXTRA_VIP} still answers after its instance was removed"
+    );
+
+    thread::sleep(Duration::from_millis(300));
+    let report = f.stop().unwrap();
+    eprintln!("two reloads under the flow: {report}");
+    assert!(report.received > 0, "{report}");
+    assert_eq!(report.lost, 0, "{report}\n{}", rig.pair.logs());
+    let after = (
+        common::transitions(&rig.pair.a).unwrap(),
+        common::transitions(&rig.pair.b).unwrap(),
+    );
+    assert_eq!(before, after, "an unchanged instance changed state");
+    // And the gateway still forwards.
+    rig.pair
+        .check(flow::ping(&client, IpAddr::V4(SERVER), 2, Duration::from_secs(5)));
+}
+
+#[test]
+fn reload_refuses_a_bad_file_and_a_restart_only_change() {
+    let Some(mut rig) = Rig::standard("reload_refuses_a_bad_file_and_a_restart_only_change") else {
+        return;
+    };
+    let path = rig.pair.a.config_path().to_path_buf();
+    let good = std::fs::read_to_string(&path).unwrap();
+    // Line 2 of the bad file: a priority out of range.
+    std::fs::write(&path, good.replacen("priority = 200", "priority = 300", 1)).unwrap();
+    let (ok, stdout, stderr) = reload_cli(&rig);
+    assert!(!ok, "a bad file was accepted: {stdout}");
+    let origin = format!("{}:", path.display());
+    let located = stderr.lines().any(|l| {
+        l.split_once(&origin).is_some_and(|(_, rest)| {
+            let mut parts = rest.splitn(3, ':');
+            let (line, col) = (parts.next(), parts.next());
+            line.is_some_and(|n| n.parse::<u32>().is_ok())
+                && col.is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+    });
+    assert!(located, "no FILE:LINE:COL error in: {stderr}");
+    assert!(stderr.contains("priority"), "{stderr}");
+
+    std::fs::write(&path, good.replace("cores = [0]", "cores = [0, 1]")).unwrap();
+    let (ok, _, stderr) = reload_cli(&rig);
+    assert!(!ok);
+    assert!(stderr.contains("dataplane.cores"), "{stderr}");
+
+    // The running configuration stayed: A is still master of both.
+    rig.pair.wait_a_master(ELECTION);
+    let status = rig.pair.check(rig.pair.a.query(&["status"]));
+    for i in lab::instances(&status) {
+        assert_eq!(i["priority"], 200, "{i}");
+    }
+    // SIGHUP with the bad file: logged, nothing changes.
+    std::fs::write(&path, good.replacen("priority = 200", "priority = 300", 1)).unwrap();
+    netns::signal(rig.pair.a.pid().unwrap(), libc::SIGHUP).unwrap();
+    let log = rig.pair.a.log_path().to_path_buf();
+    let r = lab::wait_until("the refusal in A's log", ELECTION, &NO_STOP, || {
+        Ok(std::fs::read_to_string(&log)?.contains("reload refused"))
+    });
+    rig.pair.check(r);
+    rig.pair.wait_a_master(ELECTION);
+}
+
+#[test]
+fn sighup_applies_a_new_priority_and_preemption_moves_the_master() {
+    let Some(mut rig) = Rig::standard("sighup_applies_a_new_priority_and_preemption_moves_the_master")
+    else {
+        return;
+    };
+    let path = rig.pair.a.config_path().to_path_buf();
+    std::fs::write(&path, gateway_config(&rig.lab, "a", 50).render()).unwrap();
+    netns::signal(rig.pair.a.pid().unwrap(), libc::SIGHUP).unwrap();
+    // B (100, preempting) takes over from A now at 50.
+    rig.pair.wait_b_master(ELECTION);
+    let a = &mut rig.pair.a;
+    let r = lab::wait_until("A backup", ELECTION, &NO_STOP, || a.all_in("backup"));
+    rig.pair.check(r);
+    let status = rig.pair.check(rig.pair.a.query(&["status"]));
+    for i in lab::instances(&status) {
+        assert_eq!(i["priority"], 50, "{i}");
+    }
+    let text = std::fs::read_to_string(rig.pair.a.log_path()).unwrap();
+    assert!(text.contains("configuration reloaded"), "{text}");
+}
