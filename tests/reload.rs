@@ -18,18 +18,21 @@ use std::time::Duration;
 use common::{flow, gateway_config, lab, netns, Rig, NO_STOP, XVRRP};
 
 const EXTRA_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
+const EXTRA_VIP2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 51);
 const EXTRA_VMAC: &str = "00:00:5e:00:01:03";
 const SERVER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
 const ELECTION: Duration = Duration::from_secs(10);
 
-/// A's standard file plus `extra` (VRID 3 on lan0, answering pings), or
-/// the standard file alone.
-fn a_config(rig: &Rig, extra: bool) -> String {
+/// A's standard file plus `extra` (VRID 3 on lan0, answering pings) with
+/// these addresses, or the standard file alone.
+fn a_config(rig: &Rig, extra: &[Ipv4Addr]) -> String {
     let mut text = gateway_config(&rig.lab, "a", 200).render();
-    if extra {
+    if !extra.is_empty() {
+        let addrs: Vec<String> = extra.iter().map(|a| format!("\"{a}/24\"")).collect();
         text.push_str(&format!(
-            "\n[[vrrp]]\nname = \"extra\"\nport = \"lan0\"\nvrid = 3\npriority = 200\nadvert_interval = \"{}\"\naccept = true\naddresses = [\"{EXTRA_VIP}/24\"]\n",
-            common::TEST_INTERVAL
+            "\n[[vrrp]]\nname = \"extra\"\nport = \"lan0\"\nvrid = 3\npriority = 200\nadvert_interval = \"{}\"\naccept = true\naddresses = [{}]\n",
+            common::TEST_INTERVAL,
+            addrs.join(", ")
         ));
     }
     text
@@ -59,12 +62,9 @@ fn reload_cli(rig: &Rig) -> (bool, String, String) {
 
 fn wait_state(rig: &mut Rig, name: &str, state: &str) {
     let a = &rig.pair.a;
-    let r = lab::wait_until(
-        &format!("A's {name} {state}"),
-        ELECTION,
-        &NO_STOP,
-        || Ok(a.states()?.get(name).map(String::as_str) == Some(state)),
-    );
+    let r = lab::wait_until(&format!("A's {name} {state}"), ELECTION, &NO_STOP, || {
+        Ok(a.states()?.get(name).map(String::as_str) == Some(state))
+    });
     rig.pair.check(r);
 }
 
@@ -80,27 +80,62 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
     let f = rig.flowing(2000);
     thread::sleep(Duration::from_millis(300));
 
-    std::fs::write(rig.pair.a.config_path(), a_config(&rig, true)).unwrap();
+    std::fs::write(rig.pair.a.config_path(), a_config(&rig, &[EXTRA_VIP])).unwrap();
     let reply = rig.pair.check(rig.pair.a.query(&["reload"]));
     assert_eq!(names(&reply, "added"), ["extra"], "{reply}");
     assert_eq!(names(&reply, "unchanged"), ["lan-gw", "wan-gw"], "{reply}");
     assert!(names(&reply, "removed").is_empty(), "{reply}");
     wait_state(&mut rig, "extra", "master");
     let client = rig.lab.ns("client");
-    rig.pair
-        .check(flow::ping(&client, IpAddr::V4(EXTRA_VIP), 2, Duration::from_secs(5)));
+    rig.pair.check(flow::ping(
+        &client,
+        IpAddr::V4(EXTRA_VIP),
+        2,
+        Duration::from_secs(5),
+    ));
     let mac = flow::neighbour_mac(&client, IpAddr::V4(EXTRA_VIP)).unwrap();
     assert_eq!(mac.as_deref(), Some(EXTRA_VMAC));
 
-    std::fs::write(rig.pair.a.config_path(), a_config(&rig, false)).unwrap();
+    // A second address on the master: answered at once, no new election.
+    let extra_transitions = common::instance_field(&rig.pair.a, "extra", "transitions");
+    std::fs::write(
+        rig.pair.a.config_path(),
+        a_config(&rig, &[EXTRA_VIP, EXTRA_VIP2]),
+    )
+    .unwrap();
     let (ok, stdout, stderr) = reload_cli(&rig);
+    eprintln!("$ xvrrp reload\n{stdout}");
+    assert!(ok, "{stderr}\n{}", rig.pair.logs());
+    assert!(stdout.contains("changed    extra (addresses)"), "{stdout}");
+    rig.pair.check(flow::ping(
+        &client,
+        IpAddr::V4(EXTRA_VIP2),
+        2,
+        Duration::from_secs(5),
+    ));
+    assert_eq!(
+        common::instance_field(&rig.pair.a, "extra", "transitions"),
+        extra_transitions
+    );
+
+    std::fs::write(rig.pair.a.config_path(), a_config(&rig, &[])).unwrap();
+    let (ok, stdout, stderr) = reload_cli(&rig);
+    eprintln!("$ xvrrp reload\n{stdout}");
     assert!(ok, "{stderr}\n{}", rig.pair.logs());
     assert!(stdout.contains("removed    extra"), "{stdout}");
     assert!(stdout.contains("unchanged  lan-gw, wan-gw"), "{stdout}");
     let states = rig.pair.check(rig.pair.a.states());
     assert!(!states.contains_key("extra"), "{states:?}");
     // The removed instance's address is no longer answered.
-    netns::ip(&["-n", &client, "neigh", "flush", "to", &EXTRA_VIP.to_string()]).unwrap();
+    netns::ip(&[
+        "-n",
+        &client,
+        "neigh",
+        "flush",
+        "to",
+        &EXTRA_VIP.to_string(),
+    ])
+    .unwrap();
     assert!(
         flow::ping(&client, IpAddr::V4(EXTRA_VIP), 1, Duration::from_secs(2)).is_err(),
         "{EXTRA_VIP} still answers after its instance was removed"
@@ -108,7 +143,7 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
 
     thread::sleep(Duration::from_millis(300));
     let report = f.stop().unwrap();
-    eprintln!("two reloads under the flow: {report}");
+    eprintln!("three reloads under the flow: {report}");
     assert!(report.received > 0, "{report}");
     assert_eq!(report.lost, 0, "{report}\n{}", rig.pair.logs());
     let after = (
@@ -117,8 +152,12 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
     );
     assert_eq!(before, after, "an unchanged instance changed state");
     // And the gateway still forwards.
-    rig.pair
-        .check(flow::ping(&client, IpAddr::V4(SERVER), 2, Duration::from_secs(5)));
+    rig.pair.check(flow::ping(
+        &client,
+        IpAddr::V4(SERVER),
+        2,
+        Duration::from_secs(5),
+    ));
 }
 
 #[test]
@@ -145,9 +184,11 @@ fn reload_refuses_a_bad_file_and_a_restart_only_change() {
     assert!(stderr.contains("priority"), "{stderr}");
 
     std::fs::write(&path, good.replace("cores = [0]", "cores = [0, 1]")).unwrap();
+    eprintln!("$ xvrrp reload\n{stderr}");
     let (ok, _, stderr) = reload_cli(&rig);
     assert!(!ok);
     assert!(stderr.contains("dataplane.cores"), "{stderr}");
+    eprintln!("$ xvrrp reload\n{stderr}");
 
     // The running configuration stayed: A is still master of both.
     rig.pair.wait_a_master(ELECTION);
@@ -168,7 +209,8 @@ fn reload_refuses_a_bad_file_and_a_restart_only_change() {
 
 #[test]
 fn sighup_applies_a_new_priority_and_preemption_moves_the_master() {
-    let Some(mut rig) = Rig::standard("sighup_applies_a_new_priority_and_preemption_moves_the_master")
+    let Some(mut rig) =
+        Rig::standard("sighup_applies_a_new_priority_and_preemption_moves_the_master")
     else {
         return;
     };

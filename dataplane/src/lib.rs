@@ -257,11 +257,7 @@ impl Dataplane {
         let tables = Arc::new(TablesCell::new(tables));
         let nworkers = cfg.cores.len().max(1);
         // Ownership flags for every slot a reload may give a router.
-        let shared = Arc::new(Shared::new(
-            nworkers,
-            infos.len(),
-            xdp_maps::MAX_ROUTERS,
-        )?);
+        let shared = Arc::new(Shared::new(nworkers, infos.len(), xdp_maps::MAX_ROUTERS)?);
 
         let mut filters = Vec::with_capacity(infos.len());
         let mut xdp_maps = Vec::with_capacity(infos.len());
@@ -530,7 +526,8 @@ impl Dataplane {
             self.set_slot_master(old.id, false);
         }
         for (port, filter) in self.filters.iter_mut().enumerate() {
-            let kept: Vec<InstanceView> = views.iter().filter(|v| v.port == port).cloned().collect();
+            let kept: Vec<InstanceView> =
+                views.iter().filter(|v| v.port == port).cloned().collect();
             for old in before.instances.iter().filter(|v| v.port == port) {
                 filter.remove_router(old, &kept)?;
             }

@@ -58,11 +58,7 @@ impl Refused {
 /// `bad-config`: the file's errors (`FILE:LINE:COL: message`, one a line),
 /// or a router the fast path cannot serve; `restart-required`: settings
 /// that take effect only at start changed.
-pub(super) fn prepare(
-    path: &Path,
-    running: &Config,
-    dp: &Dataplane,
-) -> Result<Prepared, Refused> {
+pub(super) fn prepare(path: &Path, running: &Config, dp: &Dataplane) -> Result<Prepared, Refused> {
     let bad = |message: String| Refused {
         code: "bad-config",
         message,
@@ -121,7 +117,10 @@ fn summary(plan: &ReloadPlan) -> Map<String, Value> {
     m.insert("added".into(), json!(plan.added));
     m.insert("removed".into(), json!(plan.removed));
     m.insert("routes_changed".into(), json!(plan.routes_changed));
-    m.insert("sync_groups_changed".into(), json!(plan.sync_groups_changed));
+    m.insert(
+        "sync_groups_changed".into(),
+        json!(plan.sync_groups_changed),
+    );
     m
 }
 
@@ -189,9 +188,7 @@ impl Daemon {
             }
         }
         let routers = Routers::new(routers, sync_groups(&cfg), |t| {
-            up.get(t)
-                .copied()
-                .unwrap_or_else(|| crate::track::is_up(t))
+            up.get(t).copied().unwrap_or_else(|| crate::track::is_up(t))
         });
         // 3. The fast path.
         if let Err(e) = self.dp.reconfigure(&dcfg, &carried) {

@@ -65,13 +65,15 @@ impl View<'_> {
                 code: "internal",
                 message: "reload is served by the control loop".into(),
             },
-            Request::Drain { .. } | Request::Resume { .. } | Request::Capture { .. } => Response::Err {
-                code: "unsupported",
-                message: format!(
-                    "{} is not available in this version of xvrrp",
-                    req.to_json()["cmd"]
-                ),
-            },
+            Request::Drain { .. } | Request::Resume { .. } | Request::Capture { .. } => {
+                Response::Err {
+                    code: "unsupported",
+                    message: format!(
+                        "{} is not available in this version of xvrrp",
+                        req.to_json()["cmd"]
+                    ),
+                }
+            }
         }
     }
 }

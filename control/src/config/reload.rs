@@ -108,9 +108,15 @@ fn restart_required(old: &Config, new: &Config) -> Vec<&'static str> {
     let (o, n) = (&old.global, &new.global);
     let (od, nd) = (&old.dataplane, &new.dataplane);
     [
-        (o.control_socket != n.control_socket, "global.control_socket"),
+        (
+            o.control_socket != n.control_socket,
+            "global.control_socket",
+        ),
         (o.socket_group != n.socket_group, "global.socket_group"),
-        (o.metrics_listen != n.metrics_listen, "global.metrics_listen"),
+        (
+            o.metrics_listen != n.metrics_listen,
+            "global.metrics_listen",
+        ),
         (od.cores != nd.cores, "dataplane.cores"),
         (od.idle != nd.idle, "dataplane.idle"),
         (od.xdp_mode != nd.xdp_mode, "dataplane.xdp_mode"),
@@ -266,7 +272,11 @@ addresses = ["203.0.113.1/24"]
         ] {
             let plan = diff(&old, &cfg(&BASE.replace(from, to)));
             let change = plan.changed.first().unwrap();
-            assert_eq!((change.name.as_str(), change.restart), ("lan", true), "{key}");
+            assert_eq!(
+                (change.name.as_str(), change.restart),
+                ("lan", true),
+                "{key}"
+            );
             assert!(change.keys.contains(&key), "{key}: {:?}", change.keys);
             assert!(!plan.keeps_state("lan"));
         }
