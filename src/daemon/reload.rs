@@ -209,17 +209,24 @@ impl Daemon {
         self.cfg = cfg;
         self.routers.handle_reload(now, &started);
         self.drain_actions(now);
-        let changed: Vec<&str> = plan.changed.iter().map(|c| c.name.as_str()).collect();
-        tracing::info!(
-            unchanged = plan.unchanged.len(),
-            changed = %changed.join(","),
-            added = %plan.added.join(","),
-            removed = %plan.removed.join(","),
-            routes_changed = plan.routes_changed,
-            sync_groups_changed = plan.sync_groups_changed,
-            "configuration reloaded from {}",
-            self.config_path.display()
-        );
+        if plan.is_noop() {
+            tracing::info!(
+                "configuration reloaded from {}: nothing changed",
+                self.config_path.display()
+            );
+        } else {
+            let changed: Vec<&str> = plan.changed.iter().map(|c| c.name.as_str()).collect();
+            tracing::info!(
+                unchanged = plan.unchanged.len(),
+                changed = %changed.join(","),
+                added = %plan.added.join(","),
+                removed = %plan.removed.join(","),
+                routes_changed = plan.routes_changed,
+                sync_groups_changed = plan.sync_groups_changed,
+                "configuration reloaded from {}",
+                self.config_path.display()
+            );
+        }
         let mut event = summary(&plan);
         event.insert("event".into(), json!("reload"));
         self.ctl
