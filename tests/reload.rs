@@ -207,15 +207,25 @@ fn reload_refuses_a_bad_file_and_a_restart_only_change() {
     rig.pair.wait_a_master(ELECTION);
 }
 
+/// `name`'s configuration without the sync group, whose hold would keep
+/// B from preempting once it has yielded to A (README, sync groups).
+fn ungrouped(lab: &common::Lab, name: &str, priority: u8) -> common::ApplianceConfig {
+    let mut c = gateway_config(lab, name, priority);
+    c.sync_group = false;
+    c
+}
+
 #[test]
 fn sighup_applies_a_new_priority_and_preemption_moves_the_master() {
-    let Some(mut rig) =
-        Rig::standard("sighup_applies_a_new_priority_and_preemption_moves_the_master")
-    else {
+    let test = "sighup_applies_a_new_priority_and_preemption_moves_the_master";
+    let Some(lab) = common::setup(test) else {
         return;
     };
+    let pair = common::Pair::start(&lab, &ungrouped(&lab, "a", 200), &ungrouped(&lab, "b", 100));
+    let mut rig = Rig { pair, lab };
+    rig.pair.wait_a_master(common::ELECTION_TIMEOUT);
     let path = rig.pair.a.config_path().to_path_buf();
-    std::fs::write(&path, gateway_config(&rig.lab, "a", 50).render()).unwrap();
+    std::fs::write(&path, ungrouped(&rig.lab, "a", 50).render()).unwrap();
     netns::signal(rig.pair.a.pid().unwrap(), libc::SIGHUP).unwrap();
     // B (100, preempting) takes over from A now at 50.
     rig.pair.wait_b_master(ELECTION);
