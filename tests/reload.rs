@@ -240,9 +240,32 @@ fn reload_refuses_a_bad_file_and_a_restart_only_change() {
         "{good}\n[[route]]\nto = \"198.51.100.0/24\"\nvia = \"{SERVER}\"\nport = \"wan0\"\n"
     );
     std::fs::write(&path, routed).unwrap();
+    // A subscriber hears of the reload.
+    let socket = common::socket_path(&rig.lab, "a");
+    let events = rig.pair.check(
+        xvrrp_control::ctl_socket::subscribe(std::path::Path::new(&socket))
+            .map_err(anyhow::Error::from),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Ends when the daemon closes the connection at the end of the test.
+    thread::spawn(move || {
+        for event in events {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
     let reply = rig.pair.check(rig.pair.a.query(&["reload"]));
     assert_eq!(reply["routes_changed"], true, "{reply}");
     assert_eq!(names(&reply, "unchanged"), ["lan-gw", "wan-gw"], "{reply}");
+    let event = loop {
+        let event = rx.recv_timeout(ELECTION).unwrap().unwrap();
+        if event["event"] == "reload" {
+            break event;
+        }
+    };
+    assert_eq!(event["routes_changed"], true, "{event}");
+    assert_eq!(names(&event, "unchanged"), ["lan-gw", "wan-gw"], "{event}");
     rig.pair
         .check(flow::ping(&client, far, 2, Duration::from_secs(5)));
 }
