@@ -32,7 +32,7 @@ use lpm::{Origin, Route};
 use neigh::NeighbourSnapshot;
 pub use process::InstanceView;
 use process::{PortView, Tables};
-use routes::{RoutePublisher, RouteSources, TablesCell};
+use routes::{RoutePublisher, RouteSources, SharedSources, TablesCell};
 use shared::Shared;
 use stats::{Counters, SocketStats};
 pub use worker::Idle;
@@ -190,7 +190,7 @@ pub struct Dataplane {
     tables: Arc<TablesCell>,
     /// Connected and static routes, shared with the publisher of kernel
     /// routes (a reload replaces the static ones).
-    sources: Arc<Mutex<RouteSources>>,
+    sources: Arc<Mutex<SharedSources>>,
     /// Tables a reload replaced, kept until no worker holds them (a
     /// worker must not free a large table).
     retired: Vec<Arc<Tables>>,
@@ -386,7 +386,10 @@ impl Dataplane {
         Ok(Self {
             shared,
             tables,
-            sources: Arc::new(Mutex::new(sources)),
+            sources: Arc::new(Mutex::new(SharedSources {
+                sources,
+                generation: 0,
+            })),
             retired: Vec::new(),
             ids_by_slot: ids_by_slot(&slots),
             slots,
@@ -537,27 +540,35 @@ impl Dataplane {
         }
         self.xdp.set_routers(&views);
         {
-            // The kernel route mirror's publisher waits meanwhile.
-            let mut sources = self
+            // Held for the swap (and a rebuild of the routes when the static
+            // ones changed): the kernel route mirror waits meanwhile, and
+            // builds again if it was building from the old static routes.
+            let mut shared = self
                 .sources
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            sources.static4 = cfg.routes4.clone();
-            sources.static6 = cfg.routes6.clone();
             let current = self.tables.load();
-            let kernel4: Vec<Route<Ipv4Addr>> = current
-                .routes4
-                .entries()
-                .filter(|(_, o)| *o == Origin::Kernel)
-                .map(|(r, _)| *r)
-                .collect();
-            let kernel6: Vec<Route<Ipv6Addr>> = current
-                .routes6
-                .entries()
-                .filter(|(_, o)| *o == Origin::Kernel)
-                .map(|(r, _)| *r)
-                .collect();
-            let (routes4, routes6) = sources.build(&kernel4, &kernel6);
+            let (routes4, routes6) =
+                if shared.sources.static4 == cfg.routes4 && shared.sources.static6 == cfg.routes6 {
+                    (current.routes4.clone(), current.routes6.clone())
+                } else {
+                    shared.sources.static4 = cfg.routes4.clone();
+                    shared.sources.static6 = cfg.routes6.clone();
+                    shared.generation += 1;
+                    let kernel4: Vec<Route<Ipv4Addr>> = current
+                        .routes4
+                        .entries()
+                        .filter(|(_, o)| *o == Origin::Kernel)
+                        .map(|(r, _)| *r)
+                        .collect();
+                    let kernel6: Vec<Route<Ipv6Addr>> = current
+                        .routes6
+                        .entries()
+                        .filter(|(_, o)| *o == Origin::Kernel)
+                        .map(|(r, _)| *r)
+                        .collect();
+                    shared.sources.build(&kernel4, &kernel6)
+                };
             let tables = Tables {
                 ports: current.ports.clone(),
                 instances: views,
