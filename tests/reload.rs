@@ -26,12 +26,12 @@ const ELECTION: Duration = Duration::from_secs(10);
 
 /// A's standard file plus `extra` (VRID 3 on lan0, answering pings) with
 /// these addresses, or the standard file alone.
-fn a_config(rig: &Rig, extra: &[Ipv4Addr]) -> String {
+fn a_config(rig: &Rig, vrid: u8, extra: &[Ipv4Addr]) -> String {
     let mut text = gateway_config(&rig.lab, "a", 200).render();
     if !extra.is_empty() {
         let addrs: Vec<String> = extra.iter().map(|a| format!("\"{a}/24\"")).collect();
         text.push_str(&format!(
-            "\n[[vrrp]]\nname = \"extra\"\nport = \"lan0\"\nvrid = 3\npriority = 200\nadvert_interval = \"{}\"\naccept = true\naddresses = [{}]\n",
+            "\n[[vrrp]]\nname = \"extra\"\nport = \"lan0\"\nvrid = {vrid}\npriority = 200\nadvert_interval = \"{}\"\naccept = true\naddresses = [{}]\n",
             common::TEST_INTERVAL,
             addrs.join(", ")
         ));
@@ -102,7 +102,7 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
     let f = rig.flowing(2000);
     thread::sleep(Duration::from_millis(300));
 
-    std::fs::write(rig.pair.a.config_path(), a_config(&rig, &[EXTRA_VIP])).unwrap();
+    std::fs::write(rig.pair.a.config_path(), a_config(&rig, 3, &[EXTRA_VIP])).unwrap();
     let reply = rig.pair.check(rig.pair.a.query(&["reload"]));
     eprintln!("$ xvrrp reload --json\n{reply:#}");
     assert_eq!(names(&reply, "added"), ["extra"], "{reply}");
@@ -123,7 +123,7 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
     let extra_transitions = common::instance_field(&rig.pair.a, "extra", "transitions");
     std::fs::write(
         rig.pair.a.config_path(),
-        a_config(&rig, &[EXTRA_VIP, EXTRA_VIP2]),
+        a_config(&rig, 3, &[EXTRA_VIP, EXTRA_VIP2]),
     )
     .unwrap();
     let (ok, stdout, stderr) = reload_cli(&rig);
@@ -141,7 +141,40 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
         extra_transitions
     );
 
-    std::fs::write(rig.pair.a.config_path(), a_config(&rig, &[])).unwrap();
+    // Another VRID makes another virtual router: it starts over, and the
+    // same address is answered from the new virtual MAC.
+    std::fs::write(
+        rig.pair.a.config_path(),
+        a_config(&rig, 4, &[EXTRA_VIP, EXTRA_VIP2]),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = reload_cli(&rig);
+    eprintln!("$ xvrrp reload\n{stdout}");
+    assert!(ok, "{stderr}\n{}", rig.pair.logs());
+    assert!(
+        stdout.contains("changed    extra (vrid; restarted)"),
+        "{stdout}"
+    );
+    wait_state(&mut rig, "extra", "master");
+    netns::ip(&[
+        "-n",
+        &client,
+        "neigh",
+        "flush",
+        "to",
+        &EXTRA_VIP.to_string(),
+    ])
+    .unwrap();
+    rig.pair.check(flow::ping(
+        &client,
+        IpAddr::V4(EXTRA_VIP),
+        2,
+        Duration::from_secs(5),
+    ));
+    let mac = flow::neighbour_mac(&client, IpAddr::V4(EXTRA_VIP)).unwrap();
+    assert_eq!(mac.as_deref(), Some("00:00:5e:00:01:04"));
+
+    std::fs::write(rig.pair.a.config_path(), a_config(&rig, 0, &[])).unwrap();
     let (ok, stdout, stderr) = reload_cli(&rig);
     eprintln!("$ xvrrp reload\n{stdout}");
     assert!(ok, "{stderr}\n{}", rig.pair.logs());
@@ -166,7 +199,7 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
 
     thread::sleep(Duration::from_millis(300));
     let report = f.stop().unwrap();
-    eprintln!("three reloads under the flow: {report}");
+    eprintln!("four reloads under the flow: {report}");
     assert!(report.received > 0, "{report}");
     assert_eq!(report.lost, 0, "{report}\n{}", rig.pair.logs());
     let after = (
