@@ -95,6 +95,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-read the daemon's configuration file (as SIGHUP does); print what changed.
+    Reload {
+        /// Print the daemon's JSON reply.
+        #[arg(long)]
+        json: bool,
+    },
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
@@ -181,6 +187,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => client::priority(&socket, &name, priority, json).map(|()| ExitCode::SUCCESS),
         Command::Events { json } => events::run(&socket, json).map(|()| ExitCode::SUCCESS),
+        Command::Reload { json } => client::reload(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;

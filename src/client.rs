@@ -202,6 +202,74 @@ pub fn priority(socket: &Path, name: &str, priority: u8, as_json: bool) -> anyho
     Ok(())
 }
 
+/// `xvrrp reload`: the daemon re-reads its configuration file; prints
+/// which instances are unchanged, changed (with the keys, and whether the
+/// instance started over), added and removed.
+pub fn reload(socket: &Path, as_json: bool) -> anyhow::Result<()> {
+    let reply = call(socket, &json!({"cmd": "reload"}))?;
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply).context("encoding JSON")?
+        );
+        return Ok(());
+    }
+    let names = |k: &str| -> Vec<String> {
+        reply
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let changed: Vec<String> = reply
+        .get("changed")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let keys: Vec<&str> = c
+                .get("keys")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let restart = c.get("restart").and_then(Value::as_bool) == Some(true);
+            format!(
+                "{} ({}{})",
+                c.get("name").and_then(Value::as_str).unwrap_or("-"),
+                keys.join(", "),
+                if restart { "; restarted" } else { "" }
+            )
+        })
+        .collect();
+    println!("configuration reloaded");
+    for (label, list) in [
+        ("unchanged", names("unchanged")),
+        ("changed", changed),
+        ("added", names("added")),
+        ("removed", names("removed")),
+    ] {
+        let text = if list.is_empty() {
+            "-".to_string()
+        } else {
+            list.join(", ")
+        };
+        println!("  {label:<10} {text}");
+    }
+    for (key, label) in [
+        ("routes_changed", "static routes changed"),
+        ("sync_groups_changed", "sync groups changed"),
+    ] {
+        if reply.get(key).and_then(Value::as_bool) == Some(true) {
+            println!("  {label}");
+        }
+    }
+    Ok(())
+}
+
 /// Prints `rows` under `header` in columns as wide as their widest cell.
 fn print_table(header: &[&str], rows: &[Vec<String>]) {
     print!("{}", format_table(header, rows));

@@ -206,6 +206,15 @@ impl Prober {
         })
     }
 
+    /// Stops probing without waiting for the thread (it ends after its
+    /// current probe); reports not taken yet are dropped. For a reload,
+    /// which starts a prober for the new routers.
+    pub fn retire(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Detached: the control thread must not wait out a probe period.
+        drop(self.thread.take());
+    }
+
     /// The reports made since the last call, oldest first.
     pub fn take(&self) -> impl Iterator<Item = ProbeReport> + '_ {
         self.reports.try_iter()

@@ -23,17 +23,17 @@ pub mod xsk;
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd, BorrowedFd, OwnedFd},
-    sync::{atomic::Ordering, Arc},
+    sync::{atomic::Ordering, Arc, Mutex},
     thread::JoinHandle,
 };
 
 pub use error::DataplaneError;
 use iface::InterfaceInfo;
-use lpm::Route;
+use lpm::{Origin, Route};
 use neigh::NeighbourSnapshot;
 pub use process::InstanceView;
 use process::{PortView, Tables};
-use routes::{RoutePublisher, RouteSources, TablesCell};
+use routes::{RoutePublisher, RouteSources, SharedSources, TablesCell};
 use shared::Shared;
 use stats::{Counters, SocketStats};
 pub use worker::Idle;
@@ -42,7 +42,7 @@ pub use xdp::AttachMode;
 use xdp::PortFilter;
 use xdp_maps::{XdpControl, XdpPortStats};
 use xsk::WorkerXsk;
-use xvrrp_control::{config, config::Config, RouterId};
+use xvrrp_control::{config, config::Config, vrrp::RxAdvert, RouterId};
 
 /// How the fast path serves one port, as it turned out at start: what
 /// `status` shows.
@@ -189,8 +189,19 @@ impl DataplaneConfig {
 pub struct Dataplane {
     shared: Arc<Shared>,
     tables: Arc<TablesCell>,
-    /// Connected and static routes, for the publisher of kernel routes.
-    sources: RouteSources,
+    /// Connected and static routes, shared with the publisher of kernel
+    /// routes (a reload replaces the static ones).
+    sources: Arc<Mutex<SharedSources>>,
+    /// Tables a reload replaced, kept until no worker holds them (a
+    /// worker must not free a large table).
+    retired: Vec<Arc<Tables>>,
+    /// Each router's slot, by [`RouterId`]: the id the fast path knows it
+    /// by (its [`InstanceView::id`], ownership flag and XDP entries). The
+    /// slot is the router's id at start and stays the same across reloads
+    /// while the router keeps its state, whatever its id becomes.
+    slots: Vec<RouterId>,
+    /// The reverse of `slots`, by slot.
+    ids_by_slot: Vec<Option<RouterId>>,
     infos: Vec<InterfaceInfo>,
     layout: Vec<PortLayout>,
     workers: Vec<JoinHandle<()>>,
@@ -247,7 +258,8 @@ impl Dataplane {
         let (tables, sources) = build_tables(cfg, &infos);
         let tables = Arc::new(TablesCell::new(tables));
         let nworkers = cfg.cores.len().max(1);
-        let shared = Arc::new(Shared::new(nworkers, infos.len(), cfg.routers.len())?);
+        // Ownership flags for every slot a reload may give a router.
+        let shared = Arc::new(Shared::new(nworkers, infos.len(), xdp_maps::MAX_ROUTERS)?);
 
         let mut filters = Vec::with_capacity(infos.len());
         let mut xdp_maps = Vec::with_capacity(infos.len());
@@ -372,10 +384,17 @@ impl Dataplane {
                 })?;
             workers.push(handle);
         }
+        let slots: Vec<RouterId> = cfg.routers.iter().map(|r| r.id).collect();
         Ok(Self {
             shared,
             tables,
-            sources,
+            sources: Arc::new(Mutex::new(SharedSources {
+                sources,
+                generation: 0,
+            })),
+            retired: Vec::new(),
+            ids_by_slot: ids_by_slot(&slots),
+            slots,
             infos,
             layout,
             workers,
@@ -405,7 +424,7 @@ impl Dataplane {
     /// routes plus the routes it is given (the kernel's). Only one may be
     /// in use at a time.
     pub fn route_publisher(&self) -> RoutePublisher {
-        RoutePublisher::new(Arc::clone(&self.tables), self.sources.clone())
+        RoutePublisher::shared(Arc::clone(&self.tables), Arc::clone(&self.sources))
     }
 
     /// Kernel facts of port `idx`.
@@ -417,10 +436,161 @@ impl Dataplane {
     /// in the workers and in the port's XDP filter (which drops what is
     /// sent to the router's MAC and addresses while we are not master).
     pub fn set_master(&self, id: RouterId, master: bool) {
-        if let Some(flag) = self.shared.master.get(id.index()) {
+        if let Some(slot) = self.slots.get(id.index()) {
+            self.set_slot_master(*slot, master);
+        }
+    }
+
+    fn set_slot_master(&self, slot: RouterId, master: bool) {
+        if let Some(flag) = self.shared.master.get(slot.index()) {
             flag.store(master, Ordering::Release);
         }
-        self.xdp.set_master(id, master);
+        self.xdp.set_master(slot, master);
+    }
+
+    /// Gives every advertisement the workers validated to `f`, with the
+    /// router it is for (the masters' slots first, then the queue). One a
+    /// worker read with the tables of before a reload, for a router the
+    /// reload removed, is dropped here.
+    pub fn drain_adverts(&self, mut f: impl FnMut(RxAdvert)) {
+        self.shared.drain_adverts(|mut adv| {
+            if let Some(id) = self.ids_by_slot.get(adv.router.index()).copied().flatten() {
+                adv.router = id;
+                f(adv);
+            }
+        });
+    }
+
+    /// Whether advertisements wait for the control thread.
+    pub fn has_adverts(&self) -> bool {
+        self.shared.has_adverts()
+    }
+
+    /// Serves the routers and static routes of `cfg` from now on (a
+    /// reload; the ports and workers of `cfg` must be the running ones).
+    /// `carried[i]` is the id router `i` of `cfg` had before when it keeps
+    /// its state: it keeps its slot, so its ownership and filter entries
+    /// never change and the workers go on answering and forwarding for it
+    /// without a gap. Any other router gets a slot no router used before,
+    /// starts without ownership, and the slots of the routers left behind
+    /// lose theirs. The filters' entries are rewritten in place (what only
+    /// a removed router had goes), then the workers' tables are replaced
+    /// at once, the kernel's routes kept.
+    ///
+    /// # Errors
+    /// A router on a port without an IPv4 address, no free slot, or a
+    /// filter map update failure (the filters may then be half updated:
+    /// the daemon should be restarted).
+    pub fn reconfigure(
+        &mut self,
+        cfg: &DataplaneConfig,
+        carried: &[Option<RouterId>],
+    ) -> Result<(), DataplaneError> {
+        for inst in &cfg.routers {
+            let info = self.infos.get(inst.port).ok_or_else(|| {
+                DataplaneError::Unsupported(format!("instance refers to port #{}", inst.port))
+            })?;
+            if info.addrs_v4.is_empty() {
+                return Err(DataplaneError::NoAddress {
+                    ifname: info.name.clone(),
+                });
+            }
+        }
+        let before = self.tables.load();
+        let mut taken: Vec<RouterId> = before.instances.iter().map(|v| v.id).collect();
+        let mut slots = Vec::with_capacity(cfg.routers.len());
+        for i in 0..cfg.routers.len() {
+            let kept = carried
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|old| self.slots.get(old.index()).copied());
+            let slot = match kept {
+                Some(slot) => slot,
+                None => {
+                    let free = (0..xdp_maps::MAX_ROUTERS)
+                        .filter_map(|s| u16::try_from(s).ok().map(RouterId))
+                        .find(|s| !taken.contains(s))
+                        .ok_or_else(|| {
+                            DataplaneError::Unsupported(format!(
+                                "no free router slot among {}: restart xvrrp",
+                                xdp_maps::MAX_ROUTERS
+                            ))
+                        })?;
+                    taken.push(free);
+                    free
+                }
+            };
+            slots.push(slot);
+        }
+        let views: Vec<InstanceView> = cfg
+            .routers
+            .iter()
+            .zip(&slots)
+            .map(|(v, slot)| InstanceView {
+                id: *slot,
+                ..v.clone()
+            })
+            .collect();
+        for old in before.instances.iter().filter(|v| !slots.contains(&v.id)) {
+            self.set_slot_master(old.id, false);
+        }
+        for (port, filter) in self.filters.iter_mut().enumerate() {
+            let kept: Vec<InstanceView> =
+                views.iter().filter(|v| v.port == port).cloned().collect();
+            for old in before.instances.iter().filter(|v| v.port == port) {
+                filter.remove_router(old, &kept)?;
+            }
+            for inst in &kept {
+                filter.add_router(inst)?;
+            }
+        }
+        self.xdp.set_routers(&views);
+        {
+            // Held for the swap (and a rebuild of the routes when the static
+            // ones changed): the kernel route mirror waits meanwhile, and
+            // builds again if it was building from the old static routes.
+            let mut shared = self
+                .sources
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let current = self.tables.load();
+            let (routes4, routes6) =
+                if shared.sources.static4 == cfg.routes4 && shared.sources.static6 == cfg.routes6 {
+                    (current.routes4.clone(), current.routes6.clone())
+                } else {
+                    shared.sources.static4 = cfg.routes4.clone();
+                    shared.sources.static6 = cfg.routes6.clone();
+                    shared.generation += 1;
+                    let kernel4: Vec<Route<Ipv4Addr>> = current
+                        .routes4
+                        .entries()
+                        .filter(|(_, o)| *o == Origin::Kernel)
+                        .map(|(r, _)| *r)
+                        .collect();
+                    let kernel6: Vec<Route<Ipv6Addr>> = current
+                        .routes6
+                        .entries()
+                        .filter(|(_, o)| *o == Origin::Kernel)
+                        .map(|(r, _)| *r)
+                        .collect();
+                    shared.sources.build(&kernel4, &kernel6)
+                };
+            let tables = Tables {
+                ports: current.ports.clone(),
+                instances: views,
+                routes4,
+                routes6,
+            };
+            drop(current);
+            let old = self.tables.replace(tables);
+            self.retired.push(old);
+        }
+        drop(before);
+        self.retired.retain(|t| Arc::strong_count(t) > 1);
+        self.ids_by_slot = ids_by_slot(&slots);
+        self.slots = slots;
+        Ok(())
     }
 
     /// Tells the XDP filters the source address of each router's current
@@ -434,7 +604,8 @@ impl Dataplane {
         self.xdp.set_peer_masters(
             masters
                 .into_iter()
-                .inspect(|(id, addr)| shared.set_master_source(*id, *addr)),
+                .filter_map(|(id, addr)| self.slots.get(id.index()).map(|s| (*s, addr)))
+                .inspect(|(slot, addr)| shared.set_master_source(*slot, *addr)),
         );
     }
 
@@ -447,7 +618,11 @@ impl Dataplane {
     /// Frames another station sent from each router's virtual MAC, by
     /// [`RouterId`] (see [`xdp_maps`]), read now.
     pub fn vmac_conflicts(&self) -> Vec<u64> {
-        self.xdp.vmac_conflicts()
+        let by_slot = self.xdp.vmac_conflicts();
+        self.slots
+            .iter()
+            .map(|s| by_slot.get(s.index()).copied().unwrap_or(0))
+            .collect()
     }
 
     /// The time up to which every frame that reached a receive ring has
@@ -610,6 +785,17 @@ fn rings_readable(fds: &[i32]) -> bool {
     // SAFETY: pollfds is a valid, exclusively borrowed array of n entries.
     let rc = unsafe { libc::poll(pollfds.as_mut_ptr(), n, 0) };
     rc > 0 && pollfds.iter().any(|p| p.revents & libc::POLLIN != 0)
+}
+
+/// The router of each slot, from the slots by [`RouterId`].
+fn ids_by_slot(slots: &[RouterId]) -> Vec<Option<RouterId>> {
+    let mut ids = vec![None; slots.iter().map(|s| s.index() + 1).max().unwrap_or(0)];
+    for (i, slot) in slots.iter().enumerate() {
+        if let (Some(entry), Ok(id)) = (ids.get_mut(slot.index()), u16::try_from(i)) {
+            *entry = Some(RouterId(id));
+        }
+    }
+    ids
 }
 
 struct RawFd(i32);

@@ -59,7 +59,11 @@ pub struct PortView {
 /// its [`RouterSpec`] and kept compact for the per-frame lookups.
 #[derive(Debug, Clone)]
 pub struct InstanceView {
-    /// The router it is a view of (its ownership flag, its adverts).
+    /// The router's slot in the fast path: the index of its ownership
+    /// flag and of its entries in the XDP filter, and what its adverts are
+    /// tagged with. It is the router's [`RouterId`] at start and stays the
+    /// same across reloads (`Dataplane::reconfigure`), so the workers never
+    /// see a router they serve change slot.
     pub id: RouterId,
     /// Port index.
     pub port: usize,
@@ -135,7 +139,8 @@ impl InstanceView {
 pub struct Tables {
     /// Ports, by index.
     pub ports: Vec<PortView>,
-    /// Routers, indexed by [`RouterId`].
+    /// Routers, in [`RouterId`] order (their slots, `InstanceView::id`,
+    /// may differ after a reload).
     pub instances: Vec<InstanceView>,
     /// IPv4 routes (connected + static).
     pub routes4: RouteTable<Ipv4Addr>,

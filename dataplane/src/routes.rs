@@ -15,7 +15,7 @@ use std::{
     net::{Ipv4Addr, Ipv6Addr},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::{Duration, Instant},
 };
@@ -54,7 +54,7 @@ impl TablesCell {
     }
 
     /// Puts `tables` in place and returns the ones they replace.
-    fn replace(&self, tables: Tables) -> Arc<Tables> {
+    pub(crate) fn replace(&self, tables: Tables) -> Arc<Tables> {
         let old = self.current.swap(Arc::new(tables));
         // After the swap: a worker that sees the new generation loads the
         // new tables (or newer ones).
@@ -146,13 +146,26 @@ impl RouteSources {
     }
 }
 
-/// The one writer of a [`TablesCell`]: rebuilds the route tables from the
+/// The sources of a cell's routes, shared by its two writers: the
+/// publisher of the kernel's routes and the dataplane, which replaces the
+/// static routes on a reload. Held only to read or replace the sources and
+/// to swap a table in, never while a table of the kernel's routes is built,
+/// so the control thread never waits for one.
+#[derive(Debug, Default)]
+pub(crate) struct SharedSources {
+    pub(crate) sources: RouteSources,
+    /// Bumped at each replacement of the sources.
+    pub(crate) generation: u64,
+}
+
+/// The one writer of a [`TablesCell`]'s routes: rebuilds the route tables from the
 /// fixed sources plus the kernel's routes, publishes them, and frees the
 /// tables it replaced once no worker holds them any more.
 #[derive(Debug)]
 pub struct RoutePublisher {
     cell: Arc<TablesCell>,
-    sources: RouteSources,
+    /// Shared with the dataplane (see [`SharedSources`]).
+    sources: Arc<Mutex<SharedSources>>,
     /// Replaced tables, kept until the publisher holds the last reference.
     retired: Vec<Arc<Tables>>,
 }
@@ -160,6 +173,15 @@ pub struct RoutePublisher {
 impl RoutePublisher {
     /// A publisher for `cell`, whose tables are built from `sources`.
     pub fn new(cell: Arc<TablesCell>, sources: RouteSources) -> Self {
+        let sources = SharedSources {
+            sources,
+            generation: 0,
+        };
+        Self::shared(cell, Arc::new(Mutex::new(sources)))
+    }
+
+    /// A publisher for `cell` whose sources another writer may replace.
+    pub(crate) fn shared(cell: Arc<TablesCell>, sources: Arc<Mutex<SharedSources>>) -> Self {
         Self {
             cell,
             sources,
@@ -175,20 +197,40 @@ impl RoutePublisher {
         kernel6: &[Route<Ipv6Addr>],
     ) -> Duration {
         let start = Instant::now();
-        let (routes4, routes6) = self.sources.build(kernel4, kernel6);
-        let current = self.cell.load();
-        let tables = Tables {
-            ports: current.ports.clone(),
-            instances: current.instances.clone(),
-            routes4,
-            routes6,
-        };
-        drop(current);
-        let built = start.elapsed();
-        let old = self.cell.replace(tables);
-        self.retired.push(old);
-        self.reap();
-        built
+        loop {
+            let (sources, generation) = {
+                let shared = self.lock();
+                (shared.sources.clone(), shared.generation)
+            };
+            let (routes4, routes6) = sources.build(kernel4, kernel6);
+            let built = start.elapsed();
+            let shared = self.lock();
+            if shared.generation != generation {
+                // A reload replaced the static routes meanwhile.
+                continue;
+            }
+            let current = self.cell.load();
+            let tables = Tables {
+                ports: current.ports.clone(),
+                instances: current.instances.clone(),
+                routes4,
+                routes6,
+            };
+            drop(current);
+            let old = self.cell.replace(tables);
+            drop(shared);
+            self.retired.push(old);
+            self.reap();
+            return built;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SharedSources> {
+        // The other writer is the control thread and panics abort: a
+        // poisoned lock cannot hold half-written sources.
+        self.sources
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Frees the replaced tables no worker holds any more; call it now and

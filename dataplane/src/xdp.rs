@@ -218,6 +218,21 @@ impl PortFilter {
         res.map_err(|e| self.map_error(map, e))
     }
 
+    /// Removes `key` from the hash map `map` (a key that is not there is fine).
+    fn remove<K: aya::Pod>(&mut self, map: &'static str, key: K) -> Result<(), DataplaneError> {
+        let res = {
+            let data = self.map_data(map)?;
+            match HashMap::<&mut MapData, K, u32>::try_from(data) {
+                Ok(mut hash) => match hash.remove(&key) {
+                    Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+                    other => other,
+                },
+                Err(e) => Err(e),
+            }
+        };
+        res.map_err(|e| self.map_error(map, e))
+    }
+
     /// Takes map `map` out of the program's object, as an owned map.
     fn take(&mut self, map: &'static str) -> Result<aya::maps::Map, DataplaneError> {
         self.ebpf
@@ -267,6 +282,40 @@ impl PortFilter {
         }
         if !inst.vips6.is_empty() {
             self.set("served", xdp_maps::vrid_slot(true, inst.vrid), served)?;
+        }
+        Ok(())
+    }
+
+    /// Takes back what [`Self::add_router`] wrote for `old` (a router of
+    /// this port that a reload removed or changed) except what one of
+    /// `kept` (the port's routers after the reload) writes again: its
+    /// virtual MAC, addresses and (family, VRID). The kept routers are
+    /// then added, which overwrites the rest in place, so a router present
+    /// before and after never misses an entry.
+    ///
+    /// # Errors
+    /// A map update failure.
+    pub fn remove_router(
+        &mut self,
+        old: &InstanceView,
+        kept: &[InstanceView],
+    ) -> Result<(), DataplaneError> {
+        if !kept.iter().any(|k| k.vmac == old.vmac) {
+            self.remove("vmacs", old.vmac.0)?;
+        }
+        for (vip, _) in &old.vips4 {
+            if !kept.iter().any(|k| k.vips4.iter().any(|(a, _)| a == vip)) {
+                self.remove("vips4", u32::from_ne_bytes(vip.octets()))?;
+            }
+        }
+        for (vip, _) in &old.vips6 {
+            if !kept.iter().any(|k| k.vips6.iter().any(|(a, _)| a == vip)) {
+                self.remove("vips6", vip.octets())?;
+            }
+        }
+        let slot = |v: &InstanceView| xdp_maps::vrid_slot(!v.vips6.is_empty(), v.vrid);
+        if !kept.iter().any(|k| slot(k) == slot(old)) {
+            self.set("served", slot(old), [0u32, 0u32])?;
         }
         Ok(())
     }

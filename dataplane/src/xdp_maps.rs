@@ -28,8 +28,10 @@
 
 use std::{
     net::IpAddr,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
+
+use arc_swap::ArcSwap;
 
 use aya::maps::{Array, Map, MapData, PerCpuArray};
 use xvrrp_control::{DropReason, RouterId};
@@ -273,8 +275,9 @@ struct RouterSlot {
 /// The run-time state of every port's program.
 pub(crate) struct XdpControl {
     ports: Vec<Mutex<PortMaps>>,
-    /// By [`RouterId`].
-    routers: Vec<Option<RouterSlot>>,
+    /// By [`RouterId`] (replaced on a reload while the metrics thread may
+    /// read it).
+    routers: ArcSwap<Vec<Option<RouterSlot>>>,
     /// The peer master last written per router (by [`RouterId`]), so that
     /// an unchanged one costs no system call.
     peers: Mutex<Vec<Option<IpAddr>>>,
@@ -283,6 +286,37 @@ pub(crate) struct XdpControl {
 impl XdpControl {
     /// The state of `ports` (by port index) serving `routers`.
     pub(crate) fn new(ports: Vec<PortMaps>, routers: &[InstanceView]) -> Self {
+        let slots = Self::slots(routers);
+        let n = slots.len();
+        Self {
+            ports: ports.into_iter().map(Mutex::new).collect(),
+            routers: ArcSwap::from_pointee(slots),
+            peers: Mutex::new(vec![None; n]),
+        }
+    }
+
+    /// The routers are now `routers` (a reload): a router whose id was in
+    /// use keeps its recorded peer master, a new id starts without one.
+    pub(crate) fn set_routers(&self, routers: &[InstanceView]) {
+        let slots = Self::slots(routers);
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept: Vec<Option<IpAddr>> = (0..slots.len())
+            .map(|i| {
+                slots
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .and_then(|_| peers.get(i).copied().flatten())
+            })
+            .collect();
+        *peers = kept;
+        self.routers.store(Arc::new(slots));
+    }
+
+    fn slots(routers: &[InstanceView]) -> Vec<Option<RouterSlot>> {
         let mut slots = Vec::new();
         for inst in routers {
             let Ok(index) = router_index(inst.id) else {
@@ -300,12 +334,7 @@ impl XdpControl {
                 });
             }
         }
-        let n = slots.len();
-        Self {
-            ports: ports.into_iter().map(Mutex::new).collect(),
-            routers: slots,
-            peers: Mutex::new(vec![None; n]),
-        }
+        slots
     }
 
     fn port(&self, port: usize) -> Option<MutexGuard<'_, PortMaps>> {
@@ -318,7 +347,7 @@ impl XdpControl {
 
     /// Tells router `id`'s program whether this appliance is master of it.
     pub(crate) fn set_master(&self, id: RouterId, master: bool) {
-        let Some(slot) = self.routers.get(id.index()).copied().flatten() else {
+        let Some(slot) = self.routers.load().get(id.index()).copied().flatten() else {
             return;
         };
         let Some(mut maps) = self.port(slot.port) else {
@@ -348,6 +377,7 @@ impl XdpControl {
             .peers
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let routers = self.routers.load();
         for (id, addr) in masters {
             let (Some(addr), Some(seen)) = (addr, last.get_mut(id.index())) else {
                 continue;
@@ -355,7 +385,7 @@ impl XdpControl {
             if *seen == Some(addr) {
                 continue;
             }
-            let Some(slot) = self.routers.get(id.index()).copied().flatten() else {
+            let Some(slot) = routers.get(id.index()).copied().flatten() else {
                 continue;
             };
             let Some(mut maps) = self.port(slot.port) else {
@@ -403,6 +433,7 @@ impl XdpControl {
                 }
                 st.vmac_conflicts = self
                     .routers
+                    .load()
                     .iter()
                     .flatten()
                     .filter(|s| s.port == p)
@@ -416,6 +447,7 @@ impl XdpControl {
     /// The `vmac-conflict` count of every router, by [`RouterId`].
     pub(crate) fn vmac_conflicts(&self) -> Vec<u64> {
         self.routers
+            .load()
             .iter()
             .map(|slot| {
                 slot.and_then(|s| self.port(s.port).and_then(|m| m.conflicts(s.index).ok()))

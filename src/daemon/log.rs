@@ -124,6 +124,12 @@ impl DropLog {
         self.at = now;
     }
 
+    /// The routers were renumbered (a reload): the conflicts counted so
+    /// far are the baseline of the next line.
+    pub(super) fn reloaded(&mut self, dp: &Dataplane) {
+        self.conflicts = dp.vmac_conflicts();
+    }
+
     /// One warning per router whose virtual MAC arrived as the source of
     /// frames another station sent since the last line.
     fn log_conflicts(&mut self, dp: &Dataplane, routers: &Routers) {

@@ -21,6 +21,7 @@ mod log;
 mod metrics;
 mod notify;
 mod os;
+mod reload;
 mod render;
 mod requests;
 mod tables;
@@ -39,7 +40,7 @@ use mio::{unix::SourceFd, Events, Interest, Poll, Token};
 use serde_json::json;
 use xvrrp_control::{
     config::{self, Config, TrackTarget},
-    ctl_socket::{CtlServer, Request, REQUESTS_PER_PASS},
+    ctl_socket::{CtlServer, Request, Response, REQUESTS_PER_PASS},
     vrrp::{Action, Notice, Router, Routers, State, SyncGroup},
     DropReason, RouterId,
 };
@@ -68,6 +69,8 @@ const MAX_SLEEP: Duration = Duration::from_millis(500);
 const TX_RETRY: Duration = Duration::from_micros(200);
 
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGHUP: re-read the configuration file.
+static RELOAD: AtomicBool = AtomicBool::new(false);
 
 /// The address a router's adverts come from: the port's primary IPv4
 /// address, or its IPv6 link-local address (RFC 9568 §5.1.2.1).
@@ -98,13 +101,15 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     } else {
         None
     };
-    let mut daemon = Daemon::new(cfg, dataplane, kernel_routes)?;
+    let mut daemon = Daemon::new(config_path, cfg, dataplane, kernel_routes)?;
     let result = daemon.run();
     daemon.finish();
     result
 }
 
 struct Daemon {
+    /// The file the configuration was read from (`reload` reads it again).
+    config_path: std::path::PathBuf,
     cfg: Config,
     dp: Dataplane,
     routers: Routers,
@@ -119,7 +124,7 @@ struct Daemon {
     /// ifindex → port name, for the link events.
     port_names: HashMap<u32, String>,
     /// VRRP multicast group memberships (held for their lifetime).
-    _memberships: Memberships,
+    memberships: Memberships,
     drop_log: DropLog,
     /// State-machine timers served late (a starved control thread).
     late_wakeups: u64,
@@ -137,6 +142,7 @@ struct Daemon {
 
 impl Daemon {
     fn new(
+        config_path: &Path,
         cfg: Config,
         dp: Dataplane,
         kernel_routes: Option<KernelRoutes>,
@@ -162,6 +168,13 @@ impl Daemon {
             }
             .context("installing signal handlers")?;
         }
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(signal_hook::consts::SIGHUP, || {
+                RELOAD.store(true, Ordering::SeqCst);
+            })
+        }
+        .context("installing signal handlers")?;
         let mut routers = Vec::with_capacity(cfg.vrrp.len());
         for spec in &cfg.vrrp {
             let info = cfg.port_index(&spec.port).and_then(|i| dp.port_info(i));
@@ -175,38 +188,12 @@ impl Daemon {
                 })?;
             routers.push(Router::new(spec.clone(), primary));
         }
-        let groups = cfg
-            .sync_groups
-            .iter()
-            .map(|g| SyncGroup {
-                name: g.name.clone(),
-                members: g
-                    .members
-                    .iter()
-                    .filter_map(|m| cfg.vrrp.iter().position(|v| &v.name == m))
-                    .collect(),
-            })
-            .collect();
-        let routers = Routers::new(routers, groups, crate::track::is_up);
+        let routers = Routers::new(routers, sync_groups(&cfg), crate::track::is_up);
         let port_names = (0..cfg.ports.len())
             .filter_map(|i| dp.port_info(i))
             .map(|info| (info.index, info.name.clone()))
             .collect();
-        let mut memberships = Memberships::default();
-        let mut joined = HashSet::new();
-        for r in routers.iter().filter(|r| r.spec().unicast_peers.is_empty()) {
-            let Some(info) = cfg.port_index(&r.spec().port).and_then(|i| dp.port_info(i)) else {
-                continue;
-            };
-            let v6 = r.primary().is_ipv6();
-            if joined.insert((info.index, v6)) {
-                if v6 {
-                    memberships.join_v6(frames::VRRP_V6_MCAST, info.index)?;
-                } else {
-                    memberships.join_v4(frames::VRRP_V4_MCAST, info.index)?;
-                }
-            }
-        }
+        let memberships = join_groups(&cfg, &dp, &routers)?;
         let link_events = LinkEvents::open().context("subscribing to link events (rtnetlink)")?;
         poll.registry()
             .register(
@@ -220,20 +207,7 @@ impl Daemon {
             .collect();
         let tx = Transmitter::new(&dp.tables().instances, &ifindexes)
             .context("opening the control thread's packet sockets")?;
-        let targets: Vec<TrackTarget> = routers
-            .tracked()
-            .filter(|t| !matches!(t, TrackTarget::Port(_)))
-            .cloned()
-            .collect();
-        let primaries = routers
-            .iter()
-            .map(|r| track::PrimaryOf {
-                id: r.id(),
-                port: r.spec().port.clone(),
-                ipv6: r.spec().is_ipv6(),
-            })
-            .collect();
-        let prober = track::Prober::start(targets, primaries).context("starting the prober")?;
+        let prober = start_prober(&routers)?;
         let now = Instant::now();
         let notifier = notify::Notifier::start().context("starting the notify thread")?;
         let metrics = match cfg.global.metrics_listen {
@@ -259,6 +233,7 @@ impl Daemon {
             None => None,
         };
         Ok(Self {
+            config_path: config_path.to_path_buf(),
             cfg,
             dp,
             routers,
@@ -269,7 +244,7 @@ impl Daemon {
             control_drops: [0; DropReason::COUNT],
             link_events,
             port_names,
-            _memberships: memberships,
+            memberships,
             drop_log: DropLog::new(now),
             late_wakeups: 0,
             prober,
@@ -292,6 +267,9 @@ impl Daemon {
         let mut events = Events::with_capacity(64);
         while !STOP.load(Ordering::SeqCst) {
             watchdog.tick(Instant::now());
+            if RELOAD.swap(false, Ordering::SeqCst) {
+                self.reload_on_signal(Instant::now());
+            }
             self.step(Instant::now());
             // Timers first, then the control socket's leftover work.
             self.serve_client(None);
@@ -300,7 +278,7 @@ impl Daemon {
             // Adverts that arrived after the pass, and requests left for
             // the next pass, are served at once; frames waiting for room are
             // tried again soon.
-            let timeout = if !self.dp.shared().has_adverts() && !self.ctl.pending_work() {
+            let timeout = if !self.dp.has_adverts() && !self.ctl.pending_work() {
                 let sleep = self
                     .routers
                     .poll_timeout()
@@ -345,7 +323,7 @@ impl Daemon {
         // read by then is in the queue.
         let heard_until = self.dp.heard_until(now);
         let (routers, drops) = (&mut self.routers, &mut self.control_drops);
-        self.dp.shared().drain_adverts(|adv| {
+        self.dp.drain_adverts(|adv| {
             if let Err(reason) = routers.handle_advert(now, &adv) {
                 if let Some(n) = drops.get_mut(reason as usize) {
                     *n += 1;
@@ -414,9 +392,23 @@ impl Daemon {
             kernel_routes: self.kernel_routes.is_some(),
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
+        // A reload is checked and answered here and carried out below; of
+        // several in one pass (each checked against the running
+        // configuration) the last one read is carried out.
+        let mut reload = None;
         let mut handler = |req: &Request| {
             if let Request::Priority { name, priority } = req {
                 changes.push((name.clone(), *priority));
+            }
+            if let Request::Reload = req {
+                return match reload::prepare(&self.config_path, &self.cfg, &self.dp) {
+                    Ok(prepared) => {
+                        let answer = Response::Ok(prepared.summary());
+                        reload = Some(prepared);
+                        answer
+                    }
+                    Err(refused) => refused.response(),
+                };
             }
             view.handle(req)
         };
@@ -428,6 +420,9 @@ impl Daemon {
                 self.ctl
                     .service_pending(registry, now, REQUESTS_PER_PASS, &mut handler);
             }
+        }
+        if let Some(prepared) = reload {
+            self.apply_reload(now, prepared);
         }
         if changes.is_empty() {
             return;
@@ -528,7 +523,7 @@ impl Daemon {
             let deadline = now + longest * DRAIN_INTERVALS;
             let mut taken_over = vec![false; self.routers.len()];
             while Instant::now() < deadline {
-                self.dp.shared().drain_adverts(|adv| {
+                self.dp.drain_adverts(|adv| {
                     if adv.priority > 0 {
                         if let Some(t) = taken_over.get_mut(adv.router.index()) {
                             *t = true;
@@ -551,4 +546,59 @@ impl Daemon {
         self.dp.stop();
         tracing::info!("xvrrp stopped; XDP programs detached");
     }
+}
+
+/// The sync groups of `cfg`, with their members' ids.
+fn sync_groups(cfg: &Config) -> Vec<SyncGroup> {
+    cfg.sync_groups
+        .iter()
+        .map(|g| SyncGroup {
+            name: g.name.clone(),
+            members: g
+                .members
+                .iter()
+                .filter_map(|m| cfg.vrrp.iter().position(|v| &v.name == m))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Joins the VRRP multicast group of each port and family a multicast
+/// router runs on.
+fn join_groups(cfg: &Config, dp: &Dataplane, routers: &Routers) -> anyhow::Result<Memberships> {
+    let mut memberships = Memberships::default();
+    let mut joined = HashSet::new();
+    for r in routers.iter().filter(|r| r.spec().unicast_peers.is_empty()) {
+        let Some(info) = cfg.port_index(&r.spec().port).and_then(|i| dp.port_info(i)) else {
+            continue;
+        };
+        let v6 = r.primary().is_ipv6();
+        if joined.insert((info.index, v6)) {
+            if v6 {
+                memberships.join_v6(frames::VRRP_V6_MCAST, info.index)?;
+            } else {
+                memberships.join_v4(frames::VRRP_V4_MCAST, info.index)?;
+            }
+        }
+    }
+    Ok(memberships)
+}
+
+/// A prober of the routers' tracked addresses and routes and their ports'
+/// primary addresses.
+fn start_prober(routers: &Routers) -> anyhow::Result<track::Prober> {
+    let targets: Vec<TrackTarget> = routers
+        .tracked()
+        .filter(|t| !matches!(t, TrackTarget::Port(_)))
+        .cloned()
+        .collect();
+    let primaries = routers
+        .iter()
+        .map(|r| track::PrimaryOf {
+            id: r.id(),
+            port: r.spec().port.clone(),
+            ipv6: r.spec().is_ipv6(),
+        })
+        .collect();
+    track::Prober::start(targets, primaries).context("starting the prober")
 }

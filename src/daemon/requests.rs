@@ -59,16 +59,21 @@ impl View<'_> {
             Request::Subscribe => ok(json!({"subscribed": true})),
             Request::Routes => ok(tables::routes(self.dp, self.kernel_routes)),
             Request::Neighbors => ok(tables::neighbours(self.dp, Instant::now())),
-            Request::Drain { .. }
-            | Request::Resume { .. }
-            | Request::Reload
-            | Request::Capture { .. } => Response::Err {
-                code: "unsupported",
-                message: format!(
-                    "{} is not available in this version of xvrrp",
-                    req.to_json()["cmd"]
-                ),
+            // Checked, answered and carried out by the control loop
+            // (`Daemon::serve_client`), which alone can change the routers.
+            Request::Reload => Response::Err {
+                code: "internal",
+                message: "reload is served by the control loop".into(),
             },
+            Request::Drain { .. } | Request::Resume { .. } | Request::Capture { .. } => {
+                Response::Err {
+                    code: "unsupported",
+                    message: format!(
+                        "{} is not available in this version of xvrrp",
+                        req.to_json()["cmd"]
+                    ),
+                }
+            }
         }
     }
 }

@@ -49,6 +49,17 @@ pub(super) struct Transmitter {
     out: Sender,
 }
 
+fn templates(views: &[InstanceView]) -> Vec<Template> {
+    views
+        .iter()
+        .map(|v| Template {
+            port: v.port,
+            vips4: v.vips4.iter().map(|(a, _)| *a).collect(),
+            vips6: v.vips6.iter().map(|(a, _)| *a).collect(),
+        })
+        .collect()
+}
+
 /// The sockets and the frames waiting for room.
 struct Sender {
     /// One socket per port index.
@@ -69,16 +80,8 @@ impl Transmitter {
             .iter()
             .map(|i| RawTx::open(*i))
             .collect::<std::io::Result<Vec<_>>>()?;
-        let templates = views
-            .iter()
-            .map(|v| Template {
-                port: v.port,
-                vips4: v.vips4.iter().map(|(a, _)| *a).collect(),
-                vips6: v.vips6.iter().map(|(a, _)| *a).collect(),
-            })
-            .collect();
         Ok(Self {
-            templates,
+            templates: templates(views),
             peers: PeerMacs::default(),
             out: Sender {
                 sockets,
@@ -86,6 +89,12 @@ impl Transmitter {
                 counters: TxCounters::default(),
             },
         })
+    }
+
+    /// The routers are now `views` (a reload), indexed by `RouterId`;
+    /// frames waiting for room still go out.
+    pub(super) fn set_routers(&mut self, views: &[InstanceView]) {
+        self.templates = templates(views);
     }
 
     /// Counters for `stats`.

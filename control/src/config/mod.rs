@@ -16,6 +16,7 @@ mod duration;
 mod parse;
 mod plan;
 mod plan_json;
+pub mod reload;
 
 use std::fmt;
 use std::io::Read;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use xvrrp_wire::ethernet::EthernetAddress;
 
 pub use duration::{format_duration, parse_duration, DurationError};
+pub use reload::{diff, InstanceChange, ReloadPlan};
 
 /// Default path of the control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/xvrrp/xvrrp.sock";

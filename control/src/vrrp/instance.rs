@@ -315,6 +315,18 @@ impl Instance {
         self.cfg.primary_addr = addr;
     }
 
+    /// New configured priority and preemption settings (a reload, which
+    /// never makes an owner of a non-owner or the reverse). The effective
+    /// priority follows through [`Instance::handle_priority`]; preemption
+    /// counts from the next election (the window after Startup stays).
+    pub fn reconfigure(&mut self, priority: u8, preempt: bool, delay: Duration) {
+        if (priority == OWNER_PRIORITY) == (self.cfg.priority == OWNER_PRIORITY) {
+            self.cfg.priority = priority.max(1);
+        }
+        self.cfg.preempt = preempt;
+        self.cfg.preempt_delay = delay;
+    }
+
     /// Spreads this router's periodic adverts: as master, its first periodic
     /// advert leaves `phase` (at most half an interval) earlier than one
     /// interval after the immediate one, and the cadence keeps that offset.

@@ -362,6 +362,39 @@ impl Router {
         }
     }
 
+    /// A reload gave the router new settings that keep its state (see
+    /// [`crate::config::reload`]): `spec` has the same port, VRID, version,
+    /// family, interval and ownership, and possibly a new id. A new
+    /// configured priority replaces one an admin set; a master owning its
+    /// addresses announces them all at once when they changed (the fast
+    /// path answers for the new ones from the same moment). The tracking
+    /// adjustment follows with the next [`Router::handle_links`].
+    pub fn handle_reconfigure(&mut self, now: Instant, spec: RouterSpec) {
+        let now = self.clock(now);
+        let addresses_changed = spec.addresses != self.spec.addresses;
+        let garp_changed = spec.garp != self.spec.garp;
+        if spec.priority != self.spec.priority {
+            self.base_priority = spec.priority;
+        }
+        self.instance
+            .reconfigure(spec.priority, spec.preempt, spec.preempt_delay);
+        self.spec = spec;
+        if self.announcing() {
+            if addresses_changed {
+                self.garp = Some(GarpBurst {
+                    remaining: self.spec.garp.count.max(1),
+                    next: now,
+                });
+            }
+            if garp_changed || addresses_changed {
+                self.garp_refresh_at =
+                    (!self.spec.garp.refresh.is_zero()).then(|| now + self.spec.garp.refresh);
+            }
+        }
+        self.apply_priority(now);
+        self.pump(now);
+    }
+
     /// The shell sent an advertisement.
     pub fn note_advert_sent(&mut self) {
         self.counters.adverts_tx += 1;
@@ -673,6 +706,40 @@ impl Routers {
         late
     }
 
+    /// Shutdown of router `id` alone (it is being removed by a reload):
+    /// a master sends priority 0, as at shutdown.
+    pub fn handle_shutdown_of(&mut self, now: Instant, id: RouterId) {
+        if let Some(r) = self.routers.get_mut(id.index()) {
+            r.handle_shutdown(now);
+        }
+    }
+
+    /// After a reload built this set from carried-over and new routers:
+    /// the routers in `started` start (as at startup), the others take the
+    /// current link state and tracking weights of their (possibly new)
+    /// settings, which changes nothing for an unchanged router.
+    pub fn handle_reload(&mut self, now: Instant, started: &[RouterId]) {
+        for i in 0..self.routers.len() {
+            let (port_up, adjust) = self.link_view(i);
+            let Some(r) = self.routers.get_mut(i) else {
+                continue;
+            };
+            if started.contains(&r.id()) {
+                r.track_adjust = adjust;
+                let now = r.clock(now);
+                r.apply_priority(now);
+                r.handle_startup(now, port_up);
+            } else if r.handle_links(now, port_up, adjust) {
+                propagate_fault(&mut self.routers, &self.groups, i, now);
+            }
+        }
+    }
+
+    /// The routers, by id, taken out of the set (a reload builds a new one).
+    pub fn into_routers(self) -> Vec<Router> {
+        self.routers
+    }
+
     /// Shutdown of every router.
     pub fn handle_shutdown(&mut self, now: Instant) {
         for r in &mut self.routers {
@@ -854,6 +921,47 @@ mod tests {
                 t0 + Duration::from_millis(50),
                 t0 + Duration::from_millis(100)
             ]
+        );
+    }
+
+    #[test]
+    fn a_reconfigured_master_stays_master_and_announces_new_addresses() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 200), primary(2));
+        r.handle_startup(t0, true);
+        let t1 = t0 + Duration::from_millis(500);
+        run(&mut r, t1);
+        assert_eq!(r.instance().state(), State::Master);
+        let transitions = r.instance().transitions();
+        // Same settings at a new id: nothing to do.
+        let t2 = t1 + Duration::from_millis(1);
+        r.handle_reconfigure(t2, spec(3, "gw", "lan0", 200));
+        assert!(drain(&mut r).is_empty());
+        assert_eq!(r.id(), RouterId(3));
+        // A new priority and a second address: an advert at once, the
+        // addresses announced, still master.
+        let mut s = spec(3, "gw", "lan0", 150);
+        s.addresses.push(IfAddr {
+            addr: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)),
+            prefix_len: 24,
+        });
+        r.handle_reconfigure(t2, s);
+        let acts = drain(&mut r);
+        assert!(
+            acts.contains(&Action::SendAdvert {
+                priority: 150,
+                max_advert_int_cs: 10
+            }),
+            "{acts:?}"
+        );
+        assert!(acts.contains(&Action::Announce), "{acts:?}");
+        assert_eq!(
+            (r.instance().state(), r.instance().transitions()),
+            (State::Master, transitions)
+        );
+        assert_eq!(
+            (r.instance().priority(), r.instance().effective_priority()),
+            (150, 150)
         );
     }
 
