@@ -4,6 +4,7 @@
 //! sent to the virtual MACs, and punts VRRP advertisements to the control
 //! thread through lock-free queues.
 
+pub mod capture;
 pub mod error;
 pub mod iface;
 pub mod limiter;

@@ -363,12 +363,21 @@ pub struct Processor<'a> {
     pub counters: &'a mut Counters,
     /// Set when an advertisement was punted (the worker then wakes control).
     pub punted: bool,
+    /// Why the last frame handled was dropped, if it was (cleared as each
+    /// frame starts): what `xvrrp capture` shows.
+    pub dropped: Option<DropReason>,
 }
 
 impl Processor<'_> {
     fn drop(&mut self, port: usize, reason: DropReason) -> Action {
-        self.counters.drop(port, reason);
+        self.count_drop(port, reason);
         Action::Free
+    }
+
+    /// Counts a drop of the frame in hand (which may still be answered).
+    fn count_drop(&mut self, port: usize, reason: DropReason) {
+        self.counters.drop(port, reason);
+        self.dropped = Some(reason);
     }
 
     /// Handles one received frame: `buf` is the whole frame buffer, `len`
@@ -381,6 +390,7 @@ impl Processor<'_> {
     /// Handles a frame again: one parked while its next hop was resolved
     /// (not counted as received a second time).
     pub fn resume(&mut self, now: Instant, port: usize, buf: &mut [u8], len: usize) -> Action {
+        self.dropped = None;
         let Some(frame) = buf.get(..len) else {
             return self.drop(port, DropReason::Malformed);
         };
@@ -527,12 +537,12 @@ impl Processor<'_> {
             self.neigh.learn(now, port, IpAddr::V4(src_ip), src_mac);
         }
         let Some(hop) = self.tables.routes4.lookup(dst_ip) else {
-            self.counters.drop(port, DropReason::NoRoute);
+            self.count_drop(port, DropReason::NoRoute);
             let net = Icmpv4Error::DstUnreachable(icmpv4::Unreachable::Net);
             return self.icmp_error_v4(now, port, buf, len, src_mac, net);
         };
         if ttl <= 1 {
-            self.counters.drop(port, DropReason::TtlExceeded);
+            self.count_drop(port, DropReason::TtlExceeded);
             return self.icmp_error_v4(now, port, buf, len, src_mac, Icmpv4Error::TimeExceeded);
         }
         self.forward_via(now, port, buf, len, hop)
@@ -764,12 +774,12 @@ impl Processor<'_> {
             self.neigh.learn(now, port, IpAddr::V6(src_ip), src_mac);
         }
         let Some(hop) = self.tables.routes6.lookup(dst_ip) else {
-            self.counters.drop(port, DropReason::NoRoute);
+            self.count_drop(port, DropReason::NoRoute);
             let no_route = Icmpv6Error::DstUnreachable(icmpv6::Unreachable::NoRoute);
             return self.icmp_error_v6(now, port, buf, len, src_mac, no_route);
         };
         if hop_limit <= 1 {
-            self.counters.drop(port, DropReason::TtlExceeded);
+            self.count_drop(port, DropReason::TtlExceeded);
             let expired = Icmpv6Error::HopLimitExceeded;
             return self.icmp_error_v6(now, port, buf, len, src_mac, expired);
         }
@@ -991,6 +1001,7 @@ mod tests {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.handle(self.now, port, &mut buf, frame.len());
             let out = match action {
@@ -1009,6 +1020,7 @@ mod tests {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.resume(self.now, port, &mut buf, frame.len());
             let out = match action {
@@ -1028,6 +1040,7 @@ mod tests {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.unresolved(self.now, port, &mut buf, frame.len());
             let out = match action {
@@ -1627,6 +1640,7 @@ mod tests_v6 {
             neigh,
             counters,
             punted: false,
+            dropped: None,
         };
         let action = p.handle(Instant::now(), port, &mut buf, frame.len());
         let out = match action {
@@ -1841,6 +1855,7 @@ mod tests_v6 {
             neigh: &mut n,
             counters: &mut c,
             punted: false,
+            dropped: None,
         };
         let action = p.unresolved(Instant::now(), 0, &mut buf, f.len());
         let Action::Send { port: 0, len } = action else {
@@ -2034,6 +2049,7 @@ pub(crate) mod tests_ladder {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.handle(Instant::now(), 0, &mut buf, frame.len());
             let out = match action {
@@ -2868,6 +2884,7 @@ mod tests_checksum {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             match p.handle(self.now, 0, &mut buf, frame.len()) {
                 Action::Forward { port: 1, len } => buf[..len].to_vec(),
