@@ -241,16 +241,25 @@ impl Captures {
         }
     }
 
-    /// Stops the copies on `port` and gives the port up for the next
-    /// capture. Frames a worker copies after this stay in the ring until
-    /// the next capture empties it.
-    pub fn release(&self, port: usize) {
+    /// Stops the copies on `port`. A worker that read the filter before
+    /// may still copy a frame or two: they stay in the ring until the next
+    /// capture empties it.
+    pub fn disarm(&self, port: usize) {
         let Some(p) = self.ports.get(port) else {
             return;
         };
         if p.filter.swap(0, Ordering::AcqRel) != 0 {
             self.active.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+
+    /// Stops the copies on `port`, empties its ring and gives the port up
+    /// for the next capture.
+    pub fn release(&self, port: usize) {
+        let Some(p) = self.ports.get(port) else {
+            return;
+        };
+        self.disarm(port);
         while p.ring.pop().is_some() {}
         p.claimed.store(false, Ordering::Release);
     }

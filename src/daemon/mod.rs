@@ -11,8 +11,10 @@
 //! - [`requests`]: control-socket answers; [`render`]: status/stats JSON;
 //!   [`tables`]: the `routes` and `neighbors` answers;
 //! - [`tx`]: the frames the control thread sends; [`log`]: journal lines;
-//! - [`os`]: real-time priority, systemd notify and watchdog, notify script.
+//! - [`os`]: real-time priority, systemd notify and watchdog, notify script;
+//! - [`capture`]: `capture` requests, served by a thread per capture.
 
+mod capture;
 mod log;
 mod os;
 mod render;
@@ -124,6 +126,8 @@ struct Daemon {
     prober: track::Prober,
     /// The kernel route mirror (`[routes] kernel = true`).
     kernel_routes: Option<KernelRoutes>,
+    /// Starts the threads that serve `capture` requests.
+    capture: capture::Launcher,
 }
 
 impl Daemon {
@@ -226,7 +230,13 @@ impl Daemon {
             .collect();
         let prober = track::Prober::start(targets, primaries).context("starting the prober")?;
         let now = Instant::now();
+        let capture = capture::Launcher::new(
+            &dp,
+            &cfg.global.control_socket,
+            cfg.global.socket_group.is_some(),
+        );
         Ok(Self {
+            capture,
             cfg,
             dp,
             routers,
@@ -368,6 +378,7 @@ impl Daemon {
             tx: self.tx.counters(),
             started: self.started,
             kernel_routes: self.kernel_routes.is_some(),
+            capture: &self.capture,
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
         let mut handler = |req: &Request| {
