@@ -3,7 +3,7 @@
 //! writes it to a file block by block (only whole blocks, so the file is
 //! complete whenever it stops) or prints one line per frame.
 //!
-//! Ctrl-C shuts down the client's side of the stream: the daemon then
+//! Ctrl-C (or SIGTERM) shuts down the client's side of the stream: the daemon then
 //! ends the capture with its statistics block, which the client still
 //! reads (for up to [`FINISH_TIMEOUT`]) before it closes the file.
 
@@ -57,8 +57,10 @@ pub fn run(socket: &Path, opts: &Options<'_>) -> anyhow::Result<()> {
         None => None,
     };
     let interrupted = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))
-        .context("installing the Ctrl-C handler")?;
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&interrupted))
+            .context("installing the Ctrl-C handler")?;
+    }
     let mut req = json!({"cmd": "capture", "port": opts.port});
     if let Some(c) = opts.count {
         req["count"] = json!(c);
