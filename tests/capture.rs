@@ -352,6 +352,29 @@ fn filters_busy_port_interrupt_and_unknown_port() {
     let out = run_capture(&socket, &["lan0", "-c", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // A client killed outright: its capture ends and the port is freed.
+    let mut killed = capture_cmd(&socket, &["lan0"]).spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        thread::sleep(Duration::from_millis(200));
+        assert!(killed.try_wait().unwrap().is_none(), "the capture ended");
+        let out = run_capture(&socket, &["lan0", "-c", "1"]);
+        if !out.status.success() {
+            assert!(stderr(&out).contains("already runs"), "{}", stderr(&out));
+            break;
+        }
+        assert!(started.elapsed() < CAPTURE_TIMEOUT, "never busy");
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let freed = common::lab::wait_until(
+        "the port to be free after its client was killed",
+        CAPTURE_TIMEOUT,
+        &common::NO_STOP,
+        || Ok(run_capture(&socket, &["lan0", "-c", "1"]).status.success()),
+    );
+    rig.pair.check(freed);
+
     // An unknown port: one line, non-zero exit.
     let out = run_capture(&socket, &["nosuch0", "-c", "1"]);
     assert_eq!(out.status.code(), Some(1));

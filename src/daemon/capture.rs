@@ -44,6 +44,9 @@ const IDLE_WAIT: Duration = Duration::from_millis(10);
 const FRAMES_PER_WRITE: usize = 256;
 /// A client that reads nothing for this long ends its capture.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// While frames keep coming, how often the thread still looks whether the
+/// client shut down its side.
+const HANGUP_CHECK: Duration = Duration::from_millis(100);
 
 /// What the control thread needs to start captures.
 pub(super) struct Launcher {
@@ -234,6 +237,7 @@ impl Session {
         self.shared.capture.arm(self.port, self.filter);
         let mut written = 0u64;
         let mut comment = String::new();
+        let mut next_check = Instant::now() + HANGUP_CHECK;
         let end = loop {
             if self.shared.stop.load(Ordering::Relaxed) {
                 break End::Done;
@@ -265,8 +269,11 @@ impl Session {
             if self.count.is_some_and(|c| written >= c) {
                 break End::Done;
             }
-            if n == 0 {
-                // Nothing to send: wait a little on the client's side.
+            let now = Instant::now();
+            if n == 0 || now >= next_check {
+                next_check = now + HANGUP_CHECK;
+                // Nothing to send (or time to look): wait a little on the
+                // client's side, which sends nothing but its end.
                 let mut byte = [0u8; 64];
                 match stream.read(&mut byte) {
                     Ok(0) => break End::Done,
