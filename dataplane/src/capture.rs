@@ -320,7 +320,13 @@ impl CaptureTap {
     {
         let filter = caps.filter(port);
         let frame = buf.get(..len).unwrap_or(&[]);
-        let class = classify(frame);
+        // Frames of a port no capture runs on are only looked at for what
+        // they send.
+        let class = if filter.is_some() {
+            classify(frame)
+        } else {
+            Class::Other
+        };
         let (mut copied, mut full) = (false, false);
         if filter.is_some_and(|f| may_match(f, class)) {
             if caps.has_room(port) {
