@@ -250,8 +250,8 @@ fn capture_under_a_flow_is_read_by_tshark_with_every_kind_of_frame() {
     );
     assert_eq!(names.trim(), "lan0");
 
-    // No loss caused by the capture: the ring kept up, and the flow, which
-    // went through the fast path during the capture, lost nothing.
+    // No loss caused by the capture: the ring kept up, and no frame was
+    // dropped for want of room on the way out.
     let after = rig.pair.check(rig.pair.a.query(&["stats"]));
     assert_eq!(common::port_counter(&after, "lan0", "capture_lost"), 0);
     for reason in ["egress-full", "tx-ring-full", "handoff-full"] {
@@ -261,8 +261,14 @@ fn capture_under_a_flow_is_read_by_tshark_with_every_kind_of_frame() {
             "{reason}"
         );
     }
+    // The datagrams went through while the capture ran. (On a loaded
+    // machine a stalled sender or worker may lose a few, capture or not:
+    // the capture's own losses are the counters above.)
     let report = rig.pair.check(flow.stop());
-    assert_eq!(report.lost, 0, "{report:?}");
+    assert!(
+        report.received > 0 && report.lost * 20 <= report.sent,
+        "{report:?}"
+    );
 }
 
 #[test]
