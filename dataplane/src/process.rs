@@ -975,6 +975,8 @@ mod tests {
         neigh: NeighbourTable,
         counters: Counters,
         now: Instant,
+        /// Why the last frame given to `handle` was dropped.
+        dropped: Option<DropReason>,
     }
 
     impl Rig {
@@ -989,6 +991,7 @@ mod tests {
                 neigh: NeighbourTable::new(),
                 counters: Counters::new(2),
                 now: Instant::now(),
+                dropped: None,
             }
         }
 
@@ -1004,6 +1007,7 @@ mod tests {
                 dropped: None,
             };
             let action = p.handle(self.now, port, &mut buf, frame.len());
+            self.dropped = p.dropped;
             let out = match action {
                 Action::Send { len, .. } | Action::Forward { len, .. } => buf[..len].to_vec(),
                 Action::Free | Action::Park => Vec::new(),
@@ -1320,6 +1324,30 @@ mod tests {
         assert_eq!(rig.handle(0, &f).0, Action::Free);
         assert_eq!(rig.drops(0, DropReason::TtlExceeded), 2);
         assert_eq!(rig.counters.ports[0].icmp_errors, 1);
+    }
+
+    /// What `xvrrp capture` shows of each frame: the reason of its drop,
+    /// also when the drop is answered, and none for the next frame handled.
+    #[test]
+    fn the_reason_of_the_last_drop_is_kept_for_the_capture() {
+        let mut rig = Rig::new(true, true);
+        let nowhere = Ipv4Addr::new(198, 51, 100, 1);
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            nowhere,
+            64,
+            17,
+            &[1; 8],
+        );
+        assert!(matches!(rig.handle(0, &f).0, Action::Send { .. }));
+        assert_eq!(rig.dropped, Some(DropReason::NoRoute));
+        let arp = arp_request_for(LAN_VIP, CLIENT);
+        assert!(matches!(rig.handle(0, &arp).0, Action::Send { .. }));
+        assert_eq!(rig.dropped, None);
+        let mut backup = Rig::new(true, false);
+        assert_eq!(backup.handle(0, &arp).0, Action::Free);
+        assert_eq!(backup.dropped, Some(DropReason::NotMaster));
     }
 
     #[test]
