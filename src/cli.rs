@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 
 use xvrrp_lab::{bench, demo, flow, lab};
 
-use crate::{client, daemon, docs, events, watch};
+use xvrrp_control::CaptureFilter;
+
+use crate::{capture, client, daemon, docs, events, watch};
 
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
@@ -101,6 +103,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Copy the frames the fast path sees on a port (both directions, and
+    /// the dropped ones with their reason) to a pcapng file, or print one
+    /// line per frame.
+    Capture {
+        /// Port (interface) name, as in the configuration.
+        port: String,
+        /// Write a pcapng file (readable by tshark and Wireshark) instead
+        /// of printing a line per frame.
+        #[arg(short = 'w', long = "write", value_name = "FILE")]
+        write: Option<PathBuf>,
+        /// Stop after N frames (default: until Ctrl-C).
+        #[arg(short = 'c', long = "count", value_name = "N",
+              value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+        /// Only these frames.
+        #[arg(long, value_parser = capture_filter, default_value = "all")]
+        filter: CaptureFilter,
+    },
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
@@ -188,6 +208,20 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => client::priority(&socket, &name, priority, json).map(|()| ExitCode::SUCCESS),
         Command::Events { json } => events::run(&socket, json).map(|()| ExitCode::SUCCESS),
         Command::Reload { json } => client::reload(&socket, json).map(|()| ExitCode::SUCCESS),
+        Command::Capture {
+            port,
+            write,
+            count,
+            filter,
+        } => {
+            let opts = capture::Options {
+                port: &port,
+                write: write.as_deref(),
+                count,
+                filter,
+            };
+            capture::run(&socket, &opts).map(|()| ExitCode::SUCCESS)
+        }
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;
@@ -203,6 +237,14 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Manpage { dir } => docs::manpages(&dir).map(|()| ExitCode::SUCCESS),
         Command::Flow(args) => flow::run(&args).map(|()| ExitCode::SUCCESS),
     }
+}
+
+/// Parses `--filter`.
+fn capture_filter(s: &str) -> Result<CaptureFilter, String> {
+    CaptureFilter::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = CaptureFilter::ALL.iter().map(|f| f.name()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
 }
 
 fn check(path: &std::path::Path, as_json: bool) -> anyhow::Result<ExitCode> {

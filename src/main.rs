@@ -6,6 +6,7 @@
 // A binary crate: `pub` marks what a module offers the others.
 #![allow(unreachable_pub)]
 
+mod capture;
 mod cli;
 mod client;
 mod daemon;

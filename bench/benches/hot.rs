@@ -199,6 +199,7 @@ impl Worker {
             neigh: &mut self.neigh,
             counters: &mut self.counters,
             punted: false,
+            dropped: None,
         }
     }
 

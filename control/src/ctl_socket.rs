@@ -32,6 +32,8 @@ use mio::net::{UnixListener, UnixStream};
 use mio::{Interest, Registry, Token};
 use serde_json::{Map, Value};
 
+use crate::CaptureFilter;
+
 /// Longest request line accepted, newline excluded.
 pub const MAX_LINE: usize = 64 * 1024;
 /// Most clients connected at once; more are refused.
@@ -111,12 +113,15 @@ pub enum Request {
     Routes,
     /// `{"cmd":"neighbors"}`: the fast path's neighbour table.
     Neighbors,
-    /// `{"cmd":"capture","port":P,"count":N}`: copy fast-path frames.
+    /// `{"cmd":"capture","port":P,"count":N,"filter":F}`: copy fast-path
+    /// frames (`filter` is one of [`CaptureFilter::name`], default all).
     Capture {
         /// Port name.
         port: String,
         /// Frames to copy; `None` until the client hangs up.
         count: Option<u64>,
+        /// Which frames.
+        filter: CaptureFilter,
     },
     /// `{"cmd":"subscribe"}`: one line per state transition until hang-up.
     Subscribe,
@@ -163,10 +168,17 @@ impl Request {
             Request::Reload => "reload",
             Request::Routes => "routes",
             Request::Neighbors => "neighbors",
-            Request::Capture { port, count } => {
+            Request::Capture {
+                port,
+                count,
+                filter,
+            } => {
                 m.insert("port".into(), port.clone().into());
                 if let Some(c) = count {
                     m.insert("count".into(), (*c).into());
+                }
+                if *filter != CaptureFilter::All {
+                    m.insert("filter".into(), filter.name().into());
                 }
                 "capture"
             }
@@ -275,7 +287,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     let allowed: &[&str] = match cmd {
         "priority" => &["name", "priority"],
         "drain" | "resume" => &["name", "all"],
-        "capture" => &["port", "count"],
+        "capture" => &["port", "count", "filter"],
         _ => &[],
     };
     if let Some(extra) = obj
@@ -362,7 +374,19 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
                         },
                     )?),
                 };
-            Request::Capture { port, count }
+            let filter = match string("filter")? {
+                None => CaptureFilter::All,
+                Some(f) => CaptureFilter::from_name(&f).ok_or(RequestError::BadField {
+                    cmd,
+                    field: "filter",
+                    expected: "one of all, vrrp, arp, nd, forwarded, dropped",
+                })?,
+            };
+            Request::Capture {
+                port,
+                count,
+                filter,
+            }
         }
         other => return Err(RequestError::UnknownCmd(other.to_string())),
     })
@@ -1566,6 +1590,15 @@ mod tests {
                 Request::Capture {
                     port: "lan0".into(),
                     count: Some(10),
+                    filter: CaptureFilter::All,
+                },
+            ),
+            (
+                r#"{"cmd":"capture","port":"lan0","filter":"dropped"}"#,
+                Request::Capture {
+                    port: "lan0".into(),
+                    count: None,
+                    filter: CaptureFilter::Dropped,
                 },
             ),
             (r#" {"cmd":"subscribe"} "#, Request::Subscribe),
@@ -1633,6 +1666,14 @@ mod tests {
                     cmd: "priority",
                     field: "name",
                     expected: "a non-empty string",
+                },
+            ),
+            (
+                b"{\"cmd\":\"capture\",\"port\":\"a\",\"filter\":\"tcp\"}",
+                RequestError::BadField {
+                    cmd: "capture",
+                    field: "filter",
+                    expected: "one of all, vrrp, arp, nd, forwarded, dropped",
                 },
             ),
             (

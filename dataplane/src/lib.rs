@@ -2,8 +2,10 @@
 //! business to AF_XDP sockets, and one polling worker per configured core
 //! that answers ARP and ICMP echo for the virtual addresses, forwards frames
 //! sent to the virtual MACs, and punts VRRP advertisements to the control
-//! thread through lock-free queues.
+//! thread through lock-free queues; while `xvrrp capture` runs on a port,
+//! the workers also copy its frames into a ring ([`capture`]).
 
+pub mod capture;
 pub mod error;
 pub mod iface;
 pub mod limiter;

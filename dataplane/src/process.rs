@@ -368,12 +368,21 @@ pub struct Processor<'a> {
     pub counters: &'a mut Counters,
     /// Set when an advertisement was punted (the worker then wakes control).
     pub punted: bool,
+    /// Why the last frame handled was dropped, if it was (cleared as each
+    /// frame starts): what `xvrrp capture` shows.
+    pub dropped: Option<DropReason>,
 }
 
 impl Processor<'_> {
     fn drop(&mut self, port: usize, reason: DropReason) -> Action {
-        self.counters.drop(port, reason);
+        self.count_drop(port, reason);
         Action::Free
+    }
+
+    /// Counts a drop of the frame in hand (which may still be answered).
+    fn count_drop(&mut self, port: usize, reason: DropReason) {
+        self.counters.drop(port, reason);
+        self.dropped = Some(reason);
     }
 
     /// Handles one received frame: `buf` is the whole frame buffer, `len`
@@ -386,6 +395,7 @@ impl Processor<'_> {
     /// Handles a frame again: one parked while its next hop was resolved
     /// (not counted as received a second time).
     pub fn resume(&mut self, now: Instant, port: usize, buf: &mut [u8], len: usize) -> Action {
+        self.dropped = None;
         let Some(frame) = buf.get(..len) else {
             return self.drop(port, DropReason::Malformed);
         };
@@ -532,12 +542,12 @@ impl Processor<'_> {
             self.neigh.learn(now, port, IpAddr::V4(src_ip), src_mac);
         }
         let Some(hop) = self.tables.routes4.lookup(dst_ip) else {
-            self.counters.drop(port, DropReason::NoRoute);
+            self.count_drop(port, DropReason::NoRoute);
             let net = Icmpv4Error::DstUnreachable(icmpv4::Unreachable::Net);
             return self.icmp_error_v4(now, port, buf, len, src_mac, net);
         };
         if ttl <= 1 {
-            self.counters.drop(port, DropReason::TtlExceeded);
+            self.count_drop(port, DropReason::TtlExceeded);
             return self.icmp_error_v4(now, port, buf, len, src_mac, Icmpv4Error::TimeExceeded);
         }
         self.forward_via(now, port, buf, len, hop)
@@ -769,12 +779,12 @@ impl Processor<'_> {
             self.neigh.learn(now, port, IpAddr::V6(src_ip), src_mac);
         }
         let Some(hop) = self.tables.routes6.lookup(dst_ip) else {
-            self.counters.drop(port, DropReason::NoRoute);
+            self.count_drop(port, DropReason::NoRoute);
             let no_route = Icmpv6Error::DstUnreachable(icmpv6::Unreachable::NoRoute);
             return self.icmp_error_v6(now, port, buf, len, src_mac, no_route);
         };
         if hop_limit <= 1 {
-            self.counters.drop(port, DropReason::TtlExceeded);
+            self.count_drop(port, DropReason::TtlExceeded);
             let expired = Icmpv6Error::HopLimitExceeded;
             return self.icmp_error_v6(now, port, buf, len, src_mac, expired);
         }
@@ -971,6 +981,8 @@ mod tests {
         neigh: NeighbourTable,
         counters: Counters,
         now: Instant,
+        /// Why the last frame given to `handle` was dropped.
+        dropped: Option<DropReason>,
     }
 
     impl Rig {
@@ -985,6 +997,7 @@ mod tests {
                 neigh: NeighbourTable::new(),
                 counters: Counters::new(2),
                 now: Instant::now(),
+                dropped: None,
             }
         }
 
@@ -997,8 +1010,10 @@ mod tests {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.handle(self.now, port, &mut buf, frame.len());
+            self.dropped = p.dropped;
             let out = match action {
                 Action::Send { len, .. } | Action::Forward { len, .. } => buf[..len].to_vec(),
                 Action::Free | Action::Park => Vec::new(),
@@ -1015,6 +1030,7 @@ mod tests {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.resume(self.now, port, &mut buf, frame.len());
             let out = match action {
@@ -1034,6 +1050,7 @@ mod tests {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.unresolved(self.now, port, &mut buf, frame.len());
             let out = match action {
@@ -1317,6 +1334,30 @@ mod tests {
         assert_eq!(rig.handle(0, &f).0, Action::Free);
         assert_eq!(rig.drops(0, DropReason::TtlExceeded), 2);
         assert_eq!(rig.counters.ports[0].icmp_errors, 1);
+    }
+
+    /// What `xvrrp capture` shows of each frame: the reason of its drop,
+    /// also when the drop is answered, and none for the next frame handled.
+    #[test]
+    fn the_reason_of_the_last_drop_is_kept_for_the_capture() {
+        let mut rig = Rig::new(true, true);
+        let nowhere = Ipv4Addr::new(198, 51, 100, 1);
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            nowhere,
+            64,
+            17,
+            &[1; 8],
+        );
+        assert!(matches!(rig.handle(0, &f).0, Action::Send { .. }));
+        assert_eq!(rig.dropped, Some(DropReason::NoRoute));
+        let arp = arp_request_for(LAN_VIP, CLIENT);
+        assert!(matches!(rig.handle(0, &arp).0, Action::Send { .. }));
+        assert_eq!(rig.dropped, None);
+        let mut backup = Rig::new(true, false);
+        assert_eq!(backup.handle(0, &arp).0, Action::Free);
+        assert_eq!(backup.dropped, Some(DropReason::NotMaster));
     }
 
     #[test]
@@ -1661,6 +1702,7 @@ mod tests_v6 {
             neigh,
             counters,
             punted: false,
+            dropped: None,
         };
         let action = p.handle(Instant::now(), port, &mut buf, frame.len());
         let out = match action {
@@ -1875,6 +1917,7 @@ mod tests_v6 {
             neigh: &mut n,
             counters: &mut c,
             punted: false,
+            dropped: None,
         };
         let action = p.unresolved(Instant::now(), 0, &mut buf, f.len());
         let Action::Send { port: 0, len } = action else {
@@ -2068,6 +2111,7 @@ pub(crate) mod tests_ladder {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             let action = p.handle(Instant::now(), 0, &mut buf, frame.len());
             let out = match action {
@@ -2902,6 +2946,7 @@ mod tests_checksum {
                 neigh: &mut self.neigh,
                 counters: &mut self.counters,
                 punted: false,
+                dropped: None,
             };
             match p.handle(self.now, 0, &mut buf, frame.len()) {
                 Action::Forward { port: 1, len } => buf[..len].to_vec(),

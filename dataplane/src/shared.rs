@@ -19,6 +19,7 @@ use crossbeam::queue::ArrayQueue;
 use xvrrp_control::{vrrp::RxAdvert, RouterId};
 
 use crate::{
+    capture::Captures,
     error::DataplaneError,
     limiter::ReplyLimiter,
     neigh::{NeighUpdate, NeighbourBoard},
@@ -165,6 +166,8 @@ pub struct Shared {
     last_icmp_error: AtomicU64,
     /// Copies of worker `i`'s neighbour table, for `xvrrp neighbors`.
     pub neighbours: Vec<NeighbourBoard>,
+    /// Frame copies for `xvrrp capture`, per port.
+    pub capture: Captures,
 }
 
 /// A non-zero 64-bit summary of an address, to compare an advert's
@@ -217,6 +220,7 @@ impl Shared {
             epoch: Instant::now(),
             last_icmp_error: AtomicU64::new(0),
             neighbours: (0..workers).map(|_| NeighbourBoard::default()).collect(),
+            capture: Captures::new(ports),
         })
     }
 

@@ -37,9 +37,12 @@ pub struct PortCounters {
     /// with a socket on it (which counts them `forwarded` when it sends
     /// them): this worker has none.
     pub handed_off: u64,
+    /// Frames `xvrrp capture` did not copy: the port's capture ring was
+    /// full (the frames themselves were handled as usual).
+    pub capture_lost: u64,
 }
 
-const PORT_FIELDS: usize = 12;
+const PORT_FIELDS: usize = 13;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -56,11 +59,12 @@ impl PortCounters {
             self.icmp_errors,
             self.checksum_completed,
             self.handed_off,
+            self.capture_lost,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off, capture_lost] =
             a;
         Self {
             rx,
@@ -75,6 +79,7 @@ impl PortCounters {
             icmp_errors,
             checksum_completed,
             handed_off,
+            capture_lost,
         }
     }
 
@@ -93,6 +98,7 @@ impl PortCounters {
             ("icmp_errors", self.icmp_errors),
             ("checksum_completed", self.checksum_completed),
             ("handed_off", self.handed_off),
+            ("capture_lost", self.capture_lost),
         ]
     }
 }

@@ -20,6 +20,7 @@ use std::{
 };
 
 use crate::{
+    capture::{CaptureTap, Verdict},
     neigh::NeighbourTable,
     process::Processor,
     routes::{TablesCell, TablesView},
@@ -91,6 +92,7 @@ impl Worker {
         let mut neigh = NeighbourTable::new();
         let mut tables = TablesView::new(Arc::clone(&self.tables));
         let mut counters = Counters::new(tables.get().ports.len());
+        let mut tap = CaptureTap::new(self.index, tables.get().ports.len());
         let mut pollfds: Vec<libc::pollfd> = self
             .xsk
             .fds()
@@ -111,6 +113,8 @@ impl Worker {
         let board = shared.neighbours.get(self.index);
         while !self.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            // One load per batch; a capture's copies cost only while it runs.
+            let capturing = self.shared.capture.active();
             tables.refresh();
             let mut work = self.apply_neighbours(&mut neigh);
             work += self.send_handed_off(&mut counters);
@@ -125,14 +129,22 @@ impl Worker {
                     neigh: &mut neigh,
                     counters: &mut counters,
                     punted: false,
+                    dropped: None,
                 };
-                let n = self
-                    .xsk
-                    .receive(s, now, |port, buf, len| proc.handle(now, port, buf, len));
+                let caps = &self.shared.capture;
+                let n = self.xsk.receive(s, now, |port, buf, len| {
+                    if !capturing {
+                        return proc.handle(now, port, buf, len);
+                    }
+                    tap.rx(caps, now, port, buf, len, |buf, len| {
+                        let action = proc.handle(now, port, buf, len);
+                        (action, proc.dropped)
+                    })
+                });
                 caught_up &= n < batch;
                 work += n;
                 punted |= proc.punted;
-                self.send_requests(&mut neigh);
+                self.send_requests(&mut neigh, capturing.then_some((&mut tap, now)));
                 self.hand_off();
                 self.share_neighbours(&mut neigh);
             }
@@ -149,19 +161,28 @@ impl Worker {
                     neigh: &mut neigh,
                     counters: &mut counters,
                     punted: false,
+                    dropped: None,
                 };
                 // Given up, a frame's sender hears that its next hop does not answer.
+                let caps = &self.shared.capture;
                 self.xsk
-                    .retry_parked(now, PARK_TIMEOUT, |why, port, buf, len| match why {
-                        Retry::Again => proc.resume(now, port, buf, len),
-                        Retry::Expired => proc.unresolved(now, port, buf, len),
+                    .retry_parked(now, PARK_TIMEOUT, |why, port, buf, len| {
+                        let action = match why {
+                            Retry::Again => proc.resume(now, port, buf, len),
+                            Retry::Expired => proc.unresolved(now, port, buf, len),
+                        };
+                        if capturing {
+                            tap.sent(caps, now, port, buf, action);
+                        }
+                        action
                     });
-                self.send_requests(&mut neigh);
+                self.send_requests(&mut neigh, capturing.then_some((&mut tap, now)));
                 self.hand_off();
                 self.share_neighbours(&mut neigh);
             }
             self.xsk
                 .take_tally(|port, t| count_tally(&mut counters, port, t));
+            tap.take_lost(|port, n| counters.port(port).capture_lost += n);
             self.xsk.flush(|port, sent, dropped| {
                 counters.port(port).tx += sent as u64;
                 for _ in 0..dropped {
@@ -214,10 +235,18 @@ impl Worker {
     }
 
     /// Sends the ARP requests / Neighbour Solicitations the handler queued,
-    /// through the worker that has a socket on the port if this one has none.
-    fn send_requests(&mut self, neigh: &mut NeighbourTable) {
+    /// through the worker that has a socket on the port if this one has none;
+    /// copies them for a capture when `tap` is given.
+    fn send_requests(
+        &mut self,
+        neigh: &mut NeighbourTable,
+        mut tap: Option<(&mut CaptureTap, Instant)>,
+    ) {
         while let Some((port, frame, len)) = neigh.take_request() {
             let frame = frame.get(..len).unwrap_or(&[]);
+            if let Some((tap, now)) = tap.as_mut() {
+                tap.tx(&self.shared.capture, *now, port, frame, Verdict::Request);
+            }
             // A request that finds no room is asked again after RETRY_TIME.
             if !self.xsk.queue_copy(port, frame) {
                 self.push_handoff(port, false, frame);

@@ -14,8 +14,10 @@
 //! - [`os`]: real-time priority, systemd notify and watchdog;
 //! - [`events`]: the `subscribe` stream ([`Daemon::publish_event`]);
 //!   [`notify`]: the notify script, off the control thread; [`metrics`]:
-//!   the Prometheus endpoint, on threads of its own.
+//!   the Prometheus endpoint, on threads of its own;
+//! - [`capture`]: `capture` requests, served by a thread per capture.
 
+mod capture;
 mod events;
 mod log;
 mod metrics;
@@ -138,6 +140,8 @@ struct Daemon {
     notifier: notify::Notifier,
     /// The figures the metrics endpoint reads (`metrics_listen`).
     metrics: Option<metrics::Publisher>,
+    /// Starts the threads that serve `capture` requests.
+    capture: capture::Launcher,
 }
 
 impl Daemon {
@@ -209,6 +213,11 @@ impl Daemon {
             .context("opening the control thread's packet sockets")?;
         let prober = start_prober(&routers)?;
         let now = Instant::now();
+        let capture = capture::Launcher::new(
+            &dp,
+            &cfg.global.control_socket,
+            cfg.global.socket_group.is_some(),
+        );
         let notifier = notify::Notifier::start().context("starting the notify thread")?;
         let metrics = match cfg.global.metrics_listen {
             Some(addr) => {
@@ -233,6 +242,7 @@ impl Daemon {
             None => None,
         };
         Ok(Self {
+            capture,
             config_path: config_path.to_path_buf(),
             cfg,
             dp,
@@ -390,6 +400,7 @@ impl Daemon {
             tx: self.tx.counters(),
             started: self.started,
             kernel_routes: self.kernel_routes.is_some(),
+            capture: &self.capture,
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
         // A reload is checked and answered here and carried out below; of

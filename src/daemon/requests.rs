@@ -12,7 +12,7 @@ use xvrrp_control::{
 };
 use xvrrp_dataplane::Dataplane;
 
-use super::{render, tables, tx::TxCounters};
+use super::{capture::Launcher, render, tables, tx::TxCounters};
 
 /// What the handlers read.
 pub(super) struct View<'a> {
@@ -24,6 +24,8 @@ pub(super) struct View<'a> {
     pub(super) started: Instant,
     /// Whether the kernel's routes are mirrored.
     pub(super) kernel_routes: bool,
+    /// Starts captures on their own threads.
+    pub(super) capture: &'a Launcher,
 }
 
 impl View<'_> {
@@ -65,15 +67,18 @@ impl View<'_> {
                 code: "internal",
                 message: "reload is served by the control loop".into(),
             },
-            Request::Drain { .. } | Request::Resume { .. } | Request::Capture { .. } => {
-                Response::Err {
-                    code: "unsupported",
-                    message: format!(
-                        "{} is not available in this version of xvrrp",
-                        req.to_json()["cmd"]
-                    ),
-                }
-            }
+            Request::Capture {
+                port,
+                count,
+                filter,
+            } => self.capture.start(port, *count, *filter),
+            Request::Drain { .. } | Request::Resume { .. } => Response::Err {
+                code: "unsupported",
+                message: format!(
+                    "{} is not available in this version of xvrrp",
+                    req.to_json()["cmd"]
+                ),
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Zero-copy views and typed representations of the frames xvrrp reads and
 //! writes: Ethernet, ARP, IPv4, IPv6, ICMPv4, ICMPv6 (Echo and Neighbour
-//! Discovery) and VRRP (v2 and v3).
+//! Discovery) and VRRP (v2 and v3); and the pcapng blocks `xvrrp capture`
+//! writes.
 //!
 //! The crate follows smoltcp's split: `XxxPacket<T: AsRef<[u8]>>` is a view
 //! over a caller's buffer (getters on `AsRef`, setters on `AsMut`), and
@@ -31,6 +32,7 @@ pub mod icmpv6;
 pub mod ipv4;
 pub mod ipv6;
 pub mod nd;
+pub mod pcapng;
 pub mod vrrp;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
