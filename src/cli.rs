@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use xvrrp_lab::{bench, demo, flow, lab};
 
-use crate::{client, daemon};
+use crate::{client, daemon, handover};
 
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
@@ -75,6 +75,10 @@ pub enum Command {
         #[arg(value_parser = clap::value_parser!(u8).range(1..=254))]
         priority: u8,
     },
+    /// Planned handover: advertise priority 0, keep forwarding until a peer has taken over.
+    Drain(handover::DrainArgs),
+    /// Undo drain: rejoin the election at the configured priority.
+    Resume(handover::ResumeArgs),
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
@@ -121,6 +125,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Priority { name, priority } => {
             client::priority(&socket, &name, priority).map(|()| ExitCode::SUCCESS)
         }
+        Command::Drain(args) => handover::drain(&socket, &args).map(|()| ExitCode::SUCCESS),
+        Command::Resume(args) => handover::resume(&socket, &args).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;

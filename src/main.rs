@@ -9,6 +9,7 @@
 mod cli;
 mod client;
 mod daemon;
+mod handover;
 mod kernel_routes;
 mod mcast;
 mod peers;

@@ -10,9 +10,12 @@
 //! load starves the gateway, not the generator), hold `--hold-ms`, then
 //! fail A (`--mode`): `cut` takes A's LAN and WAN links down on the switch
 //! (one `ip -batch`: a cable pulled, A sees its carrier go), `kill` is a
-//! SIGKILL, `term` a SIGTERM. Wait until B is master and traffic arrives
-//! again, hold a little, stop the flow, the load and the pair, and restore
-//! the links.
+//! SIGKILL, `term` a SIGTERM, `drain` a planned handover (`xvrrp drain
+//! --all` on A). Wait until B is master and traffic arrives again, hold a
+//! little, stop the flow, the load and the pair, and restore the links
+//! (`drain`: resume A and wait until it is master again, keeping the pair
+//! running into the next trial). keepalived has no drain: with `--mode
+//! drain` its trials are skipped, and the run says so.
 //!
 //! Per trial: the **gap** is the largest silence between two arrivals at
 //! the server from the last arrival before the event on; **lost** is the
@@ -97,6 +100,8 @@ pub enum Mode {
     Kill,
     /// SIGTERM: a clean stop, priority 0 first.
     Term,
+    /// `xvrrp drain --all` on A: a planned handover, resumed after the trial.
+    Drain,
 }
 
 /// The load during a trial.
@@ -140,6 +145,7 @@ impl Mode {
             Mode::Cut => "cut",
             Mode::Kill => "kill",
             Mode::Term => "term",
+            Mode::Drain => "drain",
         }
     }
 }
@@ -195,6 +201,9 @@ const FLOW_RT_PRIORITY: i32 = 5;
 /// A send stall of the generator larger than this is reported with the
 /// trial: the gap may then be the generator's, not the gateway's.
 const SEND_STALL: Duration = Duration::from_millis(5);
+/// Why `--mode drain --peer keepalived` runs xvrrp's trials only.
+const KEEPALIVED_NO_DRAIN: &str = "keepalived has no drain (no command hands over while it keeps \
+     running; its closest is a stop, `--mode term`): its trials are skipped in this mode";
 /// B's priority, for its Skew_Time.
 const B_PRIORITY: u8 = 100;
 
@@ -276,7 +285,11 @@ pub fn run(args: &FailoverArgs, self_exe: &Path) -> Result<()> {
     };
     let mut impls = vec![Impl::Xvrrp];
     if args.peer == Some(Peer::Keepalived) {
-        impls.push(Impl::Keepalived);
+        if args.mode == Mode::Drain {
+            progress(KEEPALIVED_NO_DRAIN);
+        } else {
+            impls.push(Impl::Keepalived);
+        }
     }
     let mut trials = Vec::new();
     for imp in impls {
@@ -346,6 +359,23 @@ impl Pair {
         }
     }
 
+    /// Whether both daemons run (the pair of a drain trial runs on into
+    /// the next one).
+    fn running(&mut self) -> bool {
+        match self {
+            Pair::Xvrrp { a, b } => a.running() && b.running(),
+            Pair::Keepalived { .. } => false,
+        }
+    }
+
+    /// Undoes a drain of A.
+    fn resume_a(&mut self) -> Result<()> {
+        match self {
+            Pair::Xvrrp { a, .. } => a.query(&["resume", "--all"]).map(|_| ()),
+            Pair::Keepalived { .. } => bail!("{KEEPALIVED_NO_DRAIN}"),
+        }
+    }
+
     /// A master and B backup of both routers.
     fn settled(&mut self, lab: &Lab) -> Result<bool> {
         match self {
@@ -408,6 +438,8 @@ impl Pair {
                 None => bail!("appliance a is not running"),
             },
             (Mode::Term, Pair::Keepalived { a, .. }) => a.terminate(),
+            (Mode::Drain, Pair::Xvrrp { a, .. }) => a.query(&["drain", "--all"]).map(|_| ()),
+            (Mode::Drain, Pair::Keepalived { .. }) => bail!("{KEEPALIVED_NO_DRAIN}"),
         }
     }
 
@@ -538,8 +570,14 @@ impl Bench<'_> {
         let mut pair = self.pair(imp)?;
         for index in 1..=self.args.trials {
             let r = self.trial(imp, index, &mut pair);
-            // Stop the pair and restore the lab whatever happened.
-            let cleanup = self.restore(&mut pair);
+            // Stop the pair and restore the lab whatever happened; a drained
+            // pair that did well is resumed instead, for the next trial.
+            let cleanup = if self.args.mode == Mode::Drain && r.is_ok() && index < self.args.trials
+            {
+                self.resume(&mut pair)
+            } else {
+                self.restore(&mut pair)
+            };
             let trial = match r {
                 Ok(t) => t,
                 Err(e) => {
@@ -567,6 +605,17 @@ impl Bench<'_> {
         self.lab.wait_links_up(Duration::from_secs(5))
     }
 
+    /// Resumes a drained A and waits until it is master again.
+    fn resume(&self, pair: &mut Pair) -> Result<()> {
+        pair.resume_a()?;
+        lab::wait_until(
+            "A master again after resume",
+            ELECTION_TIMEOUT,
+            self.stop,
+            || pair.settled(self.lab),
+        )
+    }
+
     fn trial(&self, imp: Impl, index: u32, pair: &mut Pair) -> Result<Trial> {
         let args = self.args;
         let lab = self.lab;
@@ -591,7 +640,9 @@ impl Bench<'_> {
         if args.keep_logs {
             progress(&format!("{label}: starting at {}", wall_clock()));
         }
-        pair.start(self.stop)?;
+        if !pair.running() {
+            pair.start(self.stop)?;
+        }
         lab::wait_until(
             &format!("{label}: A master and B backup"),
             ELECTION_TIMEOUT,
@@ -921,7 +972,23 @@ impl Report<'_> {
             self.args.rate,
             master_down_interval(self.args.interval).as_secs_f64() * 1000.0
         );
-        if self.args.mode != Mode::Term {
+        if self.args.mode == Mode::Drain {
+            if let Some(x) = summaries.iter().find(|s| s.imp == Impl::Xvrrp) {
+                let verdict = if x.lost_max == 0.0 && x.false_takeovers == 0 {
+                    "met"
+                } else {
+                    "NOT met"
+                };
+                let _ = writeln!(
+                    t,
+                    "Aim for xvrrp: 0 datagrams lost in every trial (A forwards until it hears \
+                     B advertise as master), 0 false takeovers: {verdict}."
+                );
+            }
+            if self.args.peer == Some(Peer::Keepalived) {
+                let _ = writeln!(t, "{KEEPALIVED_NO_DRAIN}.");
+            }
+        } else if self.args.mode != Mode::Term {
             let aim = aim_gap(self.args.interval).as_secs_f64() * 1000.0;
             if let Some(x) = summaries.iter().find(|s| s.imp == Impl::Xvrrp) {
                 let verdict = if x.p99 <= aim && x.false_takeovers == 0 {

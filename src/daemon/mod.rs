@@ -9,10 +9,12 @@
 //! advert, a client or a signal.
 //!
 //! - [`requests`]: control-socket answers; [`render`]: status/stats JSON;
+//!   [`drain`]: planned handover (`drain`, `resume`, SIGTERM);
 //!   [`tables`]: the `routes` and `neighbors` answers;
 //! - [`tx`]: the frames the control thread sends; [`log`]: journal lines;
 //! - [`os`]: real-time priority, systemd notify and watchdog, notify script.
 
+mod drain;
 mod log;
 mod os;
 mod render;
@@ -34,7 +36,7 @@ use serde_json::json;
 use xvrrp_control::{
     config::{self, Config, TrackTarget},
     ctl_socket::{CtlServer, Request, REQUESTS_PER_PASS},
-    vrrp::{Action, Router, Routers, State, SyncGroup},
+    vrrp::{Action, Reason, Router, Routers, SyncGroup},
     DropReason, RouterId,
 };
 use xvrrp_dataplane::{iface::InterfaceInfo, Dataplane, DataplaneConfig};
@@ -370,9 +372,13 @@ impl Daemon {
             kernel_routes: self.kernel_routes.is_some(),
         };
         let mut changes: Vec<(String, u8)> = Vec::new();
+        let mut handovers: Vec<drain::Handover> = Vec::new();
         let mut handler = |req: &Request| {
-            if let Request::Priority { name, priority } = req {
-                changes.push((name.clone(), *priority));
+            match req {
+                Request::Priority { name, priority } => changes.push((name.clone(), *priority)),
+                Request::Drain { name } => handovers.push(drain::Handover::Drain(name.clone())),
+                Request::Resume { name } => handovers.push(drain::Handover::Resume(name.clone())),
+                _ => {}
             }
             view.handle(req)
         };
@@ -384,6 +390,9 @@ impl Daemon {
                 self.ctl
                     .service_pending(registry, now, REQUESTS_PER_PASS, &mut handler);
             }
+        }
+        for change in &handovers {
+            self.handover(now, change);
         }
         if changes.is_empty() {
             return;
@@ -433,28 +442,29 @@ impl Daemon {
                 });
                 os::run_notify(&self.cfg, &spec.name, to, priority);
                 self.ctl.publish(self.poll.registry(), &event);
+                if reason == Reason::Drain {
+                    self.handed_over(id);
+                }
             }
             Action::Notice(notice) => log::notice(router.spec(), notice),
         }
     }
 
-    /// Graceful stop: priority-0 adverts from masters, keep forwarding until
-    /// a backup took over or a few intervals passed, then detach.
+    /// Graceful stop: every router is drained (priority-0 adverts) and
+    /// each master keeps forwarding until the router taking over is heard
+    /// advertising as master, or a few intervals passed (SPEC §7); then
+    /// shutdown (a master still draining sends priority 0 once more), and
+    /// the XDP programs detach.
     fn finish(mut self) {
-        let now = Instant::now();
-        let was_master: Vec<bool> = self
-            .routers
-            .iter()
-            .map(|r| r.instance().state() == State::Master)
-            .collect();
         let longest = self
             .routers
             .iter()
             .map(|r| r.spec().advert_interval())
             .max()
             .unwrap_or(Duration::from_secs(1));
+        self.drain_for_exit(longest * DRAIN_INTERVALS);
+        let now = Instant::now();
         self.routers.handle_shutdown(now);
-        // Send the priority-0 adverts but keep ownership while draining.
         while let Some((id, action)) = self.routers.poll_output(now) {
             if let (
                 Action::SendAdvert {
@@ -465,23 +475,6 @@ impl Daemon {
             ) = (action, self.routers.get(id))
             {
                 self.tx.send_advert(router, priority, max_advert_int_cs);
-            }
-        }
-        if was_master.iter().any(|m| *m) {
-            let deadline = now + longest * DRAIN_INTERVALS;
-            let mut taken_over = vec![false; self.routers.len()];
-            while Instant::now() < deadline {
-                while let Some(adv) = self.dp.shared().adverts.pop() {
-                    if adv.priority > 0 {
-                        if let Some(t) = taken_over.get_mut(adv.router.index()) {
-                            *t = true;
-                        }
-                    }
-                }
-                if was_master.iter().zip(&taken_over).all(|(m, t)| !m || *t) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
             }
         }
         for r in self.routers.iter() {

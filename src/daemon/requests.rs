@@ -1,5 +1,5 @@
 //! Answers to control-socket requests. Read-only: a request that changes
-//! something (`priority`) is answered here and carried out by the control
+//! something (`priority`, `drain`, `resume`) is answered here and carried out by the control
 //! loop once the client's lines are read.
 
 use std::time::Instant;
@@ -59,10 +59,9 @@ impl View<'_> {
             Request::Subscribe => ok(json!({"subscribed": true})),
             Request::Routes => ok(tables::routes(self.dp, self.kernel_routes)),
             Request::Neighbors => ok(tables::neighbours(self.dp, Instant::now())),
-            Request::Drain { .. }
-            | Request::Resume { .. }
-            | Request::Reload
-            | Request::Capture { .. } => Response::Err {
+            Request::Drain { name } => super::drain::reply(self.routers, name.as_deref(), false),
+            Request::Resume { name } => super::drain::reply(self.routers, name.as_deref(), true),
+            Request::Reload | Request::Capture { .. } => Response::Err {
                 code: "unsupported",
                 message: format!(
                     "{} is not available in this version of xvrrp",
