@@ -421,6 +421,14 @@ impl Dataplane {
         self.xdp.set_master(id, master);
     }
 
+    /// Marks router `id` as draining (a master waiting for the router taking
+    /// over) or not: forwarded frames then leave from the port's own MAC.
+    pub fn set_draining(&self, id: RouterId, draining: bool) {
+        if let Some(flag) = self.shared.draining.get(id.index()) {
+            flag.store(draining, Ordering::Relaxed);
+        }
+    }
+
     /// Tells the XDP filters the source address of each router's current
     /// master (`None` while no peer is: we are master, or none is known
     /// yet), so that its adverts pass ahead of the advert rate limit. Meant

@@ -102,6 +102,15 @@ impl Daemon {
         self.drain_actions(now);
     }
 
+    /// Tells the fast path which routers are draining masters (their
+    /// forwarded frames then leave from the port's own MAC).
+    pub(super) fn note_draining(&self) {
+        for r in self.routers.iter() {
+            let draining = r.drain_state() == Some(DrainState::Draining);
+            self.dp.set_draining(r.id(), draining);
+        }
+    }
+
     /// A drained master handed over: say so to subscribers and the log.
     pub(super) fn handed_over(&mut self, id: RouterId) {
         let Some(r) = self.routers.get(id) else {

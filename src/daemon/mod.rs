@@ -408,6 +408,7 @@ impl Daemon {
         while let Some((id, action)) = self.routers.poll_output(now) {
             self.apply(id, action);
         }
+        self.note_draining();
     }
 
     fn apply(&mut self, id: RouterId, action: Action) {

@@ -509,16 +509,26 @@ impl Router {
 
     /// Moves the state machine's outputs into ours, running the
     /// announcement timers on the way.
+    ///
+    /// A new master's ownership goes out before its first advert (the
+    /// state machine orders them as RFC 9568 §6.4.2 lists them): that
+    /// advert, from the virtual MAC, moves the switches' forwarding of the
+    /// virtual MAC to this box, and a frame arriving before the fast path
+    /// owns the addresses would be dropped.
     fn pump(&mut self, now: Instant) {
+        let mut advert_at = None;
         while let Some(out) = self.instance.poll_output() {
             match out {
                 Output::SendAdvert {
                     priority,
                     max_advert_int_cs,
-                } => self.outputs.push_back(Action::SendAdvert {
-                    priority,
-                    max_advert_int_cs,
-                }),
+                } => {
+                    advert_at = Some(self.outputs.len());
+                    self.outputs.push_back(Action::SendAdvert {
+                        priority,
+                        max_advert_int_cs,
+                    });
+                }
                 Output::SendGarp => {
                     self.garp = Some(GarpBurst {
                         remaining: self.spec.garp.count.max(1),
@@ -533,7 +543,10 @@ impl Router {
                         self.garp = None;
                         self.garp_refresh_at = None;
                     }
-                    self.outputs.push_back(Action::SetOwnership { master });
+                    match advert_at.filter(|_| master) {
+                        Some(at) => self.outputs.insert(at, Action::SetOwnership { master }),
+                        None => self.outputs.push_back(Action::SetOwnership { master }),
+                    }
                 }
                 Output::StateChanged { from, to, reason } => {
                     self.outputs.push_back(Action::StateChanged {
@@ -920,9 +933,10 @@ mod tests {
         let mut r = Router::new(spec(0, "gw", "lan0", 255), primary(2));
         r.handle_startup(t0, true);
         let first = drain(&mut r);
-        // Advert, ownership, transition, then the first announcement.
-        assert!(matches!(first[0], Action::SendAdvert { priority: 255, .. }));
-        assert_eq!(first[1], Action::SetOwnership { master: true });
+        // Ownership (before the advert from the virtual MAC moves the
+        // switches), advert, transition, then the first announcement.
+        assert_eq!(first[0], Action::SetOwnership { master: true });
+        assert!(matches!(first[1], Action::SendAdvert { priority: 255, .. }));
         assert!(matches!(
             first[2],
             Action::StateChanged {
