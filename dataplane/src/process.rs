@@ -304,9 +304,7 @@ impl Tables {
     fn egress_mac<A: Family>(&self, shared: &Shared, port: usize) -> Option<EthernetAddress> {
         self.instances
             .iter()
-            .find(|i| {
-                i.port == port && !A::vips(i).is_empty() && shared.is_announcing_master(i.id)
-            })
+            .find(|i| i.port == port && !A::vips(i).is_empty() && shared.is_announcing_master(i.id))
             .map(|i| i.vmac)
             .or_else(|| self.ports.get(port).map(|p| p.mac))
     }
@@ -1292,7 +1290,10 @@ mod tests {
         );
         let src = |rig: &mut Rig| {
             let (action, out) = rig.handle(0, &f);
-            assert!(matches!(action, Action::Forward { port: 1, .. }), "{action:?}");
+            assert!(
+                matches!(action, Action::Forward { port: 1, .. }),
+                "{action:?}"
+            );
             EthernetFrame::new_checked(&out[..]).unwrap().src_addr()
         };
         assert_eq!(src(&mut rig), EthernetAddress::vrrp_v4(2));
