@@ -9,7 +9,7 @@ use xvrrp_lab::{bench, demo, flow, lab};
 
 use xvrrp_control::CaptureFilter;
 
-use crate::{capture, client, daemon, docs, events, watch};
+use crate::{capture, client, daemon, docs, events, handover, watch};
 
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/xvrrp/xvrrp.sock";
@@ -121,6 +121,10 @@ pub enum Command {
         #[arg(long, value_parser = capture_filter, default_value = "all")]
         filter: CaptureFilter,
     },
+    /// Planned handover: advertise priority 0, keep forwarding until a peer has taken over.
+    Drain(handover::DrainArgs),
+    /// Undo drain: rejoin the election at the configured priority.
+    Resume(handover::ResumeArgs),
     /// Network-namespace lab: a gateway pair between a client and a server.
     Lab(lab::LabArgs),
     /// Lab + two appliances + traffic + a failover, narrated.
@@ -222,6 +226,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             capture::run(&socket, &opts).map(|()| ExitCode::SUCCESS)
         }
+        Command::Drain(args) => handover::drain(&socket, &args).map(|()| ExitCode::SUCCESS),
+        Command::Resume(args) => handover::resume(&socket, &args).map(|()| ExitCode::SUCCESS),
         Command::Lab(args) => lab::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => {
             let exe = std::env::current_exe().context("locating the xvrrp binary")?;

@@ -33,7 +33,7 @@ pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:<6} {:>4} {:<8} {:>9} {:<26} {:>11} {:>10}",
+        "{:<16} {:<6} {:>4} {:<17} {:>9} {:<26} {:>11} {:>10}",
         "INSTANCE", "PORT", "VRID", "STATE", "PRIORITY", "MASTER", "TRANSITIONS", "SINCE"
     );
     for inst in reply
@@ -54,12 +54,17 @@ pub fn status(socket: &Path, as_json: bool) -> anyhow::Result<()> {
             || "-".to_string(),
             |ms| format!("{:.1}s", ms as f64 / 1000.0),
         );
+        // A drained instance shows it beside its state: "master (draining)".
+        let state = match inst.get("drain").and_then(Value::as_str) {
+            Some(drain) => format!("{} ({drain})", s("state")),
+            None => s("state"),
+        };
         println!(
-            "{:<16} {:<6} {:>4} {:<8} {:>9} {:<26} {:>11} {:>10}",
+            "{:<16} {:<6} {:>4} {:<17} {:>9} {:<26} {:>11} {:>10}",
             s("name"),
             s("port"),
             n("vrid"),
-            s("state"),
+            state,
             prio,
             s("master"),
             n("transitions"),

@@ -12,6 +12,7 @@ mod client;
 mod daemon;
 mod docs;
 mod events;
+mod handover;
 mod kernel_routes;
 mod mcast;
 mod peers;

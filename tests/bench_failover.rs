@@ -125,6 +125,58 @@ fn bench_failover_kill_reports_a_finite_gap_for_both_pairs() {
     }
 }
 
+/// `--mode drain`: A drained, then resumed for the next trial, with the
+/// pair running on; no datagram lost in any trial (the handover is
+/// confirmed before A stops forwarding), and keepalived, which has no
+/// drain, skipped with a line that says so.
+#[test]
+fn bench_failover_drain_loses_nothing_and_skips_keepalived() {
+    let test = "bench_failover_drain_loses_nothing_and_skips_keepalived";
+    if !common::supported(test) {
+        return;
+    }
+    common::require(&["ip", "ethtool", "/usr/sbin/keepalived"]);
+    let prefix = common::prefix_for(test);
+    let (report, stderr) = run_json(&[
+        "bench",
+        "failover",
+        "--trials",
+        "2",
+        "--mode",
+        "drain",
+        "--peer",
+        "keepalived",
+        "--hold-ms",
+        "300",
+        "--json",
+        "--prefix",
+        &prefix,
+    ]);
+    assert_lab_gone(&prefix);
+    assert!(
+        stderr.contains("keepalived has no drain"),
+        "no line on keepalived:\n{stderr}"
+    );
+    for i in 1..=2 {
+        assert!(
+            stderr.contains(&format!("bench: xvrrp drain none trial {i}/2: gap ")),
+            "no progress line for trial {i}:\n{stderr}"
+        );
+    }
+    let trials = report["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2, "{report}");
+    for t in trials {
+        assert_eq!(str_field(t, "impl"), "xvrrp", "{t}");
+        assert_eq!(str_field(t, "mode"), "drain", "{t}");
+        assert!(num_field(t, "sent") > 0.0, "{t}");
+        assert_eq!(num_field(t, "lost"), 0.0, "{t}\n{stderr}");
+        assert_eq!(num_field(t, "false_takeovers"), 0.0, "{t}");
+    }
+    let summary = report["summary"].as_array().unwrap();
+    assert_eq!(summary.len(), 1, "{report}");
+    assert_eq!(num_field(&summary[0], "lost_max"), 0.0, "{report}");
+}
+
 #[test]
 fn bench_control_reports_cpu_adverts_and_transitions() {
     let test = "bench_control_reports_cpu_adverts_and_transitions";

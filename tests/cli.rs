@@ -325,9 +325,12 @@ fn every_client_command_without_daemon_is_one_line() {
 }
 
 /// The client commands and their arguments, for the tests above and below.
-const CLIENT_COMMANDS: [&[&str]; 7] = [
+const CLIENT_COMMANDS: [&[&str]; 10] = [
     &["status"],
     &["events"],
+    &["drain", "lan-gw"],
+    &["resume", "lan-gw"],
+    &["reload"],
     &["stats"],
     &["stats", "--watch", "--interval", "0.2"],
     &["routes"],

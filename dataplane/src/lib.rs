@@ -595,6 +595,15 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Marks router `id` as draining (a master waiting for the router taking
+    /// over) or not: forwarded frames then leave from the port's own MAC.
+    pub fn set_draining(&self, id: RouterId, draining: bool) {
+        let slot = self.slots.get(id.index()).map(|s| s.index());
+        if let Some(flag) = slot.and_then(|s| self.shared.draining.get(s)) {
+            flag.store(draining, Ordering::Relaxed);
+        }
+    }
+
     /// Tells the XDP filters the source address of each router's current
     /// master (`None` while no peer is: we are master, or none is known
     /// yet), so that its adverts pass ahead of the advert rate limit and

@@ -305,11 +305,11 @@ impl Tables {
     }
 
     /// Source MAC of forwarded frames of this family on `port`: the virtual
-    /// MAC where we are master there, else the port's own.
+    /// MAC where we are master there (and not draining), else the port's own.
     fn egress_mac<A: Family>(&self, shared: &Shared, port: usize) -> Option<EthernetAddress> {
         self.instances
             .iter()
-            .find(|i| i.port == port && !A::vips(i).is_empty() && shared.is_master(i.id))
+            .find(|i| i.port == port && !A::vips(i).is_empty() && shared.is_announcing_master(i.id))
             .map(|i| i.vmac)
             .or_else(|| self.ports.get(port).map(|p| p.mac))
     }
@@ -1297,6 +1297,37 @@ mod tests {
         assert!(ip.verify_checksum());
         // Counted where it is queued for transmission, not here.
         assert_eq!(rig.counters.ports[1].forwarded, 0);
+    }
+
+    /// A draining master forwards from the port's own MAC, so that its
+    /// frames do not teach the switches the virtual MAC the router taking
+    /// over has claimed; it still forwards.
+    #[test]
+    fn draining_master_forwards_from_the_port_mac() {
+        let mut rig = Rig::new(true, true);
+        let now = rig.now;
+        rig.neigh.learn(now, 1, IpAddr::V4(SERVER), SERVER_MAC);
+        let f = ipv4_frame(
+            EthernetAddress::vrrp_v4(1),
+            CLIENT,
+            SERVER,
+            64,
+            17,
+            &[1; 12],
+        );
+        let src = |rig: &mut Rig| {
+            let (action, out) = rig.handle(0, &f);
+            assert!(
+                matches!(action, Action::Forward { port: 1, .. }),
+                "{action:?}"
+            );
+            EthernetFrame::new_checked(&out[..]).unwrap().src_addr()
+        };
+        assert_eq!(src(&mut rig), EthernetAddress::vrrp_v4(2));
+        for d in &rig.shared.draining {
+            d.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        assert_eq!(src(&mut rig), WAN_MAC);
     }
 
     #[test]

@@ -142,6 +142,11 @@ pub struct Shared {
     /// Per router, indexed by [`RouterId`]: is this appliance master
     /// (answer and forward)?
     pub master: Vec<AtomicBool>,
+    /// Per router: a drained master still forwarding until the router
+    /// taking over is heard. Its forwarded frames leave from the port's own
+    /// MAC, so that they cannot teach the switches the virtual MAC back
+    /// after the new master has claimed it.
+    pub draining: Vec<AtomicBool>,
     /// Set to stop the workers.
     pub stop: AtomicBool,
     /// Published counters, one per worker.
@@ -205,6 +210,7 @@ impl Shared {
             master_source: (0..routers).map(|_| AtomicU64::new(0)).collect(),
             slots_pending: AtomicBool::new(false),
             master: (0..routers).map(|_| AtomicBool::new(false)).collect(),
+            draining: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
             stats: (0..workers).map(|_| WorkerStats::new(ports)).collect(),
             neigh: (0..workers).map(|_| ArrayQueue::new(NEIGH_QUEUE)).collect(),
@@ -325,5 +331,16 @@ impl Shared {
         self.master
             .get(id.index())
             .is_some_and(|m| m.load(Ordering::Acquire))
+    }
+
+    /// Is this appliance master of router `id` and announcing it: master
+    /// and not draining (see [`Shared::draining`])?
+    #[inline]
+    pub fn is_announcing_master(&self, id: RouterId) -> bool {
+        self.is_master(id)
+            && !self
+                .draining
+                .get(id.index())
+                .is_some_and(|d| d.load(Ordering::Relaxed))
     }
 }

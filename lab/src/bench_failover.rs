@@ -10,9 +10,12 @@
 //! load starves the gateway, not the generator), hold `--hold-ms`, then
 //! fail A (`--mode`): `cut` takes A's LAN and WAN links down on the switch
 //! (one `ip -batch`: a cable pulled, A sees its carrier go), `kill` is a
-//! SIGKILL, `term` a SIGTERM. Wait until B is master and traffic arrives
-//! again, hold a little, stop the flow, the load and the pair, and restore
-//! the links.
+//! SIGKILL, `term` a SIGTERM, `drain` a planned handover (`xvrrp drain
+//! --all` on A). Wait until B is master and traffic arrives again, hold a
+//! little, stop the flow, the load and the pair, and restore the links
+//! (`drain`: resume A and wait until it is master again, keeping the pair
+//! running into the next trial). keepalived has no drain: with `--mode
+//! drain` its trials are skipped, and the run says so.
 //!
 //! Per trial: the **gap** is the largest silence between two arrivals at
 //! the server from the last arrival before the event on; **lost** is the
@@ -97,6 +100,8 @@ pub enum Mode {
     Kill,
     /// SIGTERM: a clean stop, priority 0 first.
     Term,
+    /// `xvrrp drain --all` on A: a planned handover, resumed after the trial.
+    Drain,
 }
 
 /// The load during a trial.
@@ -140,6 +145,7 @@ impl Mode {
             Mode::Cut => "cut",
             Mode::Kill => "kill",
             Mode::Term => "term",
+            Mode::Drain => "drain",
         }
     }
 }
@@ -195,6 +201,9 @@ const FLOW_RT_PRIORITY: i32 = 5;
 /// A send stall of the generator larger than this is reported with the
 /// trial: the gap may then be the generator's, not the gateway's.
 const SEND_STALL: Duration = Duration::from_millis(5);
+/// Why `--mode drain --peer keepalived` runs xvrrp's trials only.
+const KEEPALIVED_NO_DRAIN: &str = "keepalived has no drain (no command hands over while it keeps \
+     running; its closest is a stop, `--mode term`): its trials are skipped in this mode";
 /// B's priority, for its Skew_Time.
 const B_PRIORITY: u8 = 100;
 
@@ -220,6 +229,8 @@ pub(crate) struct Trial {
     pub(crate) gap_from_ms: f64,
     pub(crate) gap_to_ms: f64,
     pub(crate) lost: u64,
+    /// Of those, the ones sent before the event (not the failover's).
+    pub(crate) lost_before: u64,
     pub(crate) sent: u64,
     pub(crate) false_takeovers: u64,
     /// When B was first seen master, ms after the event (polled: an upper
@@ -276,7 +287,11 @@ pub fn run(args: &FailoverArgs, self_exe: &Path) -> Result<()> {
     };
     let mut impls = vec![Impl::Xvrrp];
     if args.peer == Some(Peer::Keepalived) {
-        impls.push(Impl::Keepalived);
+        if args.mode == Mode::Drain {
+            progress(KEEPALIVED_NO_DRAIN);
+        } else {
+            impls.push(Impl::Keepalived);
+        }
     }
     let mut trials = Vec::new();
     for imp in impls {
@@ -346,6 +361,23 @@ impl Pair {
         }
     }
 
+    /// Whether both daemons run (the pair of a drain trial runs on into
+    /// the next one).
+    fn running(&mut self) -> bool {
+        match self {
+            Pair::Xvrrp { a, b } => a.running() && b.running(),
+            Pair::Keepalived { .. } => false,
+        }
+    }
+
+    /// Undoes a drain of A.
+    fn resume_a(&mut self) -> Result<()> {
+        match self {
+            Pair::Xvrrp { a, .. } => a.query(&["resume", "--all"]).map(|_| ()),
+            Pair::Keepalived { .. } => bail!("{KEEPALIVED_NO_DRAIN}"),
+        }
+    }
+
     /// A master and B backup of both routers.
     fn settled(&mut self, lab: &Lab) -> Result<bool> {
         match self {
@@ -408,6 +440,8 @@ impl Pair {
                 None => bail!("appliance a is not running"),
             },
             (Mode::Term, Pair::Keepalived { a, .. }) => a.terminate(),
+            (Mode::Drain, Pair::Xvrrp { a, .. }) => a.query(&["drain", "--all"]).map(|_| ()),
+            (Mode::Drain, Pair::Keepalived { .. }) => bail!("{KEEPALIVED_NO_DRAIN}"),
         }
     }
 
@@ -538,8 +572,14 @@ impl Bench<'_> {
         let mut pair = self.pair(imp)?;
         for index in 1..=self.args.trials {
             let r = self.trial(imp, index, &mut pair);
-            // Stop the pair and restore the lab whatever happened.
-            let cleanup = self.restore(&mut pair);
+            // Stop the pair and restore the lab whatever happened; a drained
+            // pair that did well is resumed instead, for the next trial.
+            let cleanup = if self.args.mode == Mode::Drain && r.is_ok() && index < self.args.trials
+            {
+                self.resume(&mut pair)
+            } else {
+                self.restore(&mut pair)
+            };
             let trial = match r {
                 Ok(t) => t,
                 Err(e) => {
@@ -567,6 +607,17 @@ impl Bench<'_> {
         self.lab.wait_links_up(Duration::from_secs(5))
     }
 
+    /// Resumes a drained A and waits until it is master again.
+    fn resume(&self, pair: &mut Pair) -> Result<()> {
+        pair.resume_a()?;
+        lab::wait_until(
+            "A master again after resume",
+            ELECTION_TIMEOUT,
+            self.stop,
+            || pair.settled(self.lab),
+        )
+    }
+
     fn trial(&self, imp: Impl, index: u32, pair: &mut Pair) -> Result<Trial> {
         let args = self.args;
         let lab = self.lab;
@@ -591,7 +642,9 @@ impl Bench<'_> {
         if args.keep_logs {
             progress(&format!("{label}: starting at {}", wall_clock()));
         }
-        pair.start(self.stop)?;
+        if !pair.running() {
+            pair.start(self.stop)?;
+        }
         lab::wait_until(
             &format!("{label}: A master and B backup"),
             ELECTION_TIMEOUT,
@@ -664,6 +717,7 @@ impl Bench<'_> {
         // against it.
         let interval_ns = 1_000_000_000 / u64::from(args.rate);
         let seq_at_event = event_ns.saturating_sub(trace.first_send_ns) / interval_ns.max(1);
+        let lost_before = lost_before(&trace, seq_at_event);
         Ok(Trial {
             imp,
             index,
@@ -671,6 +725,7 @@ impl Bench<'_> {
             gap_from_ms: rel(from_ns),
             gap_to_ms: rel(to_ns),
             lost: report.lost,
+            lost_before,
             sent: report.sent,
             false_takeovers: b_at_event.saturating_sub(b_before),
             b_master_ms,
@@ -715,6 +770,20 @@ fn gap_after(trace: &FlowTrace, event_ns: u64) -> (u64, u64, u64) {
     best
 }
 
+/// Datagrams numbered below `seq_at_event` (sent before the event) that
+/// never arrived.
+fn lost_before(trace: &FlowTrace, seq_at_event: u64) -> u64 {
+    let mut seen: Vec<u64> = trace
+        .arrivals
+        .iter()
+        .map(|a| a.seq)
+        .filter(|s| *s < seq_at_event)
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seq_at_event.saturating_sub(u64::try_from(seen.len()).unwrap_or(u64::MAX))
+}
+
 /// UTC time of day with microseconds, as the daemons' logs print it.
 fn wall_clock() -> String {
     let now = std::time::SystemTime::now()
@@ -756,6 +825,9 @@ fn trial_line(t: &Trial, args: &FailoverArgs) -> String {
         t.sent,
         t.false_takeovers
     );
+    if t.lost_before > 0 {
+        let _ = write!(line, " ({} of them before the event)", t.lost_before);
+    }
     if let Some(b) = t.b_master_ms {
         let _ = write!(line, ", B seen master after {b:.0} ms");
     }
@@ -838,6 +910,7 @@ impl Report<'_> {
                     "trial": t.index,
                     "gap_ms": round2(t.gap_ms),
                     "lost": t.lost,
+                    "lost_before_event": t.lost_before,
                     "sent": t.sent,
                     "false_takeovers": t.false_takeovers,
                     "b_master_ms": t.b_master_ms.map(round2),
@@ -921,7 +994,23 @@ impl Report<'_> {
             self.args.rate,
             master_down_interval(self.args.interval).as_secs_f64() * 1000.0
         );
-        if self.args.mode != Mode::Term {
+        if self.args.mode == Mode::Drain {
+            if let Some(x) = summaries.iter().find(|s| s.imp == Impl::Xvrrp) {
+                let verdict = if x.lost_max == 0.0 && x.false_takeovers == 0 {
+                    "met"
+                } else {
+                    "NOT met"
+                };
+                let _ = writeln!(
+                    t,
+                    "Aim for xvrrp: 0 datagrams lost in every trial (A forwards until it hears \
+                     B advertise as master), 0 false takeovers: {verdict}."
+                );
+            }
+            if self.args.peer == Some(Peer::Keepalived) {
+                let _ = writeln!(t, "{KEEPALIVED_NO_DRAIN}.");
+            }
+        } else if self.args.mode != Mode::Term {
             let aim = aim_gap(self.args.interval).as_secs_f64() * 1000.0;
             if let Some(x) = summaries.iter().find(|s| s.imp == Impl::Xvrrp) {
                 let verdict = if x.p99 <= aim && x.false_takeovers == 0 {
@@ -1029,6 +1118,17 @@ mod tests {
     }
 
     #[test]
+    fn losses_before_the_event_are_counted_apart() {
+        // Datagrams 0..6 sent before the event; 2 and 4 never arrived, nor 7.
+        let mut t = trace(&[0, 1, 2, 3, 4, 5], 10);
+        for (a, seq) in t.arrivals.iter_mut().zip([0, 1, 3, 5, 6, 8]) {
+            a.seq = seq;
+        }
+        assert_eq!(lost_before(&t, 6), 2);
+        assert_eq!(lost_before(&t, 0), 0);
+    }
+
+    #[test]
     fn a_flow_that_never_resumed_is_silent_to_its_end() {
         let t = trace(&[0, 1, 2], 500);
         assert_eq!(gap_after(&t, 2_500_000).0, 498_000_000);
@@ -1045,6 +1145,7 @@ mod tests {
             gap_from_ms: 0.0,
             gap_to_ms: gap,
             lost,
+            lost_before: 0,
             sent: 1000,
             false_takeovers: ft,
             b_master_ms: None,

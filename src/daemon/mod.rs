@@ -9,6 +9,7 @@
 //! advert, a client or a signal.
 //!
 //! - [`requests`]: control-socket answers; [`render`]: status/stats JSON;
+//!   [`drain`]: planned handover (`drain`, `resume`, SIGTERM);
 //!   [`tables`]: the `routes` and `neighbors` answers;
 //! - [`tx`]: the frames the control thread sends; [`log`]: journal lines;
 //! - [`os`]: real-time priority, systemd notify and watchdog;
@@ -18,6 +19,7 @@
 //! - [`capture`]: `capture` requests, served by a thread per capture.
 
 mod capture;
+mod drain;
 mod events;
 mod log;
 mod metrics;
@@ -43,7 +45,7 @@ use serde_json::json;
 use xvrrp_control::{
     config::{self, Config, TrackTarget},
     ctl_socket::{CtlServer, Request, Response, REQUESTS_PER_PASS},
-    vrrp::{Action, Notice, Router, Routers, State, SyncGroup},
+    vrrp::{Action, Notice, Reason, Router, Routers, SyncGroup},
     DropReason, RouterId,
 };
 use xvrrp_dataplane::{iface::InterfaceInfo, Dataplane, DataplaneConfig};
@@ -407,9 +409,13 @@ impl Daemon {
         // several in one pass (each checked against the running
         // configuration) the last one read is carried out.
         let mut reload = None;
+        let mut handovers: Vec<drain::Handover> = Vec::new();
         let mut handler = |req: &Request| {
-            if let Request::Priority { name, priority } = req {
-                changes.push((name.clone(), *priority));
+            match req {
+                Request::Priority { name, priority } => changes.push((name.clone(), *priority)),
+                Request::Drain { name } => handovers.push(drain::Handover::Drain(name.clone())),
+                Request::Resume { name } => handovers.push(drain::Handover::Resume(name.clone())),
+                _ => {}
             }
             if let Request::Reload = req {
                 return match reload::prepare(&self.config_path, &self.cfg, &self.dp) {
@@ -435,6 +441,9 @@ impl Daemon {
         if let Some(prepared) = reload {
             self.apply_reload(now, prepared);
         }
+        for change in &handovers {
+            self.handover(now, change);
+        }
         if changes.is_empty() {
             return;
         }
@@ -449,6 +458,7 @@ impl Daemon {
         while let Some((id, action)) = self.routers.poll_output(now) {
             self.apply(id, action);
         }
+        self.note_draining();
     }
 
     fn apply(&mut self, id: RouterId, action: Action) {
@@ -485,6 +495,9 @@ impl Daemon {
                 let script = self.cfg.global.notify.as_deref();
                 self.notifier.notify(script, &spec.name, to, priority);
                 self.publish_event(event);
+                if reason == Reason::Drain {
+                    self.handed_over(id);
+                }
             }
             Action::Notice(notice) => {
                 log::notice(router.spec(), notice);
@@ -501,23 +514,21 @@ impl Daemon {
         }
     }
 
-    /// Graceful stop: priority-0 adverts from masters, keep forwarding until
-    /// a backup took over or a few intervals passed, then detach.
+    /// Graceful stop: every router is drained (priority-0 adverts) and
+    /// each master keeps forwarding until the router taking over is heard
+    /// advertising as master, or a few intervals passed (SPEC §7); then
+    /// shutdown (a master still draining sends priority 0 once more), and
+    /// the XDP programs detach.
     fn finish(mut self) {
-        let now = Instant::now();
-        let was_master: Vec<bool> = self
-            .routers
-            .iter()
-            .map(|r| r.instance().state() == State::Master)
-            .collect();
         let longest = self
             .routers
             .iter()
             .map(|r| r.spec().advert_interval())
             .max()
             .unwrap_or(Duration::from_secs(1));
+        self.drain_for_exit(longest * DRAIN_INTERVALS);
+        let now = Instant::now();
         self.routers.handle_shutdown(now);
-        // Send the priority-0 adverts but keep ownership while draining.
         while let Some((id, action)) = self.routers.poll_output(now) {
             if let (
                 Action::SendAdvert {
@@ -528,23 +539,6 @@ impl Daemon {
             ) = (action, self.routers.get(id))
             {
                 self.tx.send_advert(router, priority, max_advert_int_cs);
-            }
-        }
-        if was_master.iter().any(|m| *m) {
-            let deadline = now + longest * DRAIN_INTERVALS;
-            let mut taken_over = vec![false; self.routers.len()];
-            while Instant::now() < deadline {
-                self.dp.drain_adverts(|adv| {
-                    if adv.priority > 0 {
-                        if let Some(t) = taken_over.get_mut(adv.router.index()) {
-                            *t = true;
-                        }
-                    }
-                });
-                if was_master.iter().zip(&taken_over).all(|(m, t)| !m || *t) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
             }
         }
         for r in self.routers.iter() {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use xvrrp_control::{
     config::{TrackConfig, TrackTarget},
-    vrrp::Routers,
+    vrrp::{DrainState, Routers},
     DropReason,
 };
 use xvrrp_dataplane::{
@@ -37,6 +37,7 @@ pub(super) fn status(
                 "vrid": s.vrid,
                 "version": s.version.number(),
                 "state": r.state_name(),
+                "drain": r.drain_state().map(DrainState::name),
                 "priority": f.priority(),
                 "effective_priority": f.effective_priority(),
                 "master": f.master_addr().map(|a| a.to_string()),

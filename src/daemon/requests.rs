@@ -1,5 +1,5 @@
 //! Answers to control-socket requests. Read-only: a request that changes
-//! something (`priority`) is answered here and carried out by the control
+//! something (`priority`, `drain`, `resume`) is answered here and carried out by the control
 //! loop once the client's lines are read.
 
 use std::time::Instant;
@@ -72,13 +72,8 @@ impl View<'_> {
                 count,
                 filter,
             } => self.capture.start(port, *count, *filter),
-            Request::Drain { .. } | Request::Resume { .. } => Response::Err {
-                code: "unsupported",
-                message: format!(
-                    "{} is not available in this version of xvrrp",
-                    req.to_json()["cmd"]
-                ),
-            },
+            Request::Drain { name } => super::drain::reply(self.routers, name.as_deref(), false),
+            Request::Resume { name } => super::drain::reply(self.routers, name.as_deref(), true),
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum Reason {
     SyncGroup,
     /// Shutdown event (RFC 9568 §6.4.2, §6.4.3).
     Shutdown,
+    /// Not in the RFC: a drained master heard the peer that took over
+    /// advertise as master, and handed the addresses over to it.
+    Drain,
 }
 
 impl fmt::Display for Reason {
@@ -71,6 +74,7 @@ impl fmt::Display for Reason {
             Reason::Stalled => "stalled",
             Reason::SyncGroup => "sync_group",
             Reason::Shutdown => "shutdown",
+            Reason::Drain => "drain",
         })
     }
 }

@@ -17,6 +17,12 @@
 //!   instead of fighting the backup that has taken over meanwhile.
 //! - Adverts from the instance's own primary address (a looped-back copy)
 //!   and adverts with a zero interval are discarded.
+//! - Drain (planned handover, [`Instance::handle_drain`]): a drained master
+//!   advertises priority 0 but keeps the addresses until it hears another
+//!   router advertise as master, then becomes Backup; with no such router it
+//!   stays Master, advertising priority 0 every interval, and loses nothing.
+//!   A drained backup never becomes master (no preemption, no takeover when
+//!   the master goes silent) until [`Instance::handle_resume`].
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -98,6 +104,8 @@ pub struct Instance {
     /// How much earlier than one interval the first periodic advert of a
     /// Master period goes out (see [`Instance::set_advert_phase`]).
     advert_phase: Duration,
+    /// Drained by an operator: out of the election until resumed.
+    drained: bool,
     counters: Counters,
 }
 
@@ -128,6 +136,7 @@ impl Instance {
             forced_master: false,
             down_reason: Reason::MasterDown,
             advert_phase: Duration::ZERO,
+            drained: false,
             counters: Counters::default(),
             cfg,
         }
@@ -142,7 +151,7 @@ impl Instance {
         }
         // A delay too long to represent means preemption never resumes.
         self.preempt_after = now.checked_add(self.cfg.preempt_delay);
-        if self.effective_priority == OWNER_PRIORITY {
+        if self.effective_priority == OWNER_PRIORITY && !self.drained {
             // RFC 9568 §6.4.1: the owner sends an advert, announces the
             // addresses, arms Adver_Timer and becomes Master at once.
             self.become_master(now, Reason::OwnerStartup);
@@ -225,10 +234,18 @@ impl Instance {
         match self.state {
             State::Initialize => {}
             State::Backup => {
-                if self.timers.is_due(Timer::MasterDown, now) {
-                    // RFC 9568 §6.4.2: Master_Down_Timer fired → Master.
-                    self.become_master(now, self.down_reason);
+                if !self.timers.is_due(Timer::MasterDown, now) {
+                    return;
                 }
+                if self.drained {
+                    // Drained: out of the election even with no master at
+                    // all; the master heard last is gone.
+                    self.timers.stop(Timer::MasterDown);
+                    self.peer_master = None;
+                    return;
+                }
+                // RFC 9568 §6.4.2: Master_Down_Timer fired → Master.
+                self.become_master(now, self.down_reason);
             }
             State::Master => {
                 let Some(deadline) = self.timers.get(Timer::Adver) else {
@@ -243,7 +260,7 @@ impl Instance {
                 // RFC 9568 §6.4.3: Adver_Timer fired → advert, re-arm. Keep the
                 // cadence when on time; after a late wake-up restart from `now`
                 // rather than sending a burst to catch up.
-                self.push_advert(self.effective_priority);
+                self.push_advert(self.advert_priority());
                 let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
                 let on_cadence = deadline + interval;
                 let next = if on_cadence > now {
@@ -277,10 +294,57 @@ impl Instance {
         // priority is a new situation, to be elected afresh (a restored
         // tracked route must bring the group back).
         self.sync_hold = false;
-        if self.state == State::Master {
+        if self.state == State::Master && !self.drained {
             self.push_advert(priority);
             let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
             self.timers.set(Timer::Adver, now + interval);
+        }
+    }
+
+    /// Drain (planned handover; not in the RFC). A master advertises
+    /// priority 0 at once and on every Adver_Timer from then on, so a backup
+    /// takes over after Skew_Time, but keeps the addresses (and forwarding)
+    /// until it hears another router advertise as master: then it becomes
+    /// Backup with reason [`Reason::Drain`]. If none ever does, it stays
+    /// Master and loses nothing. A backup stays Backup and stops taking part
+    /// in the election: it neither preempts nor takes over when the master
+    /// goes silent. Ignored when already drained.
+    pub fn handle_drain(&mut self, now: Instant) {
+        if self.drained {
+            return;
+        }
+        self.drained = true;
+        self.sync_hold = false;
+        if self.state == State::Master {
+            self.push_advert(0);
+            let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
+            self.timers.set(Timer::Adver, now + interval);
+        }
+    }
+
+    /// Undoes [`Instance::handle_drain`]: the instance rejoins the election
+    /// at its effective priority. A master still waiting for a peer
+    /// advertises its priority again at once; a backup restarts
+    /// Master_Down_Timer, so it takes over if no master is heard, and
+    /// preempts a lower-priority master as usual (Preempt_Mode,
+    /// `preempt_delay`). Ignored when not drained.
+    pub fn handle_resume(&mut self, now: Instant) {
+        if !self.drained {
+            return;
+        }
+        self.drained = false;
+        match self.state {
+            State::Master => {
+                self.push_advert(self.effective_priority);
+                let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
+                self.timers.set(Timer::Adver, now + interval);
+            }
+            State::Backup => {
+                self.timers
+                    .set(Timer::MasterDown, now + self.master_down_interval());
+                self.down_reason = Reason::MasterDown;
+            }
+            State::Initialize => {}
         }
     }
 
@@ -295,7 +359,13 @@ impl Instance {
     ///   not preempt a lower-priority master until it next becomes master.
     ///
     /// Anything else (Initialize, or a forced `Initialize`) is ignored.
+    ///
+    /// A drained instance is not forced: it hands over by itself, and must
+    /// not be pulled back into Master.
     pub fn handle_force(&mut self, now: Instant, to: State) {
+        if self.drained {
+            return;
+        }
         match (self.state, to) {
             (State::Backup, State::Master) => self.become_master(now, Reason::SyncGroup),
             (State::Master, State::Backup) => {
@@ -429,6 +499,11 @@ impl Instance {
         )
     }
 
+    /// Whether an operator drained the instance (see [`Instance::handle_drain`]).
+    pub fn drained(&self) -> bool {
+        self.drained
+    }
+
     /// Whether a sync group currently holds this instance in Backup.
     pub fn sync_held(&self) -> bool {
         self.sync_hold
@@ -495,6 +570,17 @@ impl Instance {
 
     /// RFC 9568 §6.4.3: an advert received in Master.
     fn master_rx(&mut self, now: Instant, adv: &Advert) {
+        if self.drained && adv.priority > 0 {
+            // Drain: another router advertises as master, so it owns the
+            // addresses now; hand over to it.
+            let interval = match self.cfg.version {
+                Version::V3 => adv.max_advert_int_cs,
+                Version::V2 => self.cfg.advert_interval_cs,
+            };
+            self.become_backup(now, Reason::Drain, interval);
+            self.peer_master = Some(adv.src);
+            return;
+        }
         if adv.priority == 0 {
             // RFC 9568 §6.4.3: answer at once and reset Adver_Timer, so the
             // backups that just shortened their timers hear a live master.
@@ -551,7 +637,7 @@ impl Instance {
 
     /// Whether a backup may preempt a lower-priority master now.
     fn preempts(&self, now: Instant) -> bool {
-        if self.sync_hold {
+        if self.sync_hold || self.drained {
             return false;
         }
         // RFC 9568 §6.1 Preempt_Mode: the owner always preempts.
@@ -569,7 +655,7 @@ impl Instance {
         }
         self.last_response = Some(now);
         self.counters.responses_sent += 1;
-        self.push_advert(self.effective_priority);
+        self.push_advert(self.advert_priority());
         true
     }
 
@@ -581,6 +667,15 @@ impl Instance {
             self.effective_priority,
             self.cfg.advert_interval_cs,
         )
+    }
+
+    /// The priority a master advertises: 0 while drained.
+    fn advert_priority(&self) -> u8 {
+        if self.drained {
+            0
+        } else {
+            self.effective_priority
+        }
     }
 
     fn push_advert(&mut self, priority: u8) {

@@ -24,6 +24,6 @@ pub mod timer;
 pub use advert::{address_list_verdict, AddressList, RxAdvert};
 pub use fsm::{Advert, Output, Reason, State, Version};
 pub use instance::{Counters, Instance, InstanceConfig, OWNER_PRIORITY};
-pub use router::{Action, Notice, Router, RouterCounters, Routers, LATE_TIMER};
+pub use router::{Action, DrainState, Notice, Router, RouterCounters, Routers, LATE_TIMER};
 pub use sync::{propagate, propagate_fault, SyncGroup, SyncMember};
 pub use timer::{master_down_interval, skew_time, Timer, TimerTable};

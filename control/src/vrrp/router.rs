@@ -106,6 +106,26 @@ pub enum Notice {
     },
 }
 
+/// Where a drained router is in its planned handover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainState {
+    /// Master advertising priority 0, still owning the addresses and
+    /// forwarding: waiting for a peer to advertise as master.
+    Draining,
+    /// Backup, out of the election until resumed.
+    Drained,
+}
+
+impl DrainState {
+    /// Name shown in `status` and events.
+    pub fn name(self) -> &'static str {
+        match self {
+            DrainState::Draining => "draining",
+            DrainState::Drained => "drained",
+        }
+    }
+}
+
 /// A gratuitous-ARP burst in progress.
 #[derive(Debug, Clone, Copy)]
 struct GarpBurst {
@@ -352,6 +372,20 @@ impl Router {
         self.pump(now);
     }
 
+    /// Drain: planned handover (see [`Instance::handle_drain`]).
+    pub fn handle_drain(&mut self, now: Instant) {
+        let now = self.clock(now);
+        self.instance.handle_drain(now);
+        self.pump(now);
+    }
+
+    /// Resume: undoes [`Router::handle_drain`] (see [`Instance::handle_resume`]).
+    pub fn handle_resume(&mut self, now: Instant) {
+        let now = self.clock(now);
+        self.instance.handle_resume(now);
+        self.pump(now);
+    }
+
     /// The port's primary address is now `addr` (docs/conformance.md F17).
     pub fn handle_primary(&mut self, addr: IpAddr) {
         let from = self.primary();
@@ -456,6 +490,18 @@ impl Router {
         }
     }
 
+    /// Where the router is in a drain, if drained.
+    pub fn drain_state(&self) -> Option<DrainState> {
+        if !self.instance.drained() {
+            return None;
+        }
+        Some(if self.instance.state() == State::Master {
+            DrainState::Draining
+        } else {
+            DrainState::Drained
+        })
+    }
+
     /// Whether the own port is down.
     pub fn in_fault(&self) -> bool {
         self.fault
@@ -488,22 +534,34 @@ impl Router {
         }
     }
 
+    /// A drained master still owns the addresses but no longer announces
+    /// them: the switches are to follow the router taking over.
     fn announcing(&self) -> bool {
-        self.owning && self.instance.state() == State::Master
+        self.owning && self.instance.state() == State::Master && !self.instance.drained()
     }
 
     /// Moves the state machine's outputs into ours, running the
     /// announcement timers on the way.
+    ///
+    /// A new master's ownership goes out before its first advert (the
+    /// state machine orders them as RFC 9568 §6.4.2 lists them): that
+    /// advert, from the virtual MAC, moves the switches' forwarding of the
+    /// virtual MAC to this box, and a frame arriving before the fast path
+    /// owns the addresses would be dropped.
     fn pump(&mut self, now: Instant) {
+        let mut advert_at = None;
         while let Some(out) = self.instance.poll_output() {
             match out {
                 Output::SendAdvert {
                     priority,
                     max_advert_int_cs,
-                } => self.outputs.push_back(Action::SendAdvert {
-                    priority,
-                    max_advert_int_cs,
-                }),
+                } => {
+                    advert_at = Some(self.outputs.len());
+                    self.outputs.push_back(Action::SendAdvert {
+                        priority,
+                        max_advert_int_cs,
+                    });
+                }
                 Output::SendGarp => {
                     self.garp = Some(GarpBurst {
                         remaining: self.spec.garp.count.max(1),
@@ -518,7 +576,10 @@ impl Router {
                         self.garp = None;
                         self.garp_refresh_at = None;
                     }
-                    self.outputs.push_back(Action::SetOwnership { master });
+                    match advert_at.filter(|_| master) {
+                        Some(at) => self.outputs.insert(at, Action::SetOwnership { master }),
+                        None => self.outputs.push_back(Action::SetOwnership { master }),
+                    }
                 }
                 Output::StateChanged { from, to, reason } => {
                     self.outputs.push_back(Action::StateChanged {
@@ -687,6 +748,47 @@ impl Routers {
                 true
             }
             None => false,
+        }
+    }
+
+    /// The routers a drain or resume of `name` (every router with `None`)
+    /// applies to: the named one and every member of its sync groups, since
+    /// a group shares one state (a gateway handed over on one side only
+    /// would send traffic into one box and out of the other). `None` if no
+    /// router is named `name`.
+    pub fn drain_set(&self, name: Option<&str>) -> Option<Vec<RouterId>> {
+        let Some(name) = name else {
+            return Some(self.routers.iter().map(Router::id).collect());
+        };
+        let i = self.routers.iter().position(|r| r.spec().name == name)?;
+        let mut set: Vec<usize> = vec![i];
+        for g in self.groups.iter().filter(|g| g.members.contains(&i)) {
+            set.extend(g.members.iter().copied());
+        }
+        set.sort_unstable();
+        set.dedup();
+        Some(
+            set.into_iter()
+                .filter_map(|m| self.routers.get(m).map(Router::id))
+                .collect(),
+        )
+    }
+
+    /// Drains the routers `ids` (see [`Routers::drain_set`]).
+    pub fn handle_drain(&mut self, now: Instant, ids: &[RouterId]) {
+        for id in ids {
+            if let Some(r) = self.routers.get_mut(id.index()) {
+                r.handle_drain(now);
+            }
+        }
+    }
+
+    /// Resumes the routers `ids`.
+    pub fn handle_resume(&mut self, now: Instant, ids: &[RouterId]) {
+        for id in ids {
+            if let Some(r) = self.routers.get_mut(id.index()) {
+                r.handle_resume(now);
+            }
         }
     }
 
@@ -898,9 +1000,10 @@ mod tests {
         let mut r = Router::new(spec(0, "gw", "lan0", 255), primary(2));
         r.handle_startup(t0, true);
         let first = drain(&mut r);
-        // Advert, ownership, transition, then the first announcement.
-        assert!(matches!(first[0], Action::SendAdvert { priority: 255, .. }));
-        assert_eq!(first[1], Action::SetOwnership { master: true });
+        // Ownership (before the advert from the virtual MAC moves the
+        // switches), advert, transition, then the first announcement.
+        assert_eq!(first[0], Action::SetOwnership { master: true });
+        assert!(matches!(first[1], Action::SendAdvert { priority: 255, .. }));
         assert!(matches!(
             first[2],
             Action::StateChanged {
@@ -1214,5 +1317,291 @@ mod tests {
             r.handle_advert(t0, &advert(primary(7), 255, t0)),
             Err(DropReason::OwnAdvert)
         );
+    }
+
+    // ----- drain / resume ------------------------------------------------------
+
+    /// A master of priority 200 (the peer at .3 is backup).
+    fn master_200(t0: Instant) -> Router {
+        let mut r = Router::new(spec(0, "gw", "lan0", 200), primary(2));
+        r.handle_startup(t0, true);
+        let due = r.poll_timeout().unwrap();
+        r.handle_timeout(due, due);
+        assert_eq!(r.state_name(), "master");
+        drain(&mut r);
+        r
+    }
+
+    fn advert_priorities(acts: &[(Instant, Action)]) -> Vec<u8> {
+        acts.iter()
+            .filter_map(|(_, a)| match a {
+                Action::SendAdvert { priority, .. } => Some(*priority),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn drained_master_keeps_the_addresses_until_the_peer_advertises_as_master() {
+        let t0 = Instant::now();
+        let mut r = master_200(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        r.handle_drain(t1);
+        // Priority 0 at once, ownership kept.
+        assert_eq!(
+            drain(&mut r),
+            vec![Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 10
+            }]
+        );
+        assert_eq!(r.drain_state(), Some(DrainState::Draining));
+        assert_eq!(r.state_name(), "master");
+        // Until the peer answers: priority 0 every interval, no announcement,
+        // no loss of ownership.
+        let acts = run(&mut r, t1 + Duration::from_millis(250));
+        assert_eq!(advert_priorities(&acts), vec![0, 0]);
+        assert!(acts
+            .iter()
+            .all(|(_, a)| matches!(a, Action::SendAdvert { .. })));
+        // A priority-0 advert (another router leaving) is no handover.
+        let t2 = t1 + Duration::from_millis(260);
+        r.handle_advert(t2, &advert(primary(3), 0, t2)).unwrap();
+        assert_eq!(r.drain_state(), Some(DrainState::Draining));
+        drain(&mut r);
+        // The peer took over (after Skew_Time) and advertises as master.
+        let t3 = t2 + Duration::from_millis(5);
+        r.handle_advert(t3, &advert(primary(3), 100, t3)).unwrap();
+        let acts = drain(&mut r);
+        assert_eq!(acts[0], Action::SetOwnership { master: false });
+        assert!(matches!(
+            acts[1],
+            Action::StateChanged {
+                from: State::Master,
+                to: State::Backup,
+                reason: Reason::Drain,
+                ..
+            }
+        ));
+        assert_eq!(r.drain_state(), Some(DrainState::Drained));
+        assert_eq!(r.instance().master_addr(), Some(primary(3)));
+        // The peer dies: the drained router stays out, even so.
+        let acts = run(&mut r, t3 + Duration::from_secs(10));
+        assert!(acts.is_empty(), "{acts:?}");
+        assert_eq!(r.state_name(), "backup");
+        assert_eq!(r.instance().master_addr(), None);
+    }
+
+    #[test]
+    fn drained_master_with_no_peer_keeps_forwarding_and_advertising_priority_zero() {
+        let t0 = Instant::now();
+        let mut r = master_200(t0);
+        r.handle_drain(t0 + Duration::from_secs(1));
+        let acts = run(&mut r, t0 + Duration::from_secs(11));
+        let prios = advert_priorities(&acts);
+        assert!(prios.len() >= 99, "{} adverts", prios.len());
+        assert!(prios.iter().all(|p| *p == 0), "{prios:?}");
+        assert!(!acts
+            .iter()
+            .any(|(_, a)| matches!(a, Action::SetOwnership { .. } | Action::StateChanged { .. })));
+        assert_eq!(r.state_name(), "master");
+        assert_eq!(r.drain_state(), Some(DrainState::Draining));
+        // Resume: its priority again at once.
+        let t1 = t0 + Duration::from_secs(12);
+        r.handle_resume(t1);
+        assert_eq!(
+            drain(&mut r),
+            vec![Action::SendAdvert {
+                priority: 200,
+                max_advert_int_cs: 10
+            }]
+        );
+        assert_eq!(r.drain_state(), None);
+        let acts = run(&mut r, t1 + Duration::from_millis(250));
+        assert_eq!(advert_priorities(&acts), vec![200, 200]);
+    }
+
+    #[test]
+    fn resumed_router_preempts_back_and_the_old_master_hands_over_on_its_advert() {
+        let t0 = Instant::now();
+        let mut a = master_200(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        a.handle_drain(t1);
+        a.handle_advert(t1, &advert(primary(3), 100, t1)).unwrap();
+        drain(&mut a);
+        assert_eq!(a.drain_state(), Some(DrainState::Drained));
+        // B (100) keeps advertising; A does not preempt while drained.
+        let mut t = t1;
+        for _ in 0..30 {
+            t += Duration::from_millis(100);
+            a.handle_advert(t, &advert(primary(3), 100, t)).unwrap();
+            a.handle_timeout(t, t);
+        }
+        assert_eq!(a.state_name(), "backup");
+        drain(&mut a);
+        // Resume: preempt applies as usual; A takes over after
+        // Master_Down_Interval of B's lower-priority adverts.
+        a.handle_resume(t);
+        assert_eq!(a.drain_state(), None);
+        let resumed = t;
+        let mut took_over = None;
+        for _ in 0..10 {
+            t += Duration::from_millis(100);
+            a.handle_timeout(t, t);
+            if a.state_name() == "master" {
+                took_over = Some(t);
+                break;
+            }
+            a.handle_advert(t, &advert(primary(3), 100, t)).unwrap();
+        }
+        let took_over = took_over.expect("A preempts back");
+        assert!(took_over - resumed <= Duration::from_millis(400));
+        let acts = drain(&mut a);
+        assert!(acts.contains(&Action::SendAdvert {
+            priority: 200,
+            max_advert_int_cs: 10
+        }));
+        assert!(acts.iter().any(|a| matches!(
+            a,
+            Action::StateChanged {
+                to: State::Master,
+                reason: Reason::Preempt,
+                ..
+            }
+        )));
+        // B, a plain master hearing A's 200, gives way (RFC 9568 §6.4.3):
+        // modelled with B as a router of its own.
+        let mut b = Router::new(spec(0, "gw", "lan0", 100), primary(3));
+        b.handle_startup(t0, true);
+        let due = b.poll_timeout().unwrap();
+        b.handle_timeout(due, due);
+        drain(&mut b);
+        b.handle_advert(took_over, &advert(primary(2), 200, took_over))
+            .unwrap();
+        assert_eq!(b.state_name(), "backup");
+    }
+
+    #[test]
+    fn drained_backup_stays_backup_and_never_takes_over() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 200), primary(2));
+        r.handle_startup(t0, true);
+        // A master of 100 is heard: with preempt, 200 would take over.
+        r.handle_advert(t0, &advert(primary(3), 100, t0)).unwrap();
+        r.handle_drain(t0);
+        drain(&mut r);
+        assert_eq!(r.drain_state(), Some(DrainState::Drained));
+        let mut t = t0;
+        for _ in 0..20 {
+            t += Duration::from_millis(100);
+            r.handle_advert(t, &advert(primary(3), 100, t)).unwrap();
+            r.handle_timeout(t, t);
+        }
+        assert_eq!(r.state_name(), "backup");
+        // The master shuts down (priority 0), then is silent.
+        r.handle_advert(t, &advert(primary(3), 0, t)).unwrap();
+        let acts = run(&mut r, t + Duration::from_secs(5));
+        assert!(acts.is_empty(), "{acts:?}");
+        assert_eq!(r.state_name(), "backup");
+        // Resumed, with no master at all: it takes over after Master_Down_Interval.
+        let t1 = t + Duration::from_secs(5);
+        r.handle_resume(t1);
+        run(&mut r, t1 + Duration::from_millis(400));
+        assert_eq!(r.state_name(), "master");
+        assert_eq!(r.drain_state(), None);
+    }
+
+    #[test]
+    fn drained_owner_hands_over_and_stays_backup_across_a_port_flap() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 255), primary(2));
+        r.handle_startup(t0, true);
+        drain(&mut r);
+        r.handle_drain(t0);
+        assert_eq!(
+            drain(&mut r),
+            vec![Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 10
+            }]
+        );
+        r.handle_advert(t0, &advert(primary(3), 100, t0)).unwrap();
+        assert_eq!(r.drain_state(), Some(DrainState::Drained));
+        // Port down and up: an owner starts as master, but not a drained one.
+        let t1 = t0 + Duration::from_secs(1);
+        r.handle_links(t1, false, 0);
+        r.handle_links(t1, true, 0);
+        assert_eq!(r.state_name(), "backup");
+        assert!(!drain(&mut r).contains(&Action::SetOwnership { master: true }));
+    }
+
+    /// Draining one member drains its sync group; each member hands over
+    /// when its own peer is heard, and the handover of one does not take the
+    /// other's addresses away early (no flap, no loss on the other side).
+    #[test]
+    fn draining_a_sync_group_member_drains_the_group_member_by_member() {
+        let t0 = Instant::now();
+        let lan = spec(0, "lan-gw", "lan0", 200);
+        let mut wan = spec(1, "wan-gw", "wan0", 200);
+        wan.vrid = 2;
+        let other = spec(2, "other", "lan0", 200);
+        let routers = vec![
+            Router::new(lan, primary(2)),
+            Router::new(wan, primary(2)),
+            Router::new(other, primary(2)),
+        ];
+        let groups = vec![SyncGroup {
+            name: "gw".into(),
+            members: vec![0, 1],
+        }];
+        let mut set = Routers::new(routers, groups, |_| true);
+        set.handle_startup(t0);
+        let mut now = t0;
+        while set.iter().any(|r| r.state_name() != "master") {
+            now = set.poll_timeout().unwrap();
+            set.handle_timeout(now, now);
+            while set.poll_output(now).is_some() {}
+        }
+        assert_eq!(
+            set.drain_set(Some("wan-gw")),
+            Some(vec![RouterId(0), RouterId(1)])
+        );
+        assert_eq!(set.drain_set(Some("other")), Some(vec![RouterId(2)]));
+        assert_eq!(set.drain_set(Some("nope")), None);
+        assert_eq!(set.drain_set(None).map(|v| v.len()), Some(3));
+        let ids = set.drain_set(Some("lan-gw")).unwrap();
+        set.handle_drain(now, &ids);
+        let acts: Vec<(RouterId, Action)> = std::iter::from_fn(|| set.poll_output(now)).collect();
+        assert!(acts.iter().all(|(_, a)| *a
+            == Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 10
+            }));
+        assert_eq!(acts.len(), 2);
+        // The peer box's LAN member takes over first.
+        let mut lan_adv = advert(primary(3), 100, now);
+        lan_adv.router = RouterId(0);
+        set.handle_advert(now, &lan_adv).unwrap();
+        let acts: Vec<(RouterId, Action)> = std::iter::from_fn(|| set.poll_output(now)).collect();
+        assert!(acts.contains(&(RouterId(0), Action::SetOwnership { master: false })));
+        assert!(
+            !acts.iter().any(|(id, _)| *id != RouterId(0)),
+            "the WAN member keeps its addresses: {acts:?}"
+        );
+        let name = |set: &Routers, i| set.get(RouterId(i)).unwrap().drain_state();
+        assert_eq!(name(&set, 0), Some(DrainState::Drained));
+        assert_eq!(name(&set, 1), Some(DrainState::Draining));
+        assert_eq!(name(&set, 2), None);
+        // Then its WAN member.
+        let mut wan_adv = advert(primary(3), 100, now);
+        wan_adv.router = RouterId(1);
+        set.handle_advert(now, &wan_adv).unwrap();
+        while set.poll_output(now).is_some() {}
+        assert_eq!(name(&set, 1), Some(DrainState::Drained));
+        assert_eq!(set.get(RouterId(2)).unwrap().state_name(), "master");
+        // Resume of the group.
+        let ids = set.drain_set(Some("wan-gw")).unwrap();
+        set.handle_resume(now, &ids);
+        assert!(set.iter().all(|r| r.drain_state().is_none()));
     }
 }

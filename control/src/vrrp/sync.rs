@@ -20,7 +20,8 @@
 //!   master, but does not preempt a lower-priority master, which would flip
 //!   the group straight back;
 //! - Initialize → Backup at startup, any change to Initialize (shutdown),
-//!   and a stalled step-down (the whole process was frozen, so every member
+//!   a drained master's handover (the whole group is drained together, see
+//!   `Routers::drain_set`), and a stalled step-down (the whole process was frozen, so every member
 //!   stalled and steps down by itself, then preempts back) do not propagate.
 //!
 //! - a member whose own port goes down ([`propagate_fault`]) forces every
@@ -100,6 +101,10 @@ pub fn propagate<M: SyncMember>(
         // stalled with it and step down by themselves. Forcing (and so
         // holding) them would keep the box from preempting back on resume.
         (State::Master, State::Backup) if reason == Reason::Stalled => return 0,
+        // A drained member hands over when its own peer has taken over; the
+        // group's other members are drained with it and do the same, each
+        // when its peer is heard, so none loses its addresses early.
+        (State::Master, State::Backup) if reason == Reason::Drain => return 0,
         (_, State::Master) => State::Master,
         // A member the group pushed into Master that then meets a better
         // master on its own segment is only catching up with the peer box,
