@@ -167,6 +167,23 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
+impl Command {
+    /// Whether this command only prints what it reads (a client command,
+    /// `check`, completions): one that may simply end when its reader goes
+    /// away. The daemon, the lab, the demo and the benchmarks have
+    /// processes and namespaces to clean up first.
+    pub fn prints_for_a_pipe(&self) -> bool {
+        !matches!(
+            self,
+            Command::Run { .. }
+                | Command::Lab(_)
+                | Command::Demo(_)
+                | Command::Bench(_)
+                | Command::Flow(_)
+        )
+    }
+}
+
 /// Sets up logging to stderr; `-v` or RUST_LOG raise the level.
 pub fn init_logging(verbose: u8) {
     let default = match verbose {

@@ -27,6 +27,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if args.command.prints_for_a_pipe() {
+        // `xvrrp status | head` ends quietly, as other tools do, rather
+        // than panicking on the closed pipe (Rust ignores SIGPIPE).
+        // SAFETY: restoring a signal's default disposition at start-up,
+        // before any other thread exists.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     cli::init_logging(args.verbose);
     match cli::dispatch(args) {
         Ok(code) => code,

@@ -188,10 +188,7 @@ impl Prober {
                 while !stopping.load(Ordering::Relaxed) {
                     let report = ProbeReport {
                         targets: targets.iter().map(|t| (t.clone(), is_up(t))).collect(),
-                        primaries: primaries
-                            .iter()
-                            .filter_map(|p| primary_of(&p.port, p.ipv6).map(|a| (p.id, a)))
-                            .collect(),
+                        primaries: primaries_of(&primaries),
                     };
                     // A full channel means the control thread has not taken
                     // the last reports yet: this one can wait for the next.
@@ -230,21 +227,33 @@ impl Drop for Prober {
     }
 }
 
-/// The address adverts come from on `port`: its first IPv4 address, or
-/// its IPv6 link-local address (RFC 9568 §5.1.2.1).
-fn primary_of(port: &str, ipv6: bool) -> Option<IpAddr> {
-    let mut found = None;
+/// The address each router's adverts come from: its port's first IPv4
+/// address, or the port's IPv6 link-local address (RFC 9568 §5.1.2.1).
+/// One read of the namespace's addresses serves every router, however
+/// many share a port (510 routers on one port would otherwise cost 2 000
+/// netlink dumps a second).
+fn primaries_of(primaries: &[PrimaryOf]) -> Vec<(RouterId, IpAddr)> {
+    // The first address of each (port, family) in the kernel's order.
+    let mut first: Vec<(Vec<u8>, bool, IpAddr)> = Vec::new();
     each_address(|name, addr| {
-        if found.is_some() || name != port.as_bytes() {
-            return;
-        }
-        found = match addr {
-            IpAddr::V4(a) if !ipv6 => Some(IpAddr::V4(a)),
-            IpAddr::V6(a) if ipv6 && a.segments()[0] & 0xffc0 == 0xfe80 => Some(IpAddr::V6(a)),
-            _ => None,
+        let ipv6 = match addr {
+            IpAddr::V4(_) => false,
+            IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => true,
+            IpAddr::V6(_) => return,
         };
+        if !first.iter().any(|(n, v6, _)| n == name && *v6 == ipv6) {
+            first.push((name.to_vec(), ipv6, addr));
+        }
     });
-    found
+    primaries
+        .iter()
+        .filter_map(|p| {
+            first
+                .iter()
+                .find(|(n, v6, _)| n == p.port.as_bytes() && *v6 == p.ipv6)
+                .map(|(_, _, addr)| (p.id, *addr))
+        })
+        .collect()
 }
 
 /// Whether some interface of this namespace has `addr`.
@@ -297,6 +306,25 @@ fn each_address(mut f: impl FnMut(&[u8], IpAddr)) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn primaries_are_read_once_for_every_router() {
+        // Loopback is up in any namespace: 127.0.0.1, and ::1, which is
+        // not link-local, so no IPv6 router of it has a primary address.
+        let of = |id: u16, port: &str, ipv6: bool| PrimaryOf {
+            id: RouterId(id),
+            port: port.to_owned(),
+            ipv6,
+        };
+        let found = primaries_of(&[
+            of(0, "lo", false),
+            of(1, "lo", true),
+            of(2, "no-such-port", false),
+            of(3, "lo", false),
+        ]);
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(found, vec![(RouterId(0), lo), (RouterId(3), lo)]);
+    }
     use netlink_packet_core::{NetlinkHeader, NetlinkMessage};
 
     #[test]

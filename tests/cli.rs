@@ -792,6 +792,21 @@ fn json_of_every_command_parses_and_watch_ends_with_its_daemon() {
         "{status}"
     );
 
+    // A reader that goes away (`xvrrp status | head -0`) ends the client
+    // quietly, by SIGPIPE as other tools do, never with a panic.
+    let mut child = xvrrp(&["-s", sock.to_str().unwrap(), "status"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        stderr(&out).is_empty(),
+        "status into a closed pipe: {}",
+        stderr(&out)
+    );
+
     // The lab's status of a lab that is not there is still JSON.
     let out = output(&mut xvrrp(&[
         "lab", "status", "--prefix", "zzcli9", "--json",

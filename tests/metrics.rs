@@ -330,6 +330,23 @@ fn metrics_are_served_in_the_exposition_format_with_live_figures() {
         &[("port", "lan0"), ("kind", "rx")]
     )
     .is_some_and(|n| n > 0.0));
+    // Bytes: at least the smallest Ethernet frame for each frame counted.
+    let bytes = |s: &[Sample], port: &str, direction: &str| {
+        value(
+            s,
+            "xvrrp_port_bytes_total",
+            &[("port", port), ("direction", direction)],
+        )
+        .unwrap()
+    };
+    let tx_frames = value(
+        &second,
+        "xvrrp_port_packets_total",
+        &[("port", "wan0"), ("kind", "tx")],
+    )
+    .unwrap();
+    assert!(bytes(&second, "wan0", "tx") >= 60.0 * tx_frames);
+    assert!(bytes(&second, "lan0", "rx") > bytes(&first, "lan0", "rx"));
 
     // What storing the figures costs the control thread, per pass.
     let passes = value(&second, "xvrrp_control_passes_total", &[]).unwrap();

@@ -388,7 +388,9 @@ impl Processor<'_> {
     /// Handles one received frame: `buf` is the whole frame buffer, `len`
     /// the received length. May rewrite `buf` in place.
     pub fn handle(&mut self, now: Instant, port: usize, buf: &mut [u8], len: usize) -> Action {
-        self.counters.port(port).rx += 1;
+        let counters = self.counters.port(port);
+        counters.rx += 1;
+        counters.rx_bytes += len as u64;
         self.resume(now, port, buf, len)
     }
 

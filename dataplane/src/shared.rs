@@ -137,8 +137,9 @@ pub struct Shared {
     master_slots: Vec<ArrayQueue<RxAdvert>>,
     /// Per router: fingerprint of its current master's address (0: none).
     master_source: Vec<AtomicU64>,
-    /// Set after an advert was put in a master slot.
-    slots_pending: AtomicBool,
+    /// One bit per router, set after an advert was put in its master slot,
+    /// so that the control thread reads only the slots that hold one.
+    slots_pending: Vec<AtomicU64>,
     /// Per router, indexed by [`RouterId`]: is this appliance master
     /// (answer and forward)?
     pub master: Vec<AtomicBool>,
@@ -208,7 +209,9 @@ impl Shared {
             adverts: ArrayQueue::new(PUNT_QUEUE),
             master_slots: (0..routers).map(|_| ArrayQueue::new(1)).collect(),
             master_source: (0..routers).map(|_| AtomicU64::new(0)).collect(),
-            slots_pending: AtomicBool::new(false),
+            slots_pending: (0..routers.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             master: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             draining: (0..routers).map(|_| AtomicBool::new(false)).collect(),
             stop: AtomicBool::new(false),
@@ -252,7 +255,9 @@ impl Shared {
         match self.master_slots.get(i) {
             Some(slot) if from_master => {
                 slot.force_push(advert);
-                self.slots_pending.store(true, Ordering::Release);
+                if let Some(word) = self.slots_pending.get(i / 64) {
+                    word.fetch_or(1 << (i % 64), Ordering::Release);
+                }
                 Ok(())
             }
             _ => self.adverts.push(advert),
@@ -261,15 +266,27 @@ impl Shared {
 
     /// Whether adverts wait for the control thread.
     pub fn has_adverts(&self) -> bool {
-        self.slots_pending.load(Ordering::Acquire) || !self.adverts.is_empty()
+        self.slots_pending
+            .iter()
+            .any(|w| w.load(Ordering::Acquire) != 0)
+            || !self.adverts.is_empty()
     }
 
     /// Gives every waiting advert to `f`: the masters' slots first, then the
     /// queue.
     pub fn drain_adverts(&self, mut f: impl FnMut(RxAdvert)) {
-        if self.slots_pending.swap(false, Ordering::Acquire) {
-            for advert in self.master_slots.iter().filter_map(ArrayQueue::pop) {
-                f(advert);
+        for (w, word) in self.slots_pending.iter().enumerate() {
+            let mut bits = word.swap(0, Ordering::Acquire);
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if let Some(advert) = self
+                    .master_slots
+                    .get(w * 64 + bit)
+                    .and_then(ArrayQueue::pop)
+                {
+                    f(advert);
+                }
             }
         }
         while let Some(advert) = self.adverts.pop() {

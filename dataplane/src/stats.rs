@@ -40,9 +40,13 @@ pub struct PortCounters {
     /// Frames `xvrrp capture` did not copy: the port's capture ring was
     /// full (the frames themselves were handled as usual).
     pub capture_lost: u64,
+    /// Bytes of the frames received (`rx`), Ethernet header included.
+    pub rx_bytes: u64,
+    /// Bytes of the frames transmitted (`tx`), Ethernet header included.
+    pub tx_bytes: u64,
 }
 
-const PORT_FIELDS: usize = 13;
+const PORT_FIELDS: usize = 15;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -60,11 +64,13 @@ impl PortCounters {
             self.checksum_completed,
             self.handed_off,
             self.capture_lost,
+            self.rx_bytes,
+            self.tx_bytes,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off, capture_lost] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off, capture_lost, rx_bytes, tx_bytes] =
             a;
         Self {
             rx,
@@ -80,6 +86,8 @@ impl PortCounters {
             checksum_completed,
             handed_off,
             capture_lost,
+            rx_bytes,
+            tx_bytes,
         }
     }
 
@@ -99,6 +107,8 @@ impl PortCounters {
             ("checksum_completed", self.checksum_completed),
             ("handed_off", self.handed_off),
             ("capture_lost", self.capture_lost),
+            ("rx_bytes", self.rx_bytes),
+            ("tx_bytes", self.tx_bytes),
         ]
     }
 }

@@ -183,9 +183,11 @@ impl Worker {
             self.xsk
                 .take_tally(|port, t| count_tally(&mut counters, port, t));
             tap.take_lost(|port, n| counters.port(port).capture_lost += n);
-            self.xsk.flush(|port, sent, dropped| {
-                counters.port(port).tx += sent as u64;
-                for _ in 0..dropped {
+            self.xsk.flush(|port, sent| {
+                let c = counters.port(port);
+                c.tx += sent.frames as u64;
+                c.tx_bytes += sent.bytes;
+                for _ in 0..sent.dropped {
                     counters.drop(port, DropReason::TxRingFull);
                 }
             });

@@ -530,9 +530,9 @@ impl WorkerXsk {
         true
     }
 
-    /// Pushes every pending frame to the TX rings and kicks the kernel.
-    /// Returns (sent, dropped because the ring was full), per call.
-    pub fn flush(&mut self, mut sent: impl FnMut(usize, usize, usize)) {
+    /// Pushes every pending frame to the TX rings and kicks the kernel;
+    /// tells `sent` what went out on each port's socket.
+    pub fn flush(&mut self, mut sent: impl FnMut(usize, Sent)) {
         for sock in &mut self.sockets {
             if sock.pending.is_empty() {
                 // In copy mode the kernel sends only when kicked, and a kick
@@ -548,6 +548,13 @@ impl WorkerXsk {
             // kernel until they come back through the completion ring.
             let n = unsafe { sock.tx.produce(&sock.pending) };
             sock.in_flight += n;
+            let bytes = sock
+                .pending
+                .get(..n)
+                .unwrap_or(&[])
+                .iter()
+                .map(|d| d.lengths().data() as u64)
+                .sum();
             let dropped = sock.pending.len() - n;
             self.free
                 .extend_from_slice(sock.pending.get(n..).unwrap_or(&[]));
@@ -557,9 +564,27 @@ impl WorkerXsk {
                 // swallowed); the next flush kicks again.
                 let _ = sock.tx.wakeup();
             }
-            sent(sock.port, n, dropped);
+            sent(
+                sock.port,
+                Sent {
+                    frames: n,
+                    bytes,
+                    dropped,
+                },
+            );
         }
     }
+}
+
+/// What one flush did on one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// Frames handed to the kernel.
+    pub frames: usize,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Frames dropped for want of room in the transmit ring.
+    pub dropped: usize,
 }
 
 /// Reads the kernel's counters of the AF_XDP socket `fd`

@@ -661,9 +661,34 @@ fn render_fast_path(t: &mut Text, source: &Source) {
         };
         let worker = w.to_string();
         for (kind, n) in pc.fields() {
+            if kind.ends_with("_bytes") {
+                continue;
+            }
             t.sample(
                 "xvrrp_port_packets_total",
                 &[("port", port_name(p)), ("worker", &worker), ("kind", kind)],
+                n,
+            );
+        }
+    }
+    t.family(
+        "xvrrp_port_bytes_total",
+        "counter",
+        "Bytes of the frames received (rx) and transmitted (tx), Ethernet header included, by port and worker.",
+    );
+    for &(p, w) in &pairs {
+        let Some(pc) = workers.get(w).and_then(|c| c.ports.get(p)) else {
+            continue;
+        };
+        let worker = w.to_string();
+        for (direction, n) in [("rx", pc.rx_bytes), ("tx", pc.tx_bytes)] {
+            t.sample(
+                "xvrrp_port_bytes_total",
+                &[
+                    ("port", port_name(p)),
+                    ("worker", &worker),
+                    ("direction", direction),
+                ],
                 n,
             );
         }
