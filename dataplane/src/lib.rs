@@ -599,8 +599,12 @@ impl Dataplane {
     /// over) or not: forwarded frames then leave from the port's own MAC.
     pub fn set_draining(&self, id: RouterId, draining: bool) {
         let slot = self.slots.get(id.index()).map(|s| s.index());
+        // Called every pass for every router: write only a change, so the
+        // workers' cached copy of the flag stays valid.
         if let Some(flag) = slot.and_then(|s| self.shared.draining.get(s)) {
-            flag.store(draining, Ordering::Relaxed);
+            if flag.load(Ordering::Relaxed) != draining {
+                flag.store(draining, Ordering::Relaxed);
+            }
         }
     }
 

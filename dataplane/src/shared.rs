@@ -238,7 +238,12 @@ impl Shared {
     /// it is the likeliest router to come back.
     pub fn set_master_source(&self, id: RouterId, addr: Option<IpAddr>) {
         if let (Some(addr), Some(src)) = (addr, self.master_source.get(id.index())) {
-            src.store(source_fingerprint(addr), Ordering::Relaxed);
+            // Called every pass for every router: write only a change, so
+            // the workers' cached copy of the line stays valid.
+            let fingerprint = source_fingerprint(addr);
+            if src.load(Ordering::Relaxed) != fingerprint {
+                src.store(fingerprint, Ordering::Relaxed);
+            }
         }
     }
 
