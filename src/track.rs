@@ -238,7 +238,7 @@ fn primaries_of(primaries: &[PrimaryOf]) -> Vec<(RouterId, IpAddr)> {
     each_address(|name, addr| {
         let ipv6 = match addr {
             IpAddr::V4(_) => false,
-            IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => true,
+            IpAddr::V6(a) if a.is_unicast_link_local() => true,
             IpAddr::V6(_) => return,
         };
         if !first.iter().any(|(n, v6, _)| n == name && *v6 == ipv6) {

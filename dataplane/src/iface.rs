@@ -151,6 +151,6 @@ impl InterfaceInfo {
         self.addrs_v6
             .iter()
             .map(|(a, _)| *a)
-            .find(|a| a.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80))
+            .find(Ipv6Addr::is_unicast_link_local)
     }
 }

@@ -20,7 +20,7 @@ pub mod reload;
 
 use std::fmt;
 use std::io::Read;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -295,7 +295,7 @@ impl RouterSpec {
     pub fn derived_link_local(&self) -> Option<IfAddr> {
         let first = self.addresses.first()?;
         match first.addr {
-            IpAddr::V6(a) if !is_link_local(a) => Some(IfAddr {
+            IpAddr::V6(a) if !a.is_unicast_link_local() => Some(IfAddr {
                 addr: IpAddr::V6(xvrrp_wire::nd::link_local_from_mac(self.vmac)),
                 prefix_len: 64,
             }),
@@ -312,10 +312,6 @@ impl RouterSpec {
             .chain(self.addresses.iter().copied())
             .collect()
     }
-}
-
-fn is_link_local(a: Ipv6Addr) -> bool {
-    a.segments()[0] & 0xffc0 == 0xfe80
 }
 
 /// An interface address, `"192.0.2.1/24"`; a bare address is a host address.

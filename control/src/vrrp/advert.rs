@@ -43,7 +43,7 @@ pub fn address_list_verdict(
     for (i, a) in theirs.into_iter().enumerate() {
         if i == 0 {
             if let IpAddr::V6(v6) = a {
-                link_local_first = v6.segments()[0] & 0xffc0 == 0xfe80;
+                link_local_first = v6.is_unicast_link_local();
             }
         }
         all_ours &= is_ours(a);
