@@ -257,17 +257,16 @@ impl Instance {
                 if self.step_down_if_stalled(now) {
                     return;
                 }
-                // RFC 9568 §6.4.3: Adver_Timer fired → advert, re-arm. Keep the
-                // cadence when on time; after a late wake-up restart from `now`
-                // rather than sending a burst to catch up.
+                // RFC 9568 §6.4.3: Adver_Timer fired → advert, re-arm on the
+                // cadence. After a late wake-up, skip the ticks missed rather
+                // than send a burst to catch up, and leave at least half an
+                // interval before the next; staying on the cadence keeps the
+                // router's phase, which spreads many routers' adverts over
+                // the interval (restarting from `now` would scatter them, one
+                // control pass per advert).
                 self.push_advert(self.advert_priority());
                 let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
-                let on_cadence = deadline + interval;
-                let next = if on_cadence > now {
-                    on_cadence
-                } else {
-                    now + interval
-                };
+                let next = next_on_cadence(deadline, interval, now);
                 self.timers.set(Timer::Adver, next);
             }
         }
@@ -731,6 +730,19 @@ impl Instance {
 
 /// RFC 9568 §6.4.3: primary addresses compare as unsigned integers in
 /// network byte order. Addresses of different families never compare greater.
+/// The first tick of the cadence `deadline + k × interval` (k ≥ 1) that is
+/// at least half an interval after `now`.
+fn next_on_cadence(deadline: Instant, interval: Duration, now: Instant) -> Instant {
+    let earliest = now + interval / 2;
+    let behind = earliest.saturating_duration_since(deadline).as_nanos();
+    let ticks = behind / interval.as_nanos().max(1) + 1;
+    u32::try_from(ticks)
+        .ok()
+        .and_then(|k| interval.checked_mul(k))
+        .and_then(|d| deadline.checked_add(d))
+        .unwrap_or(now + interval)
+}
+
 fn addr_greater(a: IpAddr, b: IpAddr) -> bool {
     match (a, b) {
         (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(a) > u32::from(b),
@@ -747,6 +759,18 @@ mod tests {
     use super::*;
 
     const SEC: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_late_advert_keeps_the_cadence_and_leaves_half_an_interval() {
+        let d = Instant::now();
+        let i = Duration::from_millis(10);
+        let ms = Duration::from_millis;
+        assert_eq!(next_on_cadence(d, i, d), d + i);
+        assert_eq!(next_on_cadence(d, i, d + ms(4)), d + i);
+        assert_eq!(next_on_cadence(d, i, d + ms(6)), d + 2 * i);
+        // A stall of many intervals sends one advert, not a burst.
+        assert_eq!(next_on_cadence(d, i, d + ms(1234)), d + 124 * i);
+    }
 
     fn config(priority: u8, preempt: bool) -> InstanceConfig {
         InstanceConfig {
