@@ -218,4 +218,12 @@ fn bench_control_reports_cpu_adverts_and_transitions() {
     let max = num_field(adverts, "gap_max_ms");
     assert!(max.is_finite() && max > 0.0 && max < 2000.0, "{report}");
     num_field(&report, "spurious_transitions");
+    // The wire's cost: the bare sender sent A's adverts, one per router
+    // per interval (4 routers at 10 ms for 2 s: about 800).
+    let wire = &report["wire"];
+    let sent = num_field(wire, "adverts_sent");
+    assert!((400.0..=1200.0).contains(&sent), "{report}");
+    let cpu = num_field(wire, "cpu_pct");
+    assert!(cpu.is_finite() && cpu >= 0.0, "{report}");
+    num_field(&report, "control_cpu_pct_less_wire");
 }

@@ -28,6 +28,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod bare_sender;
 pub mod bench;
 mod bench_common;
 pub mod bench_control;

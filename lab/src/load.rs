@@ -246,7 +246,7 @@ impl Drop for Flood {
 
 /// An AF_PACKET socket bound to one interface, sending whole batches of
 /// frames to the VRRP group MAC per system call.
-struct RawSender {
+pub(crate) struct RawSender {
     fd: OwnedFd,
     addr: libc::sockaddr_ll,
 }
@@ -254,7 +254,7 @@ struct RawSender {
 impl RawSender {
     /// Opens the socket on `ifname`; call it on a thread inside the
     /// interface's namespace.
-    fn open(ifname: &str) -> Result<RawSender> {
+    pub(crate) fn open(ifname: &str) -> Result<RawSender> {
         let name = std::ffi::CString::new(ifname)?;
         // SAFETY: plain socket(2) call; the result is checked before use.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
@@ -292,7 +292,7 @@ impl RawSender {
 
     /// Sends `frames` with one sendmmsg(2); returns how many left. A full
     /// socket buffer is back-pressure (0 sent), not an error.
-    fn send_batch(&self, frames: &[Vec<u8>]) -> Result<usize> {
+    pub(crate) fn send_batch(&self, frames: &[Vec<u8>]) -> Result<usize> {
         let mut iovs: Vec<libc::iovec> = frames
             .iter()
             .map(|f| libc::iovec {
