@@ -16,9 +16,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use xvrrp_wire::frames;
 use xvrrp_wire::vrrp::{AddrList, ChecksumKind, Version, VrrpRepr};
 use xvrrp_wire::EthernetAddress;
+use xvrrp_wire::{frames, nd};
 
 use crate::load::RawSender;
 use crate::netns;
@@ -63,6 +63,7 @@ impl Advertiser {
             let len = match vip {
                 std::net::IpAddr::V4(a) => {
                     let vips = [a];
+                    // The daemon's default checksum.
                     frames::advert_v4(
                         &mut buf,
                         EthernetAddress([0, 0, 0x5e, 0, 1, vrid]),
@@ -70,14 +71,17 @@ impl Advertiser {
                         frames::VRRP_V4_MCAST,
                         frames::VRRP_V4_MCAST_MAC,
                         &self.repr(vrid, centis, AddrList::V4(&vips)),
-                        ChecksumKind::PseudoHeader,
+                        ChecksumKind::Rfc9568,
                     )
                 }
                 std::net::IpAddr::V6(a) => {
-                    let vips = [a];
+                    // The link-local address derived from the virtual MAC
+                    // first, as the daemon advertises it.
+                    let vmac = EthernetAddress([0, 0, 0x5e, 0, 2, vrid]);
+                    let vips = [nd::link_local_from_mac(vmac), a];
                     frames::advert_v6(
                         &mut buf,
-                        EthernetAddress([0, 0, 0x5e, 0, 2, vrid]),
+                        vmac,
                         self.v6_source,
                         frames::VRRP_V6_MCAST,
                         frames::VRRP_V6_MCAST_MAC,
@@ -208,8 +212,12 @@ fn send_until(
             if frames.is_empty() {
                 continue;
             }
+            // Rounded up to the millisecond, as the daemon's poll(2)
+            // timeouts are: phases due within one millisecond share a
+            // wake-up.
             let due = base - slot_step * u32::try_from(k)?;
-            sleep_until(due);
+            let ms = due.saturating_duration_since(start).as_millis();
+            sleep_until(start + Duration::from_millis(u64::try_from(ms)? + 1));
             let mut off = 0;
             while off < frames.len() {
                 let batch = frames.get(off..).unwrap_or(&[]);

@@ -144,6 +144,12 @@ fn config(prefix: &str, name: &str, priority: u8, n: u32, families: u8) -> Appli
     c.advert_interval = format!("{}ms", INTERVAL.as_millis());
     c.ports = vec!["lan0".to_owned()];
     c.sync_group = false;
+    // Each appliance's worker on a core of its own, as on two boxes: A's
+    // on the first, B's on the last (the same one on a one-core machine).
+    if name == "b" {
+        let cores = thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        c.cores = vec![cores - 1];
+    }
     let vrids = || (1..=n).filter_map(|k| u8::try_from(k).ok());
     let v4 = vrids().map(|vrid| LabInstance {
         name: format!("r{vrid}"),
@@ -162,7 +168,7 @@ fn config(prefix: &str, name: &str, priority: u8, n: u32, families: u8) -> Appli
 }
 
 /// What one appliance's counters say at one moment.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Reading {
     cpu: ThreadCpu,
     late_wakeups: u64,
@@ -171,6 +177,8 @@ struct Reading {
     adverts_rx: u64,
     tx_deferred: u64,
     tx_dropped: u64,
+    /// Frames dropped on the way to the state machine, by where and why.
+    drops: BTreeMap<String, u64>,
 }
 
 fn read(app: &Appliance) -> Result<Reading> {
@@ -203,7 +211,55 @@ fn read(app: &Appliance) -> Result<Reading> {
         adverts_rx: sum("adverts_rx"),
         tx_deferred: tx("deferred"),
         tx_dropped: tx("dropped"),
+        drops: drops_of(&stats),
     })
+}
+
+/// Every drop counter of `stats --json`, summed over ports and workers:
+/// `xdp:REASON` (the XDP filter), `worker:REASON`, `xsk:rx_dropped` and
+/// `xsk:rx_ring_full` (the kernel, before a worker saw the frame) and
+/// `control:REASON`.
+fn drops_of(stats: &serde_json::Value) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let add =
+        |out: &mut BTreeMap<String, u64>, place: &str, counters: Option<&serde_json::Value>| {
+            for (reason, n) in counters
+                .and_then(serde_json::Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                *out.entry(format!("{place}:{reason}")).or_insert(0) += n.as_u64().unwrap_or(0);
+            }
+        };
+    for port in stats
+        .get("ports")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        add(&mut out, "xdp", port.get("xdp_drops"));
+        for worker in port
+            .get("workers")
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flat_map(|w| w.values())
+        {
+            add(&mut out, "worker", worker.get("drops"));
+            let xsk = worker.get("xsk");
+            for key in ["rx_dropped", "rx_ring_full"] {
+                let n = xsk
+                    .and_then(|x| x.get(key))
+                    .and_then(serde_json::Value::as_u64);
+                *out.entry(format!("xsk:{key}")).or_insert(0) += n.unwrap_or(0);
+            }
+        }
+    }
+    add(
+        &mut out,
+        "control",
+        stats.get("control").and_then(|c| c.get("drops")),
+    );
+    out
 }
 
 fn measure(
@@ -308,9 +364,21 @@ fn wire_cost(
     };
     let vrids = || (1..=n).filter_map(|k| u8::try_from(k).ok());
     let v4 = vrids().map(|vrid| (vrid, IpAddr::V4(Ipv4Addr::new(198, 51, 100, vrid))));
-    let v6 = vrids()
-        .filter(|_| families > 1)
-        .map(|vrid| (vrid, IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, u16::from(vrid)))));
+    let v6 = vrids().filter(|_| families > 1).map(|vrid| {
+        (
+            vrid,
+            IpAddr::V6(Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x100,
+                0,
+                0,
+                0,
+                0,
+                u16::from(vrid),
+            )),
+        )
+    });
     let routers: Vec<(u8, IpAddr)> = v4.chain(v6).collect();
     progress(&format!(
         "the wire's cost: a bare sender of A's {} adverts in A's place for {} s",
@@ -330,7 +398,9 @@ fn wire_cost(
 
 /// The link-local IPv6 address of `ifname` in `ns`.
 fn link_local(ns: &str, ifname: &str) -> Result<Ipv6Addr> {
-    let out = netns::ip(&["-n", ns, "-6", "-o", "addr", "show", "dev", ifname, "scope", "link"])?;
+    let out = netns::ip(&[
+        "-n", ns, "-6", "-o", "addr", "show", "dev", ifname, "scope", "link",
+    ])?;
     out.split_whitespace()
         .skip_while(|w| *w != "inet6")
         .nth(1)
@@ -340,7 +410,7 @@ fn link_local(ns: &str, ifname: &str) -> Result<Ipv6Addr> {
 }
 
 /// What one appliance did during the measurement.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Delta {
     cpu: ThreadCpu,
     late_wakeups: u64,
@@ -349,6 +419,8 @@ struct Delta {
     adverts_rx: u64,
     tx_deferred: u64,
     tx_dropped: u64,
+    /// Drop counters that grew, by where and why.
+    drops: BTreeMap<String, u64>,
 }
 
 impl Delta {
@@ -362,6 +434,17 @@ impl Delta {
             adverts_rx: after.adverts_rx.saturating_sub(before.adverts_rx),
             tx_deferred: after.tx_deferred.saturating_sub(before.tx_deferred),
             tx_dropped: after.tx_dropped.saturating_sub(before.tx_dropped),
+            drops: after
+                .drops
+                .iter()
+                .map(|(k, n)| {
+                    (
+                        k.clone(),
+                        n.saturating_sub(before.drops.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
         }
     }
 }
@@ -449,6 +532,7 @@ impl Report {
                 "tx_deferred": d.tx_deferred,
                 "tx_dropped": d.tx_dropped,
                 "spurious_transitions": d.transitions,
+                "drops": d.drops,
             })
         };
         let g = &self.adverts;
@@ -569,6 +653,18 @@ impl Report {
             self.b.tx_deferred,
             self.b.tx_dropped
         );
+        for (name, d) in [("A", &self.a), ("B", &self.b)] {
+            let drops: Vec<String> = d.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let _ = writeln!(
+                t,
+                "Frames {name} dropped on their way in: {}.",
+                if drops.is_empty() {
+                    "none".to_owned()
+                } else {
+                    drops.join(", ")
+                }
+            );
+        }
         let _ = writeln!(
             t,
             "The wire's cost of A's adverts: a bare sender of the same frames at the same phases \
