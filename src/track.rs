@@ -24,6 +24,7 @@ use std::sync::{
 };
 
 use xvrrp_control::{config::TrackTarget, RouterId};
+use xvrrp_dataplane::iface::{self, IfAddr};
 
 use crate::rtnl;
 
@@ -99,7 +100,7 @@ fn link_is_up(link: &LinkMessage) -> bool {
 /// routers).
 pub fn is_up(target: &TrackTarget) -> bool {
     match target {
-        TrackTarget::Port(name) => xvrrp_dataplane::iface::link_up(name),
+        TrackTarget::Port(name) => iface::link_up(name),
         TrackTarget::Address(addr) => address_present(*addr),
         TrackTarget::Route(prefix) => match prefix.addr {
             IpAddr::V4(net) => {
@@ -264,42 +265,16 @@ fn address_present(addr: IpAddr) -> bool {
 }
 
 /// Calls `f(interface name, address)` for every IPv4 and IPv6 address of
-/// this namespace's interfaces, in the kernel's order.
+/// this namespace's interfaces, in the kernel's order. If the addresses
+/// cannot be listed there are none: tracked addresses read as absent and
+/// primaries as unknown until the next probe.
 fn each_address(mut f: impl FnMut(&[u8], IpAddr)) {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a list we free below.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return;
-    }
-    let mut cur = list;
-    while !cur.is_null() {
-        // SAFETY: `cur` is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_bytes();
-        // SAFETY: ifa_addr points at a sockaddr of the family it names.
-        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-        let addr = match family {
-            libc::AF_INET => {
-                // SAFETY: an AF_INET address is a sockaddr_in.
-                let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
-                IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: an AF_INET6 address is a sockaddr_in6.
-                let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
-                IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
-            }
-            _ => continue,
-        };
-        f(name, addr);
-    }
-    // SAFETY: `list` came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(list) };
+    // On an error `f` was not called, which is the answer described above.
+    let _ = iface::for_each_ifaddr(|name, addr| match addr {
+        IfAddr::V4(a, _) => f(name, IpAddr::V4(a)),
+        IfAddr::V6(a, _) => f(name, IpAddr::V6(a)),
+        IfAddr::Mac(_) => {}
+    });
 }
 
 #[cfg(test)]

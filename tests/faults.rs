@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use common::{flow, lab, netns, pcap::Tcpdump, Pair, Rig, WorkDir, NO_STOP};
+use common::{flow, lab, netns, pcap::Tcpdump, Neighbour, Pair, Rig, WorkDir, NO_STOP};
 
 const VMAC: &str = "00:00:5e:00:01:01";
 const A_LAN: &str = "192.0.2.2";
@@ -642,14 +642,14 @@ fn f07_partition_then_heal() {
 
     // The client gets through, resolving its gateway to the virtual MAC.
     let client = rig.lab.ns("client");
-    rig.pair.check(flow::ping(
+    let vip = IpAddr::V4(LAN_VIP.parse().unwrap());
+    let mac = rig.pair.check(common::resolved_mac(
         &client,
+        vip,
         IpAddr::V4(SERVER),
         3,
-        Duration::from_secs(5),
+        Neighbour::Keep,
     ));
-    let vip = IpAddr::V4(LAN_VIP.parse().unwrap());
-    let mac = flow::neighbour_mac(&client, vip).unwrap();
     assert_eq!(mac.as_deref(), Some(VMAC), "{}", rig.pair.logs());
     println!(
         "F07: dual master {dual_after:?} after the partition; after the heal: A's first advert \

@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
-use common::{flow, gateway_config, lab, netns, Rig, NO_STOP, XVRRP};
+use common::{flow, gateway_config, lab, netns, Neighbour, Rig, NO_STOP, XVRRP};
 
 const EXTRA_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 50);
 const EXTRA_VIP2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 51);
@@ -110,13 +110,14 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
     assert!(names(&reply, "removed").is_empty(), "{reply}");
     wait_state(&mut rig, "extra", "master");
     let client = rig.lab.ns("client");
-    rig.pair.check(flow::ping(
+    let extra = IpAddr::V4(EXTRA_VIP);
+    let mac = rig.pair.check(common::resolved_mac(
         &client,
-        IpAddr::V4(EXTRA_VIP),
+        extra,
+        extra,
         2,
-        Duration::from_secs(5),
+        Neighbour::Keep,
     ));
-    let mac = flow::neighbour_mac(&client, IpAddr::V4(EXTRA_VIP)).unwrap();
     assert_eq!(mac.as_deref(), Some(EXTRA_VMAC));
 
     // A second address on the master: answered at once, no new election.
@@ -156,22 +157,13 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
         "{stdout}"
     );
     wait_state(&mut rig, "extra", "master");
-    netns::ip(&[
-        "-n",
+    let mac = rig.pair.check(common::resolved_mac(
         &client,
-        "neigh",
-        "flush",
-        "to",
-        &EXTRA_VIP.to_string(),
-    ])
-    .unwrap();
-    rig.pair.check(flow::ping(
-        &client,
-        IpAddr::V4(EXTRA_VIP),
+        extra,
+        extra,
         2,
-        Duration::from_secs(5),
+        Neighbour::Flush,
     ));
-    let mac = flow::neighbour_mac(&client, IpAddr::V4(EXTRA_VIP)).unwrap();
     assert_eq!(mac.as_deref(), Some("00:00:5e:00:01:04"));
 
     std::fs::write(rig.pair.a.config_path(), a_config(&rig, 0, &[])).unwrap();
@@ -183,17 +175,9 @@ fn reload_adds_and_removes_an_instance_without_loss_for_the_others() {
     let states = rig.pair.check(rig.pair.a.states());
     assert!(!states.contains_key("extra"), "{states:?}");
     // The removed instance's address is no longer answered.
-    netns::ip(&[
-        "-n",
-        &client,
-        "neigh",
-        "flush",
-        "to",
-        &EXTRA_VIP.to_string(),
-    ])
-    .unwrap();
+    common::flush_neighbour(&client, extra).unwrap();
     assert!(
-        flow::ping(&client, IpAddr::V4(EXTRA_VIP), 1, Duration::from_secs(2)).is_err(),
+        flow::ping(&client, extra, 1, Duration::from_secs(2)).is_err(),
         "{EXTRA_VIP} still answers after its instance was removed"
     );
 

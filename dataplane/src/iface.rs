@@ -2,6 +2,7 @@
 
 use std::{
     ffi::CStr,
+    io,
     net::{Ipv4Addr, Ipv6Addr},
 };
 
@@ -44,65 +45,20 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
     let mut mac = None;
     let mut addrs_v4 = Vec::new();
     let mut addrs_v6 = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs writes a list head we free below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return Err(DataplaneError::Io {
-            what: "listing interface addresses".into(),
-            source: std::io::Error::last_os_error(),
-        });
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: cur is a node of the list getifaddrs returned and not yet freed.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_name.is_null() || ifa.ifa_addr.is_null() {
-            continue;
+    for_each_ifaddr(|ifname, addr| {
+        if ifname != name.as_bytes() {
+            return;
         }
-        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
-        let ifname = unsafe { CStr::from_ptr(ifa.ifa_name) };
-        if ifname.to_bytes() != name.as_bytes() {
-            continue;
+        match addr {
+            IfAddr::Mac(m) => mac = Some(m),
+            IfAddr::V4(a, prefix) => addrs_v4.push((a, prefix)),
+            IfAddr::V6(a, prefix) => addrs_v6.push((a, prefix)),
         }
-        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names.
-        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
-        if family == libc::AF_PACKET {
-            // SAFETY: AF_PACKET addresses are sockaddr_ll.
-            let ll = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_ll) };
-            if ll.sll_halen == 6 {
-                let mut m = [0u8; 6];
-                m.copy_from_slice(&ll.sll_addr[..6]);
-                mac = Some(EthernetAddress(m));
-            }
-        } else if family == libc::AF_INET {
-            // SAFETY: AF_INET addresses are sockaddr_in.
-            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            let prefix = if ifa.ifa_netmask.is_null() {
-                32
-            } else {
-                // SAFETY: the netmask of an AF_INET address is a sockaddr_in.
-                let nm = unsafe { &*(ifa.ifa_netmask as *const libc::sockaddr_in) };
-                u8::try_from(u32::from_be(nm.sin_addr.s_addr).count_ones()).unwrap_or(32)
-            };
-            addrs_v4.push((addr, prefix));
-        } else if family == libc::AF_INET6 {
-            // SAFETY: AF_INET6 addresses are sockaddr_in6.
-            let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-            let addr = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            let prefix = if ifa.ifa_netmask.is_null() {
-                128
-            } else {
-                // SAFETY: the netmask of an AF_INET6 address is a sockaddr_in6.
-                let nm = unsafe { &*(ifa.ifa_netmask as *const libc::sockaddr_in6) };
-                u8::try_from(u128::from_be_bytes(nm.sin6_addr.s6_addr).count_ones()).unwrap_or(128)
-            };
-            addrs_v6.push((addr, prefix));
-        }
-    }
-    // SAFETY: head came from getifaddrs and is freed once.
-    unsafe { libc::freeifaddrs(head) };
+    })
+    .map_err(|source| DataplaneError::Io {
+        what: "listing interface addresses".into(),
+        source,
+    })?;
     let mac =
         mac.ok_or_else(|| DataplaneError::Unsupported(format!("{name} has no Ethernet address")))?;
     Ok(InterfaceInfo {
@@ -113,6 +69,100 @@ pub fn interface_info(name: &str) -> Result<InterfaceInfo, DataplaneError> {
         addrs_v6,
         rx_queues: rx_queue_count(name),
     })
+}
+
+/// One address of an interface, as `getifaddrs(3)` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfAddr {
+    /// The interface's Ethernet address (an `AF_PACKET` entry whose
+    /// address is 6 bytes long).
+    Mac(EthernetAddress),
+    /// An IPv4 address and its prefix length (32 if the entry has no netmask).
+    V4(Ipv4Addr, u8),
+    /// An IPv6 address and its prefix length (128 if the entry has no netmask).
+    V6(Ipv6Addr, u8),
+}
+
+/// Calls `f(interface name, address)` for every address of this network
+/// namespace's interfaces, in the kernel's order (an interface's primary
+/// IPv4 address first). Entries without a name or address, and of other
+/// families, are skipped.
+///
+/// # Errors
+/// The error of `getifaddrs(3)`, in which case `f` is not called.
+pub fn for_each_ifaddr(mut f: impl FnMut(&[u8], IfAddr)) -> io::Result<()> {
+    /// The list `getifaddrs` returned, freed when dropped.
+    struct List(*mut libc::ifaddrs);
+    impl Drop for List {
+        fn drop(&mut self) {
+            // SAFETY: the pointer came from a successful getifaddrs and is
+            // freed here only, once.
+            unsafe { libc::freeifaddrs(self.0) };
+        }
+    }
+
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head, which `List` frees.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let list = List(head);
+    let mut cur = list.0;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getifaddrs returned, which
+        // `list` keeps until this function returns.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_name.is_null() || ifa.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { CStr::from_ptr(ifa.ifa_name) }.to_bytes();
+        // SAFETY: ifa_addr is non-null and points at a sockaddr of the family it names.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        let addr = match family {
+            libc::AF_PACKET => {
+                // SAFETY: AF_PACKET addresses are sockaddr_ll.
+                let ll = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_ll>() };
+                if ll.sll_halen != 6 {
+                    continue;
+                }
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&ll.sll_addr[..6]);
+                IfAddr::Mac(EthernetAddress(m))
+            }
+            libc::AF_INET => {
+                // SAFETY: AF_INET addresses are sockaddr_in.
+                let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                let addr = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+                let prefix = if ifa.ifa_netmask.is_null() {
+                    32
+                } else {
+                    // SAFETY: the netmask of an AF_INET address is a sockaddr_in.
+                    let nm = unsafe { &*ifa.ifa_netmask.cast::<libc::sockaddr_in>() };
+                    u8::try_from(u32::from_be(nm.sin_addr.s_addr).count_ones()).unwrap_or(32)
+                };
+                IfAddr::V4(addr, prefix)
+            }
+            libc::AF_INET6 => {
+                // SAFETY: AF_INET6 addresses are sockaddr_in6.
+                let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                let addr = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+                let prefix = if ifa.ifa_netmask.is_null() {
+                    128
+                } else {
+                    // SAFETY: the netmask of an AF_INET6 address is a sockaddr_in6.
+                    let nm = unsafe { &*ifa.ifa_netmask.cast::<libc::sockaddr_in6>() };
+                    u8::try_from(u128::from_be_bytes(nm.sin6_addr.s6_addr).count_ones())
+                        .unwrap_or(128)
+                };
+                IfAddr::V6(addr, prefix)
+            }
+            _ => continue,
+        };
+        f(name, addr);
+    }
+    Ok(())
 }
 
 /// RX queues of `name`, from sysfs (1 if unknown).
@@ -152,5 +202,27 @@ impl InterfaceInfo {
             .iter()
             .map(|(a, _)| *a)
             .find(Ipv6Addr::is_unicast_link_local)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Loopback is in every namespace, with 127.0.0.1/8; `interface_info`
+    /// reads it through the same walk.
+    #[test]
+    fn loopback_addresses_are_walked() {
+        let mut lo = Vec::new();
+        for_each_ifaddr(|name, addr| {
+            if name == b"lo" {
+                lo.push(addr);
+            }
+        })
+        .unwrap();
+        assert!(lo.contains(&IfAddr::V4(Ipv4Addr::LOCALHOST, 8)), "{lo:?}");
+        let info = interface_info("lo").unwrap();
+        assert!(info.addrs_v4.contains(&(Ipv4Addr::LOCALHOST, 8)));
     }
 }

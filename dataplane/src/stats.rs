@@ -47,6 +47,8 @@ pub struct PortCounters {
 }
 
 const PORT_FIELDS: usize = 15;
+/// Frame counters of a [`PortCounters`]: all but the two byte counts.
+const PACKET_KINDS: usize = PORT_FIELDS - 2;
 
 impl PortCounters {
     fn to_array(self) -> [u64; PORT_FIELDS] {
@@ -91,8 +93,9 @@ impl PortCounters {
         }
     }
 
-    /// Field names and values, for display.
-    pub fn fields(&self) -> [(&'static str, u64); PORT_FIELDS] {
+    /// Frame counts by kind (the field's name): every field but the byte
+    /// counts, which [`PortCounters::bytes`] gives.
+    pub fn packets(&self) -> [(&'static str, u64); PACKET_KINDS] {
         [
             ("rx", self.rx),
             ("tx", self.tx),
@@ -107,9 +110,19 @@ impl PortCounters {
             ("checksum_completed", self.checksum_completed),
             ("handed_off", self.handed_off),
             ("capture_lost", self.capture_lost),
-            ("rx_bytes", self.rx_bytes),
-            ("tx_bytes", self.tx_bytes),
         ]
+    }
+
+    /// Byte counts by direction: `rx` (`rx_bytes`) and `tx` (`tx_bytes`).
+    pub fn bytes(&self) -> [(&'static str, u64); 2] {
+        [("rx", self.rx_bytes), ("tx", self.tx_bytes)]
+    }
+
+    /// Every field's name and value, for display: [`PortCounters::packets`]
+    /// then the byte counts as `rx_bytes` and `tx_bytes`.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        let bytes = [("rx_bytes", self.rx_bytes), ("tx_bytes", self.tx_bytes)];
+        self.packets().into_iter().chain(bytes)
     }
 }
 
@@ -297,4 +310,33 @@ pub struct SocketStats {
     pub queue: u32,
     /// The counters; `None` if reading them failed.
     pub stats: Option<XskStats>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `packets` and `bytes` split the fields between them: every field once,
+    /// in `fields`' order and under `fields`' names.
+    #[test]
+    fn packets_and_bytes_cover_every_field() {
+        let mut values = [0; PORT_FIELDS];
+        for (v, n) in values.iter_mut().zip(1..) {
+            *v = n;
+        }
+        let c = PortCounters::from_array(values);
+        let fields: Vec<_> = c.fields().collect();
+        let split: Vec<_> = c
+            .packets()
+            .into_iter()
+            .chain(c.bytes().map(|(dir, n)| match dir {
+                "rx" => ("rx_bytes", n),
+                _ => ("tx_bytes", n),
+            }))
+            .collect();
+        assert_eq!(fields, split);
+        let in_order: Vec<u64> = fields.iter().map(|&(_, n)| n).collect();
+        assert_eq!(in_order, values);
+        assert_eq!(c.bytes(), [("rx", c.rx_bytes), ("tx", c.tx_bytes)]);
+    }
 }

@@ -660,10 +660,7 @@ fn render_fast_path(t: &mut Text, source: &Source) {
             continue;
         };
         let worker = w.to_string();
-        for (kind, n) in pc.fields() {
-            if kind.ends_with("_bytes") {
-                continue;
-            }
+        for (kind, n) in pc.packets() {
             t.sample(
                 "xvrrp_port_packets_total",
                 &[("port", port_name(p)), ("worker", &worker), ("kind", kind)],
@@ -681,7 +678,7 @@ fn render_fast_path(t: &mut Text, source: &Source) {
             continue;
         };
         let worker = w.to_string();
-        for (direction, n) in [("rx", pc.rx_bytes), ("tx", pc.tx_bytes)] {
+        for (direction, n) in pc.bytes() {
             t.sample(
                 "xvrrp_port_bytes_total",
                 &[

@@ -57,6 +57,7 @@ use crate::{
     track::{self, LinkEvents},
 };
 use log::DropLog;
+use requests::{Query, Route};
 use tx::Transmitter;
 
 const WAKE: Token = Token(0);
@@ -430,23 +431,30 @@ impl Daemon {
         let mut reload = None;
         let mut handovers: Vec<drain::Handover> = Vec::new();
         let mut handler = |req: &Request| {
-            match req {
-                Request::Priority { name, priority } => changes.push((name.clone(), *priority)),
-                Request::Drain { name } => handovers.push(drain::Handover::Drain(name.clone())),
-                Request::Resume { name } => handovers.push(drain::Handover::Resume(name.clone())),
+            let query = match requests::route(req) {
+                Route::View(query) => query,
+                Route::Reload => {
+                    return match reload::prepare(&self.config_path, &self.cfg, &self.dp) {
+                        Ok(prepared) => {
+                            let answer = Response::Ok(prepared.summary());
+                            reload = Some(prepared);
+                            answer
+                        }
+                        Err(refused) => refused.response(),
+                    };
+                }
+            };
+            match query {
+                Query::Priority { name, priority } => changes.push((name.to_owned(), priority)),
+                Query::Drain { name } => {
+                    handovers.push(drain::Handover::Drain(name.map(str::to_owned)));
+                }
+                Query::Resume { name } => {
+                    handovers.push(drain::Handover::Resume(name.map(str::to_owned)));
+                }
                 _ => {}
             }
-            if let Request::Reload = req {
-                return match reload::prepare(&self.config_path, &self.cfg, &self.dp) {
-                    Ok(prepared) => {
-                        let answer = Response::Ok(prepared.summary());
-                        reload = Some(prepared);
-                        answer
-                    }
-                    Err(refused) => refused.response(),
-                };
-            }
-            view.handle(req)
+            view.handle(query)
         };
         let (registry, now) = (self.poll.registry(), Instant::now());
         match ev {

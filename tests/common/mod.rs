@@ -335,6 +335,41 @@ pub(crate) fn instance_field(app: &Appliance, name: &str, field: &str) -> u64 {
     value.unwrap_or_else(|| panic!("no {field} for {name} in {reply}"))
 }
 
+/// Whether [`resolved_mac`] first flushes the neighbour entry it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Neighbour {
+    /// Flush it, so the address read comes from a new resolution.
+    Flush,
+    /// Keep it: the ping resolves the address if nothing has yet.
+    Keep,
+}
+
+/// The link-layer address namespace `ns` has resolved the virtual address
+/// `vip` to once `dst` answers `count` pings (all within 5 s): `dst` is
+/// `vip` itself, or a host reached through the gateway at `vip`. With
+/// [`Neighbour::Flush`] the entry for `vip` is flushed before the ping.
+///
+/// # Errors
+/// The flush or the ping failed, or the neighbour table cannot be read.
+pub(crate) fn resolved_mac(
+    ns: &str,
+    vip: IpAddr,
+    dst: IpAddr,
+    count: u32,
+    neighbour: Neighbour,
+) -> Result<Option<String>> {
+    if neighbour == Neighbour::Flush {
+        flush_neighbour(ns, vip)?;
+    }
+    flow::ping(ns, dst, count, Duration::from_secs(5))?;
+    flow::neighbour_mac(ns, vip)
+}
+
+/// Flushes namespace `ns`'s neighbour entry for `ip`.
+pub(crate) fn flush_neighbour(ns: &str, ip: IpAddr) -> Result<()> {
+    netns::ip(&["-n", ns, "neigh", "flush", "to", &ip.to_string()]).map(drop)
+}
+
 /// Sum of `ports.*.xdp_drops.REASON` in a `stats --json` reply: what the
 /// XDP filters dropped before any copy to the workers.
 pub(crate) fn xdp_drops(stats: &serde_json::Value, reason: &str) -> u64 {
