@@ -226,4 +226,8 @@ fn bench_control_reports_cpu_adverts_and_transitions() {
     let cpu = num_field(wire, "cpu_pct");
     assert!(cpu.is_finite() && cpu >= 0.0, "{report}");
     num_field(&report, "control_cpu_pct_less_wire");
+    // The machine's stalls were watched over the whole measurement.
+    let stalls = &report["machine_stalls"];
+    assert!(num_field(stalls, "seconds") >= 3.0, "{report}");
+    assert!(num_field(stalls, "max_ms") >= 0.0, "{report}");
 }

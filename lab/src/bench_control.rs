@@ -35,6 +35,7 @@ use crate::bare_sender::{Advertiser, BareCost, BareSender};
 use crate::bench_common::{self as common, core_percent, ms, progress, quantile, ThreadCpu};
 use crate::lab::{self, Appliance, ApplianceConfig, Lab, LabInstance, WorkDir};
 use crate::netns;
+use crate::stall_probe::{StallProbe, Stalls};
 
 /// `xvrrp bench control`.
 #[derive(clap::Args, Debug)]
@@ -315,6 +316,7 @@ fn measure(
     // sender's context, so a capture socket on A's port would be charged
     // to A's control thread. Then the adverts' gaps, with the capture.
     let window = window_of(args);
+    let probe = StallProbe::start()?;
     let (a0, b0) = (read(&a)?, read(&b)?);
     let started = Instant::now();
     progress(&format!(
@@ -329,6 +331,7 @@ fn measure(
     let log = capture.finish()?;
     let (a2, b2) = (read(&a)?, read(&b)?);
     let whole = started.elapsed();
+    let stalls = probe.finish()?;
     a.stop()?;
     b.stop()?;
     Ok(Report {
@@ -341,6 +344,7 @@ fn measure(
         b: Delta::of(b0, b1, b2),
         adverts: AdvertGaps::of(&log, routers),
         wire,
+        stalls,
     })
 }
 
@@ -517,6 +521,8 @@ struct Report {
     adverts: AdvertGaps,
     /// A bare sender's cost of A's adverts on this wire.
     wire: BareCost,
+    /// The machine's stalls over both windows.
+    stalls: Stalls,
 }
 
 impl Report {
@@ -568,6 +574,12 @@ impl Report {
                 "adverts_sent": self.wire.sent,
             },
             "control_cpu_pct_less_wire": round2(self.worst_own()),
+            "machine_stalls": {
+                "max_ms": round2(self.stalls.max.as_secs_f64() * 1000.0),
+                "over_10ms": self.stalls.over_10ms,
+                "over_30ms": self.stalls.over_30ms,
+                "seconds": round2(self.stalls.watched.as_secs_f64()),
+            },
             "late_wakeups": self.a.late_wakeups + self.b.late_wakeups,
             "spurious_transitions": self.a.transitions + self.b.transitions,
         })
@@ -655,6 +667,16 @@ impl Report {
             self.a.tx_dropped,
             self.b.tx_deferred,
             self.b.tx_dropped
+        );
+        let _ = writeln!(
+            t,
+            "The machine's own stalls: a SCHED_FIFO thread above the control threads, sleeping \
+             1 ms at a time, woke at worst {:.1} ms late; {} times over 10 ms, {} over 30 ms in \
+             {:.0} s.",
+            self.stalls.max.as_secs_f64() * 1000.0,
+            self.stalls.over_10ms,
+            self.stalls.over_30ms,
+            self.stalls.watched.as_secs_f64()
         );
         for (name, d) in [("A", &self.a), ("B", &self.b)] {
             let drops: Vec<String> = d.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -1,0 +1,99 @@
+//! The machine's own stalls, for `bench control`: a real-time thread that
+//! sleeps a millisecond at a time and records how late it wakes.
+//!
+//! The appliances' control threads are SCHED_FIFO; when even this thread,
+//! at a higher priority and doing nothing else, wakes tens of milliseconds
+//! late, the whole machine stalled (on a VM, most often the host not
+//! running the virtual CPU), and so did the appliances' timers.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// Above the control threads (10), so that only the machine delays it.
+const PROBE_RT_PRIORITY: i32 = 50;
+/// How long it sleeps each time.
+const TICK: Duration = Duration::from_millis(1);
+
+/// How late the probe woke.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stalls {
+    /// The worst lateness.
+    pub(crate) max: Duration,
+    /// Wake-ups later than 10 ms.
+    pub(crate) over_10ms: u64,
+    /// Wake-ups later than 30 ms: longer than a 10 ms master's adverts
+    /// may be apart before a backup's Master_Down_Interval runs out.
+    pub(crate) over_30ms: u64,
+    /// The window watched.
+    pub(crate) watched: Duration,
+}
+
+/// The running probe.
+pub(crate) struct StallProbe {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<Stalls>>>,
+}
+
+impl StallProbe {
+    /// Starts the probe (SCHED_FIFO needs root, which the bench has).
+    pub(crate) fn start() -> Result<StallProbe> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = thread::Builder::new()
+            .name("stall-probe".to_owned())
+            .spawn(move || watch(&flag))
+            .context("spawn the stall probe")?;
+        Ok(StallProbe {
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Stops it; what it saw.
+    pub(crate) fn finish(mut self) -> Result<Stalls> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => bail!("the stall probe panicked"),
+            None => bail!("the stall probe already finished"),
+        }
+    }
+}
+
+impl Drop for StallProbe {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn watch(stop: &AtomicBool) -> Result<Stalls> {
+    let param = libc::sched_param {
+        sched_priority: PROBE_RT_PRIORITY,
+    };
+    // SAFETY: sched_setscheduler on the calling thread with a valid param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        bail!(
+            "stall probe SCHED_FIFO: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let started = Instant::now();
+    let mut stalls = Stalls::default();
+    while !stop.load(Ordering::Relaxed) {
+        let due = Instant::now() + TICK;
+        thread::sleep(TICK);
+        let late = Instant::now().saturating_duration_since(due);
+        stalls.max = stalls.max.max(late);
+        stalls.over_10ms += u64::from(late > Duration::from_millis(10));
+        stalls.over_30ms += u64::from(late > Duration::from_millis(30));
+    }
+    stalls.watched = started.elapsed();
+    Ok(stalls)
+}
