@@ -397,6 +397,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
 pub enum Response {
     /// Success; the server adds `"ok": true` to these fields.
     Ok(Map<String, Value>),
+    /// Success, already serialized: the text of one JSON object that has
+    /// `"ok": true` among its fields. A large reply (`status` of hundreds
+    /// of routers) is written straight from its data, without building a
+    /// tree of values on the control thread first.
+    OkText(String),
     /// Failure, sent as `{"ok":false,"error":{"code":..,"message":..}}`.
     Err {
         /// Stable machine-readable code, e.g. `"bad-request"`, `"unknown-instance"`.
@@ -429,6 +434,7 @@ impl Response {
     /// replies on the control thread and a large one (`stats`) is not copied.
     fn into_json(self) -> Value {
         match self {
+            Response::OkText(text) => serde_json::from_str(&text).unwrap_or(Value::Null),
             Response::Ok(mut m) => {
                 m.insert("ok".into(), Value::Bool(true));
                 Value::Object(m)
@@ -1306,7 +1312,10 @@ impl Client {
         if self.write_closed {
             return;
         }
-        let line = reply.into_json().to_string();
+        let line = match reply {
+            Response::OkText(text) => text,
+            other => other.into_json().to_string(),
+        };
         self.output.extend_from_slice(line.as_bytes());
         self.output.push(b'\n');
     }

@@ -1,10 +1,14 @@
 //! `status` and `stats` as the control socket returns them (JSON).
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use xvrrp_control::{
-    config::{TrackConfig, TrackTarget},
+    config::{IfAddr, TrackConfig, TrackTarget},
+    ctl_socket::Response,
     vrrp::{DrainState, Routers},
     DropReason,
 };
@@ -16,56 +20,108 @@ use xvrrp_dataplane::{
 
 use super::tx::TxCounters;
 
+/// One router as `status` shows it, serialized straight from the
+/// router's data: with hundreds of routers a tree of JSON values cost the
+/// control thread ~10 ms per call, and every advert due meanwhile waited.
+#[derive(Serialize)]
+struct InstanceStatus<'a> {
+    name: &'a str,
+    port: &'a str,
+    vrid: u8,
+    version: u8,
+    state: &'static str,
+    drain: Option<&'static str>,
+    priority: u8,
+    effective_priority: u8,
+    master: Option<IpAddr>,
+    transitions: u64,
+    since_ms: Option<u64>,
+    advert_interval_ms: u64,
+    master_adver_interval_ms: u64,
+    skew_time_us: u64,
+    master_down_interval_us: u64,
+    preempt: bool,
+    accept: bool,
+    checksum: &'static str,
+    peer_checksum: Option<&'static str>,
+    #[serde(serialize_with = "as_strings")]
+    addresses: &'a [IfAddr],
+    track: Vec<Value>,
+    address_list_errors: u64,
+    adverts_rx: u64,
+    adverts_tx: u64,
+    takeovers_deferred: u64,
+    vmac_conflicts: u64,
+}
+
+/// `status`'s reply, `"ok": true` included.
+#[derive(Serialize)]
+struct StatusReply<'a> {
+    ok: bool,
+    instances: Vec<InstanceStatus<'a>>,
+    dataplane: Value,
+    uptime_ms: u64,
+}
+
+fn as_strings<S: serde::Serializer>(items: &&[IfAddr], ser: S) -> Result<S::Ok, S::Error> {
+    ser.collect_seq(items.iter().map(ToString::to_string))
+}
+
 /// Every router: state, priorities, master, timers, counters (with
 /// `vmac_conflicts` by router id, as `Dataplane::vmac_conflicts` reads
-/// them); and how the fast path serves each port.
+/// them); and how the fast path serves each port. The reply's text.
 pub(super) fn status(
     routers: &Routers,
     dp: &Dataplane,
     vmac_conflicts: &[u64],
     started: Instant,
     now: Instant,
-) -> Value {
-    let instances: Vec<Value> = routers
+) -> Response {
+    let instances = routers
         .iter()
         .map(|r| {
             let (s, f) = (r.spec(), r.instance());
             let c = r.counters();
-            json!({
-                "name": s.name,
-                "port": s.port,
-                "vrid": s.vrid,
-                "version": s.version.number(),
-                "state": r.state_name(),
-                "drain": r.drain_state().map(DrainState::name),
-                "priority": f.priority(),
-                "effective_priority": f.effective_priority(),
-                "master": f.master_addr().map(|a| a.to_string()),
-                "transitions": f.transitions(),
-                "since_ms": f.since().map(|t| millis(now.saturating_duration_since(t))),
-                "advert_interval_ms": millis(s.advert_interval()),
-                "master_adver_interval_ms": u64::from(f.master_adver_interval_cs()) * 10,
-                "skew_time_us": micros(f.skew_time()),
-                "master_down_interval_us": micros(f.master_down_interval()),
-                "preempt": s.preempt,
-                "accept": s.accept,
-                "checksum": s.checksum.name(),
-                "peer_checksum": r.peer_checksum().map(|k| k.name()),
-                "addresses": s.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "track": s.track.iter().map(|t| track_json(t, routers)).collect::<Vec<_>>(),
-                "address_list_errors": c.address_list_errors,
-                "adverts_rx": c.adverts_rx,
-                "adverts_tx": c.adverts_tx,
-                "takeovers_deferred": c.takeovers_deferred,
-                "vmac_conflicts": vmac_conflicts.get(r.id().index()).copied().unwrap_or(0),
-            })
+            InstanceStatus {
+                name: &s.name,
+                port: &s.port,
+                vrid: s.vrid,
+                version: s.version.number(),
+                state: r.state_name(),
+                drain: r.drain_state().map(DrainState::name),
+                priority: f.priority(),
+                effective_priority: f.effective_priority(),
+                master: f.master_addr(),
+                transitions: f.transitions(),
+                since_ms: f.since().map(|t| millis(now.saturating_duration_since(t))),
+                advert_interval_ms: millis(s.advert_interval()),
+                master_adver_interval_ms: u64::from(f.master_adver_interval_cs()) * 10,
+                skew_time_us: micros(f.skew_time()),
+                master_down_interval_us: micros(f.master_down_interval()),
+                preempt: s.preempt,
+                accept: s.accept,
+                checksum: s.checksum.name(),
+                peer_checksum: r.peer_checksum().map(|k| k.name()),
+                addresses: &s.addresses,
+                track: s.track.iter().map(|t| track_json(t, routers)).collect(),
+                address_list_errors: c.address_list_errors,
+                adverts_rx: c.adverts_rx,
+                adverts_tx: c.adverts_tx,
+                takeovers_deferred: c.takeovers_deferred,
+                vmac_conflicts: vmac_conflicts.get(r.id().index()).copied().unwrap_or(0),
+            }
         })
         .collect();
-    json!({
-        "instances": instances,
-        "dataplane": dataplane(dp),
-        "uptime_ms": millis(now.saturating_duration_since(started)),
-    })
+    let reply = StatusReply {
+        ok: true,
+        instances,
+        dataplane: dataplane(dp),
+        uptime_ms: millis(now.saturating_duration_since(started)),
+    };
+    match serde_json::to_string(&reply) {
+        Ok(text) => Response::OkText(text),
+        Err(e) => Response::error("internal", format!("status: {e}")),
+    }
 }
 
 /// Per port: the XDP mode in use, zero-copy or copy sockets, each served
@@ -130,14 +186,14 @@ fn track_json(t: &TrackConfig, routers: &Routers) -> Value {
 }
 
 /// Fast-path counters by port and worker, per-router advert counters, and
-/// what the control thread itself refused.
+/// what the control thread itself refused. The reply's text.
 pub(super) fn stats(
     routers: &Routers,
     dp: &Dataplane,
     control_drops: &[u64; DropReason::COUNT],
     late_wakeups: u64,
     tx: TxCounters,
-) -> Value {
+) -> Response {
     let workers = dp.stats();
     let xsk = dp.xsk_stats();
     let xdp = dp.xdp_stats();
@@ -173,20 +229,18 @@ pub(super) fn stats(
         }
         ports.insert(view.name.clone(), port);
     }
-    let instances: Map<String, Value> = routers
+    let instances: BTreeMap<&str, InstanceCounters> = routers
         .iter()
         .map(|r| {
             let c = r.counters();
-            (
-                r.spec().name.clone(),
-                json!({
-                    "adverts_rx": c.adverts_rx,
-                    "adverts_tx": c.adverts_tx,
-                    "address-list-error": c.address_list_errors,
-                    "vmac-conflict": conflicts.get(r.id().index()).copied().unwrap_or(0),
-                    "state": r.state_name(),
-                }),
-            )
+            let counters = InstanceCounters {
+                adverts_rx: c.adverts_rx,
+                adverts_tx: c.adverts_tx,
+                address_list_errors: c.address_list_errors,
+                vmac_conflicts: conflicts.get(r.id().index()).copied().unwrap_or(0),
+                state: r.state_name(),
+            };
+            (r.spec().name.as_str(), counters)
         })
         .collect();
     // Only the reasons the control thread saw, as before: a short object.
@@ -196,15 +250,41 @@ pub(super) fn stats(
         .filter(|(_, n)| **n > 0)
         .map(|(r, n)| (r.name().to_string(), json!(n)))
         .collect();
-    json!({
-        "ports": ports,
-        "instances": instances,
-        "control": {
+    let reply = StatsReply {
+        ok: true,
+        ports,
+        instances,
+        control: json!({
             "drops": control,
             "late_wakeups": late_wakeups,
             "tx": {"sent": tx.sent, "deferred": tx.deferred, "dropped": tx.dropped},
-        },
-    })
+        }),
+    };
+    match serde_json::to_string(&reply) {
+        Ok(text) => Response::OkText(text),
+        Err(e) => Response::error("internal", format!("stats: {e}")),
+    }
+}
+
+/// One router's counters in `stats` (serialized straight, as `status`).
+#[derive(Serialize)]
+struct InstanceCounters {
+    adverts_rx: u64,
+    adverts_tx: u64,
+    #[serde(rename = "address-list-error")]
+    address_list_errors: u64,
+    #[serde(rename = "vmac-conflict")]
+    vmac_conflicts: u64,
+    state: &'static str,
+}
+
+/// `stats`'s reply, `"ok": true` included.
+#[derive(Serialize)]
+struct StatsReply<'a> {
+    ok: bool,
+    ports: Map<String, Value>,
+    instances: BTreeMap<&'a str, InstanceCounters>,
+    control: Value,
 }
 
 /// The XDP filter's counters of a port: `xdp_drops` by reason (every

@@ -101,20 +101,20 @@ impl View<'_> {
     pub(super) fn handle(&self, query: Query<'_>) -> Response {
         match query {
             Query::Hello => ok(json!({"version": env!("CARGO_PKG_VERSION"), "name": "xvrrp"})),
-            Query::Status => ok(render::status(
+            Query::Status => render::status(
                 self.routers,
                 self.dp,
                 &self.dp.vmac_conflicts(),
                 self.started,
                 Instant::now(),
-            )),
-            Query::Stats => ok(render::stats(
+            ),
+            Query::Stats => render::stats(
                 self.routers,
                 self.dp,
                 self.control_drops,
                 self.late_wakeups,
                 self.tx,
-            )),
+            ),
             Query::Priority { name, priority } => {
                 if self.routers.by_name(name).is_some() {
                     ok(json!({"name": name, "priority": priority}))
