@@ -33,7 +33,7 @@ use serde_json::json;
 
 use crate::bare_sender::{Advertiser, BareCost, BareSender};
 use crate::bench_common::{self as common, core_percent, ms, progress, quantile, ThreadCpu};
-use crate::lab::{self, Appliance, ApplianceConfig, Lab, LabInstance, WorkDir};
+use crate::lab::{self, Appliance, ApplianceConfig, Lab, LabInstance, LabOptions, WorkDir};
 use crate::netns;
 use crate::stall_probe::{StallProbe, Stalls};
 
@@ -112,7 +112,12 @@ pub fn run(args: &ControlArgs, self_exe: &Path) -> Result<()> {
     let stop = common::interrupt_flag()?;
     let mut work = WorkDir::create(&format!("bench-control-{prefix}"))?;
     progress(&format!("building lab {prefix}"));
-    let lab = Lab::up(&prefix)?;
+    // No netfilter on the switch's bridges: the sender pays for it on veth.
+    let options = LabOptions {
+        no_bridge_netfilter: true,
+        ..LabOptions::default()
+    };
+    let lab = Lab::up_with(&prefix, &options)?;
     let result = measure(args, n, self_exe, &lab, &work, &stop);
     if result.is_err() {
         work.keep();
