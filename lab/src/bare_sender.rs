@@ -11,15 +11,16 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use xvrrp_wire::vrrp::{AddrList, ChecksumKind, Version, VrrpRepr};
 use xvrrp_wire::EthernetAddress;
 use xvrrp_wire::{frames, nd};
 
+use crate::bench_common::Background;
 use crate::load::RawSender;
 use crate::netns;
 
@@ -113,8 +114,7 @@ impl Advertiser {
 /// A thread in A's namespace sending the adverts until stopped.
 pub(crate) struct BareSender {
     measure: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<BareCost>>>,
+    thread: Background<BareCost>,
 }
 
 impl BareSender {
@@ -127,42 +127,19 @@ impl BareSender {
     ) -> Result<BareSender> {
         let slots = advertiser.frames(routers)?;
         let interval = advertiser.interval;
-        let (measure, stop) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let (ready_tx, ready_rx) = mpsc::channel();
+        let measure = Arc::new(AtomicBool::new(false));
         let (ns, ifname) = (ns.to_owned(), ifname.to_owned());
-        let (measure_flag, stop_flag) = (Arc::clone(&measure), Arc::clone(&stop));
-        let handle = thread::Builder::new()
-            .name("bare-sender".to_owned())
-            .spawn(move || {
-                let opened = netns::enter(&ns)
+        let measure_flag = Arc::clone(&measure);
+        let thread = Background::start(
+            "bare-sender",
+            move || {
+                netns::enter(&ns)
                     .and_then(|()| raise_priority())
-                    .and_then(|()| RawSender::open(&ifname));
-                let sender = match opened {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("{e:#}")));
-                        return Err(e);
-                    }
-                };
-                send_until(&sender, &slots, interval, &measure_flag, &stop_flag)
-            })
-            .context("spawn the bare sender")?;
-        let bare = BareSender {
-            measure,
-            stop,
-            handle: Some(handle),
-        };
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(bare),
-            Ok(Err(e)) => bail!("bare sender in A's namespace: {e}"),
-            Err(_) => bail!("the bare sender did not start"),
-        }
+                    .and_then(|()| RawSender::open(&ifname))
+            },
+            move |sender, stop| send_until(&sender, &slots, interval, &measure_flag, stop),
+        )?;
+        Ok(BareSender { measure, thread })
     }
 
     /// Starts the measured window.
@@ -171,22 +148,8 @@ impl BareSender {
     }
 
     /// Stops sending; what the measured window cost.
-    pub(crate) fn finish(mut self) -> Result<BareCost> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => bail!("the bare sender panicked"),
-            None => bail!("the bare sender already finished"),
-        }
-    }
-}
-
-impl Drop for BareSender {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    pub(crate) fn finish(self) -> Result<BareCost> {
+        self.thread.finish()
     }
 }
 

@@ -8,8 +8,8 @@
 //! removed on every exit path (error, panic, Ctrl-C).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread;
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -41,6 +41,76 @@ pub(crate) fn interrupt_flag() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("install signal handler")?;
     }
     Ok(stop)
+}
+
+/// A thread that sets itself up (enters a namespace, opens a socket...),
+/// then runs until stopped and hands back its result: a load, a capture,
+/// a probe of the benchmarks. Dropping it stops it too.
+#[derive(Debug)]
+pub(crate) struct Background<T> {
+    name: &'static str,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Result<T>>>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    /// Starts thread `name`: `setup` first, and this returns once it has
+    /// (its error is this call's); then `run` with what `setup` made, until
+    /// the flag it is given is raised.
+    pub(crate) fn start<S, Setup, Run>(name: &'static str, setup: Setup, run: Run) -> Result<Self>
+    where
+        Setup: FnOnce() -> Result<S> + Send + 'static,
+        Run: FnOnce(S, &AtomicBool) -> Result<T> + Send + 'static,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let flag = Arc::clone(&stop);
+        let handle = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || {
+                let state = match setup() {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{e:#}")));
+                        return Err(e);
+                    }
+                };
+                run(state, &flag)
+            })
+            .with_context(|| format!("spawn the {name} thread"))?;
+        let background = Background {
+            name,
+            stop,
+            handle: Some(handle),
+        };
+        match ready_rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Ok(())) => Ok(background),
+            Ok(Err(e)) => bail!("{name}: {e}"),
+            Err(_) => bail!("the {name} thread did not start"),
+        }
+    }
+
+    /// Stops the thread; its result.
+    pub(crate) fn finish(mut self) -> Result<T> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.handle.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => bail!("the {} thread panicked", self.name),
+            None => bail!("the {} thread already finished", self.name),
+        }
+    }
+}
+
+impl<T> Drop for Background<T> {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 /// Sleeps for `d` in short steps; fails at once when `stop` is raised.

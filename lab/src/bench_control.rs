@@ -24,15 +24,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::bare_sender::{Advertiser, BareCost, BareSender};
-use crate::bench_common::{self as common, core_percent, ms, progress, quantile, ThreadCpu};
+use crate::bench_common::{
+    self as common, core_percent, ms, progress, quantile, Background, ThreadCpu,
+};
 use crate::lab::{self, Appliance, ApplianceConfig, Lab, LabInstance, LabOptions, WorkDir};
 use crate::netns;
 use crate::stall_probe::{StallProbe, Stalls};
@@ -763,32 +765,18 @@ struct CaptureLog {
 
 /// A thread inside the switch's namespace recording A's adverts on one
 /// bridge port until finished or dropped.
-struct AdvertCapture {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<CaptureLog>>>,
-}
+struct AdvertCapture(Background<CaptureLog>);
 
 impl AdvertCapture {
     fn start(ns: &str, ifname: &str, src: Ipv4Addr) -> Result<AdvertCapture> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (ns, ifname, flag) = (ns.to_owned(), ifname.to_owned(), Arc::clone(&stop));
-        let handle = thread::Builder::new()
-            .name("advert-capture".to_owned())
-            .spawn(move || {
-                let fd = match netns::enter(&ns).and_then(|()| capture_socket(&ifname)) {
-                    Ok(fd) => {
-                        let _ = ready_tx.send(Ok(()));
-                        fd
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("{e:#}")));
-                        return Err(e);
-                    }
-                };
+        let (ns, ifname) = (ns.to_owned(), ifname.to_owned());
+        Background::start(
+            "advert-capture",
+            move || netns::enter(&ns).and_then(|()| capture_socket(&ifname)),
+            move |fd, stop| {
                 let mut log = CaptureLog::default();
                 let opened = Instant::now();
-                while !flag.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     if let Some(stamp) = recv_advert(&fd, src) {
                         log.stamps.push(stamp);
                     }
@@ -796,35 +784,13 @@ impl AdvertCapture {
                 log.drops = packet_drops(&fd);
                 log.open_for = opened.elapsed();
                 Ok(log)
-            })
-            .context("spawn the capture thread")?;
-        let capture = AdvertCapture {
-            stop,
-            handle: Some(handle),
-        };
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(capture),
-            Ok(Err(e)) => bail!("capture on the switch: {e}"),
-            Err(_) => bail!("the capture thread did not start"),
-        }
+            },
+        )
+        .map(AdvertCapture)
     }
 
-    fn finish(mut self) -> Result<CaptureLog> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => bail!("the capture thread panicked"),
-            None => bail!("the capture already finished"),
-        }
-    }
-}
-
-impl Drop for AdvertCapture {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    fn finish(self) -> Result<CaptureLog> {
+        self.0.finish()
     }
 }
 

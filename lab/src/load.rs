@@ -9,9 +9,9 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::{self, JoinHandle};
+use std::sync::atomic::Ordering;
+
+use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -20,6 +20,7 @@ use xvrrp_wire::ipv4::Ipv4Packet;
 use xvrrp_wire::vrrp::{AddrList, ChecksumKind, Version, VrrpRepr};
 use xvrrp_wire::EthernetAddress;
 
+use crate::bench_common::Background;
 use crate::netns;
 
 /// Busy loops (`sh -c 'while :; do :; done'`), one pinned to each core
@@ -167,10 +168,7 @@ impl FloodReport {
 /// A thread in the client's namespace sending [`flood_frames`] out of
 /// `eth0` as fast as the socket takes them, until stopped or dropped.
 #[derive(Debug)]
-pub struct Flood {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<FloodReport>>>,
-}
+pub struct Flood(Background<FloodReport>);
 
 impl Flood {
     /// Starts the flood from `eth0` of namespace `ns`; returns once its
@@ -181,26 +179,15 @@ impl Flood {
     /// opened (not root).
     pub fn start(ns: &str) -> Result<Flood> {
         let pattern = flood_frames()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let (ns, flag) = (ns.to_owned(), Arc::clone(&stop));
-        let handle = thread::Builder::new()
-            .name("vrrp-flood".to_owned())
-            .spawn(move || {
-                let sender = match netns::enter(&ns).and_then(|()| RawSender::open("eth0")) {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        s
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(format!("{e:#}")));
-                        return Err(e);
-                    }
-                };
+        let ns = ns.to_owned();
+        Background::start(
+            "vrrp-flood",
+            move || netns::enter(&ns).and_then(|()| RawSender::open("eth0")),
+            move |sender, stop| {
                 let mut report = FloodReport::default();
                 let start = Instant::now();
                 let mut at = 0usize;
-                while !flag.load(Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     let end = (at + BATCH).min(pattern.len());
                     let batch = pattern.get(at..end).unwrap_or_default();
                     report.frames += u64::try_from(sender.send_batch(batch)?)?;
@@ -208,39 +195,17 @@ impl Flood {
                 }
                 report.elapsed = start.elapsed();
                 Ok(report)
-            })
-            .context("spawn the flood thread")?;
-        let flood = Flood {
-            stop,
-            handle: Some(handle),
-        };
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Ok(())) => Ok(flood),
-            Ok(Err(e)) => bail!("flood from eth0 of the client: {e}"),
-            Err(_) => bail!("the flood thread did not start"),
-        }
+            },
+        )
+        .map(Flood)
     }
 
     /// Stops the flood and returns what it sent.
     ///
     /// # Errors
     /// A send failed for another reason than a full socket buffer.
-    pub fn stop(mut self) -> Result<FloodReport> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => bail!("the flood thread panicked"),
-            None => bail!("the flood was already stopped"),
-        }
-    }
-}
-
-impl Drop for Flood {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
+    pub fn stop(self) -> Result<FloodReport> {
+        self.0.finish()
     }
 }
 

@@ -7,11 +7,12 @@
 //! running the virtual CPU), and so did the appliances' timers.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+
+use crate::bench_common::Background;
 
 /// Above the control threads (10), so that only the machine delays it.
 const PROBE_RT_PRIORITY: i32 = 50;
@@ -33,57 +34,34 @@ pub(crate) struct Stalls {
 }
 
 /// The running probe.
-pub(crate) struct StallProbe {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Result<Stalls>>>,
-}
+pub(crate) struct StallProbe(Background<Stalls>);
 
 impl StallProbe {
     /// Starts the probe (SCHED_FIFO needs root, which the bench has).
     pub(crate) fn start() -> Result<StallProbe> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = thread::Builder::new()
-            .name("stall-probe".to_owned())
-            .spawn(move || watch(&flag))
-            .context("spawn the stall probe")?;
-        Ok(StallProbe {
-            stop,
-            handle: Some(handle),
-        })
+        Background::start("stall-probe", raise_priority, |(), stop| Ok(watch(stop))).map(StallProbe)
     }
 
     /// Stops it; what it saw.
-    pub(crate) fn finish(mut self) -> Result<Stalls> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.handle.take().map(JoinHandle::join) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => bail!("the stall probe panicked"),
-            None => bail!("the stall probe already finished"),
-        }
+    pub(crate) fn finish(self) -> Result<Stalls> {
+        self.0.finish()
     }
 }
 
-impl Drop for StallProbe {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn watch(stop: &AtomicBool) -> Result<Stalls> {
+/// Puts the calling thread in SCHED_FIFO at [`PROBE_RT_PRIORITY`].
+fn raise_priority() -> Result<()> {
     let param = libc::sched_param {
         sched_priority: PROBE_RT_PRIORITY,
     };
     // SAFETY: sched_setscheduler on the calling thread with a valid param.
     if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        bail!(
-            "stall probe SCHED_FIFO: {}",
-            std::io::Error::last_os_error()
-        );
+        bail!("SCHED_FIFO: {}", std::io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// Sleeps a [`TICK`] at a time until `stop`, noting how late it wakes.
+fn watch(stop: &AtomicBool) -> Stalls {
     let started = Instant::now();
     let mut stalls = Stalls::default();
     while !stop.load(Ordering::Relaxed) {
@@ -95,5 +73,5 @@ fn watch(stop: &AtomicBool) -> Result<Stalls> {
         stalls.over_30ms += u64::from(late > Duration::from_millis(30));
     }
     stalls.watched = started.elapsed();
-    Ok(stalls)
+    stalls
 }
