@@ -178,10 +178,21 @@ fn b16_v3_address_list_mismatch_accepted_and_counted() {
     let (a, b) = (&rig.pair.a, &rig.pair.b);
     let r = lab::wait_until(
         "address-list errors to be counted",
-        Duration::from_secs(3),
+        Duration::from_secs(10),
         &NO_STOP,
         || Ok(errors(a) >= before_a + COPIES && errors(b) >= before_b + COPIES),
     );
+    if r.is_err() {
+        // Where the copies went: counted, or dropped on the way and why.
+        let seen = |app: &Appliance, before: u64| {
+            let stats = app.query(&["stats"]).unwrap();
+            format!(
+                "{} of {COPIES} counted; stats: {stats}",
+                errors(app) - before
+            )
+        };
+        eprintln!("A: {}\nB: {}", seen(a, before_a), seen(b, before_b));
+    }
     rig.pair.check(r);
     assert_eq!(rig.pair.check(common::transitions(&rig.pair.a)), trans_a);
     assert!(rig.pair.a.all_in("master").unwrap(), "{}", rig.pair.logs());
