@@ -264,6 +264,16 @@ fn metrics_are_served_in_the_exposition_format_with_live_figures() {
         )
         .is_some_and(|n| n >= 1.0));
     }
+    // B is backup from its start; that it has heard A yet is another
+    // matter: wait for its first advert from A before reading its figures.
+    let heard = lab::wait_until("B to hear A", Duration::from_secs(5), &NO_STOP, || {
+        let status = rig.pair.b.query(&["status"])?;
+        let heard = lab::instances(&status)
+            .filter(|i| i["name"] == "lan-gw")
+            .any(|i| i["adverts_rx"].as_u64().is_some_and(|n| n > 0));
+        Ok(heard)
+    });
+    rig.pair.check(heard);
     let b = scrape(&rig.lab.ns("gw-b"));
     assert_eq!(
         value(
