@@ -131,16 +131,36 @@ fn run_queue(rx: &Receiver<Job>, counters: &NotifyCounters) {
 
 /// Runs the script for one change, killing it after `timeout`; whether it
 /// exited with status 0.
+/// Tries to start a script that is busy (ETXTBSY) this many times more.
+const BUSY_RETRIES: u32 = 5;
+/// The pause between those tries.
+const BUSY_PAUSE: Duration = Duration::from_millis(20);
+
 fn run_one(job: &Job, timeout: Duration) -> bool {
     let (script, instance) = (job.script.as_path(), job.instance.as_str());
-    let spawned = Command::new(script)
-        .arg(instance)
-        .arg(job.state.to_string())
-        .arg(job.priority.to_string())
-        .stdin(Stdio::null())
-        // A group of its own, so that a timeout kills what it started too.
-        .process_group(0)
-        .spawn();
+    let spawn = || {
+        Command::new(script)
+            .arg(instance)
+            .arg(job.state.to_string())
+            .arg(job.priority.to_string())
+            .stdin(Stdio::null())
+            // A group of its own, so that a timeout kills what it started too.
+            .process_group(0)
+            .spawn()
+    };
+    // A script still open for writing somewhere (installed a moment ago,
+    // or its descriptor inherited by a process being forked) cannot be
+    // executed yet (ETXTBSY): that passes within milliseconds.
+    let mut spawned = spawn();
+    for _ in 0..BUSY_RETRIES {
+        match &spawned {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(BUSY_PAUSE);
+                spawned = spawn();
+            }
+            _ => break,
+        }
+    }
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
