@@ -70,7 +70,7 @@ const CTL_FIRST_TOKEN: usize = 16;
 const DRAIN_INTERVALS: u32 = 3;
 /// Longest sleep of the control loop with no timer due.
 const MAX_SLEEP: Duration = Duration::from_millis(500);
-/// While adverts flow, the longest one waits for the pass that reads it.
+/// Longest an advert that arrived during a pass waits for the next one.
 const ADVERT_BATCH: Duration = Duration::from_micros(500);
 /// How soon frames that found no room are tried again.
 const TX_RETRY: Duration = Duration::from_micros(200);
@@ -286,7 +286,7 @@ impl Daemon {
                 self.reload_on_signal(Instant::now());
             }
             let stepped = Instant::now();
-            let heard = self.step(stepped);
+            self.step(stepped);
             // Timers first, then the control socket's leftover work.
             self.serve_client(None);
             // Requests left for the next pass are served at once; frames
@@ -308,14 +308,13 @@ impl Daemon {
                 } else {
                     sleep
                 };
-                if heard || self.dp.has_adverts() {
-                    // Adverts carry their arrival time: while they flow,
-                    // reading them up to ADVERT_BATCH late changes no
-                    // decision, and makes one pass per batch rather than
-                    // one per advert (a pass costs every router's timers:
-                    // 510 routers at 10 ms send 51 000 adverts a second).
-                    // The workers do not wake us; once a pass finds none,
-                    // the next advert does.
+                if self.dp.has_adverts() {
+                    // Adverts carry their arrival time: reading those that
+                    // came during the pass up to ADVERT_BATCH after it
+                    // changes no decision, and makes one pass per batch
+                    // rather than one per advert (a pass costs every
+                    // router's timers: 510 routers at 10 ms send 51 000
+                    // adverts a second). The workers do not wake us.
                     sleep.min(ADVERT_BATCH.saturating_sub(stepped.elapsed()))
                 } else {
                     let wake = &self.dp.shared().control_wakeup;
@@ -350,15 +349,13 @@ impl Daemon {
     /// One pass: adverts first (so a master's advert that waited is seen
     /// before its Master_Down_Timer), then due timers (a backup's takeover
     /// waits for the workers to have read their rings up to its deadline),
-    /// then the actions. Returns whether it read any advert.
-    fn step(&mut self, now: Instant) -> bool {
+    /// then the actions.
+    fn step(&mut self, now: Instant) {
         // Read before the queue is drained: every advert the workers had
         // read by then is in the queue.
         let heard_until = self.dp.heard_until(now);
         let (routers, drops) = (&mut self.routers, &mut self.control_drops);
-        let mut heard = false;
         self.dp.drain_adverts(|adv| {
-            heard = true;
             if let Err(reason) = routers.handle_advert(now, &adv) {
                 if let Some(n) = drops.get_mut(reason as usize) {
                     *n += 1;
@@ -379,7 +376,6 @@ impl Daemon {
                 self.tx.counters(),
             );
         }
-        heard
     }
 
     /// Tells the XDP filters whose adverts to let through ahead of the
