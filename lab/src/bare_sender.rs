@@ -20,7 +20,7 @@ use xvrrp_wire::vrrp::{AddrList, ChecksumKind, Version, VrrpRepr};
 use xvrrp_wire::EthernetAddress;
 use xvrrp_wire::{frames, nd};
 
-use crate::bench_common::Background;
+use crate::bench_common::{set_fifo, Background};
 use crate::load::RawSender;
 use crate::netns;
 
@@ -134,7 +134,7 @@ impl BareSender {
             "bare-sender",
             move || {
                 netns::enter(&ns)
-                    .and_then(|()| raise_priority())
+                    .and_then(|()| set_fifo(CONTROL_RT_PRIORITY))
                     .and_then(|()| RawSender::open(&ifname))
             },
             move |sender, stop| send_until(&sender, &slots, interval, &measure_flag, stop),
@@ -231,18 +231,4 @@ fn thread_cpu() -> Result<(Duration, Duration)> {
             + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
     };
     Ok((tv(usage.ru_utime), tv(usage.ru_stime)))
-}
-
-/// SCHED_FIFO at the control thread's priority, so that the comparison is
-/// like for like.
-fn raise_priority() -> Result<()> {
-    let param = libc::sched_param {
-        sched_priority: CONTROL_RT_PRIORITY,
-    };
-    // SAFETY: sched_setscheduler on the calling thread with a valid param.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    if rc != 0 {
-        bail!("SCHED_FIFO: {}", std::io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -113,6 +113,19 @@ impl<T> Drop for Background<T> {
     }
 }
 
+/// Puts the calling thread in SCHED_FIFO at `priority` (needs root, which
+/// the benchmarks have).
+pub(crate) fn set_fifo(priority: i32) -> Result<()> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: sched_setscheduler on the calling thread with a valid param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        bail!("SCHED_FIFO: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sleeps for `d` in short steps; fails at once when `stop` is raised.
 pub(crate) fn sleep_or_stop(d: Duration, stop: &AtomicBool) -> Result<()> {
     let until = Instant::now() + d;

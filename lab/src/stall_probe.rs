@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use crate::bench_common::Background;
+use crate::bench_common::{set_fifo, Background};
 
 /// Above the control threads (10), so that only the machine delays it.
 const PROBE_RT_PRIORITY: i32 = 50;
@@ -39,25 +39,18 @@ pub(crate) struct StallProbe(Background<Stalls>);
 impl StallProbe {
     /// Starts the probe (SCHED_FIFO needs root, which the bench has).
     pub(crate) fn start() -> Result<StallProbe> {
-        Background::start("stall-probe", raise_priority, |(), stop| Ok(watch(stop))).map(StallProbe)
+        Background::start(
+            "stall-probe",
+            || set_fifo(PROBE_RT_PRIORITY),
+            |(), stop| Ok(watch(stop)),
+        )
+        .map(StallProbe)
     }
 
     /// Stops it; what it saw.
     pub(crate) fn finish(self) -> Result<Stalls> {
         self.0.finish()
     }
-}
-
-/// Puts the calling thread in SCHED_FIFO at [`PROBE_RT_PRIORITY`].
-fn raise_priority() -> Result<()> {
-    let param = libc::sched_param {
-        sched_priority: PROBE_RT_PRIORITY,
-    };
-    // SAFETY: sched_setscheduler on the calling thread with a valid param.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
-        bail!("SCHED_FIFO: {}", std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 /// Sleeps a [`TICK`] at a time until `stop`, noting how late it wakes.
