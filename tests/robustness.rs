@@ -296,6 +296,12 @@ fn spoof_flood(rig: &mut Rig, priority: u8) -> SpoofOutcome {
     }
 }
 
+/// An appliance's whole `stats` reply, for a failure message.
+fn stats_of(app: &Appliance) -> String {
+    app.query(&["stats"])
+        .map_or_else(|e| format!("(stats failed: {e:#})"), |v| v.to_string())
+}
+
 /// Adverts a master may send in `window` under a flood: its own cadence
 /// plus at most one answer per interval, and a little slack.
 fn advert_bound(window: Duration) -> u64 {
@@ -328,8 +334,11 @@ fn l02_spoofed_priority_zero_flood_is_answered_at_a_bounded_rate() {
     // a master is never moved by priority 0.
     assert!(
         o.a_adverts_rx >= o.sent * 9 / 10,
-        "A handled {}",
-        o.a_adverts_rx
+        "A handled {} of {}; A's stats (where the rest went): {}\n{}",
+        o.a_adverts_rx,
+        o.sent,
+        stats_of(&rig.pair.a),
+        rig.pair.logs()
     );
     assert_eq!(o.a_transitions, 0, "A moved\n{}", rig.pair.logs());
     assert!(
@@ -373,8 +382,11 @@ fn l03_spoofed_lower_priority_flood_is_answered_at_a_bounded_rate() {
     );
     assert!(
         o.a_adverts_rx >= o.sent * 9 / 10,
-        "A handled {}",
-        o.a_adverts_rx
+        "A handled {} of {}; A's stats (where the rest went): {}\n{}",
+        o.a_adverts_rx,
+        o.sent,
+        stats_of(&rig.pair.a),
+        rig.pair.logs()
     );
     assert!(
         o.a_adverts_tx <= advert_bound(o.window),

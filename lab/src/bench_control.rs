@@ -586,6 +586,7 @@ impl Report {
                 "over_10ms": self.stalls.over_10ms,
                 "over_30ms": self.stalls.over_30ms,
                 "seconds": round2(self.stalls.watched.as_secs_f64()),
+                "steal_pct": self.stalls.steal_pct.map(round2),
             },
             "late_wakeups": self.a.late_wakeups + self.b.late_wakeups,
             "spurious_transitions": self.a.transitions + self.b.transitions,
@@ -679,11 +680,14 @@ impl Report {
             t,
             "The machine's own stalls: a SCHED_FIFO thread above the control threads, sleeping \
              1 ms at a time, woke at worst {:.1} ms late; {} times over 10 ms, {} over 30 ms in \
-             {:.0} s.",
+             {:.0} s; the hypervisor's steal: {}.",
             self.stalls.max.as_secs_f64() * 1000.0,
             self.stalls.over_10ms,
             self.stalls.over_30ms,
-            self.stalls.watched.as_secs_f64()
+            self.stalls.watched.as_secs_f64(),
+            self.stalls
+                .steal_pct
+                .map_or_else(|| "not counted".to_owned(), |p| format!("{p:.2} % of CPU time"))
         );
         for (name, d) in [("A", &self.a), ("B", &self.b)] {
             let drops: Vec<String> = d.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -31,6 +31,10 @@ pub(crate) struct Stalls {
     pub(crate) over_30ms: u64,
     /// The window watched.
     pub(crate) watched: Duration,
+    /// Share of the machine's CPU time the hypervisor gave to others while
+    /// a virtual CPU wanted to run (`steal` of `/proc/stat`), in percent;
+    /// `None` where the kernel does not count it.
+    pub(crate) steal_pct: Option<f64>,
 }
 
 /// The running probe.
@@ -56,6 +60,7 @@ impl StallProbe {
 /// Sleeps a [`TICK`] at a time until `stop`, noting how late it wakes.
 fn watch(stop: &AtomicBool) -> Stalls {
     let started = Instant::now();
+    let steal_before = cpu_ticks();
     let mut stalls = Stalls::default();
     while !stop.load(Ordering::Relaxed) {
         let due = Instant::now() + TICK;
@@ -66,5 +71,51 @@ fn watch(stop: &AtomicBool) -> Stalls {
         stalls.over_30ms += u64::from(late > Duration::from_millis(30));
     }
     stalls.watched = started.elapsed();
+    stalls.steal_pct = steal_before.zip(cpu_ticks()).and_then(|(b, a)| {
+        let total = a.total.checked_sub(b.total).filter(|t| *t > 0)?;
+        let steal = a.steal.saturating_sub(b.steal);
+        Some(100.0 * steal as f64 / total as f64)
+    });
     stalls
+}
+
+/// The machine's CPU time so far, in ticks, from `/proc/stat`.
+#[derive(Clone, Copy, Debug)]
+struct CpuTicks {
+    steal: u64,
+    total: u64,
+}
+
+fn cpu_ticks() -> Option<CpuTicks> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_cpu_line(stat.lines().next()?)
+}
+
+/// `cpu  user nice system idle iowait irq softirq steal guest guest_nice`;
+/// guest time is already in user time, so it is not added again.
+fn parse_cpu_line(line: &str) -> Option<CpuTicks> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let ticks: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+    let steal = *ticks.get(7)?;
+    Some(CpuTicks {
+        steal,
+        total: ticks.iter().sum(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cpu_line_gives_steal_and_total() {
+        let t = parse_cpu_line("cpu  8494 0 3166 334068 478 0 112 677 0 0").unwrap();
+        assert_eq!(t.steal, 677);
+        assert_eq!(t.total, 8494 + 3166 + 334_068 + 478 + 112 + 677);
+        assert!(parse_cpu_line("cpu0 1 2 3 4 5 6 7 8 0 0").is_none());
+        assert!(parse_cpu_line("cpu  1 2 3").is_none());
+    }
 }
