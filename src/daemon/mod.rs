@@ -147,6 +147,19 @@ struct Daemon {
     metrics: Option<metrics::Publisher>,
     /// Starts the threads that serve `capture` requests.
     capture: capture::Launcher,
+    /// When the control loop next runs a full pass ([`Daemon::step`]):
+    /// the earliest deadline known, or `None` for at once. Between full
+    /// passes, adverts get a pass of their own ([`Daemon::step_adverts`]).
+    next_full: Option<Instant>,
+    /// The routers an advert-only pass handled adverts for (kept for its
+    /// allocation).
+    touched: Vec<RouterId>,
+}
+
+/// Router `r`'s master when that is a peer, for the XDP filters.
+fn peer_master(r: &Router) -> (RouterId, Option<IpAddr>) {
+    let peer = r.instance().master_addr().filter(|a| *a != r.primary());
+    (r.id(), peer)
 }
 
 impl Daemon {
@@ -267,6 +280,8 @@ impl Daemon {
             event_stamps: events::EventStamps::new(now),
             notifier,
             metrics,
+            next_full: None,
+            touched: Vec::with_capacity(1024),
         })
     }
 
@@ -284,30 +299,36 @@ impl Daemon {
             watchdog.tick(Instant::now());
             if RELOAD.swap(false, Ordering::SeqCst) {
                 self.reload_on_signal(Instant::now());
+                self.next_full = None;
             }
             let stepped = Instant::now();
-            self.step(stepped);
-            // Timers first, then the control socket's leftover work.
-            self.serve_client(None);
-            // Requests left for the next pass are served at once; frames
-            // waiting for room are tried again soon.
-            let timeout = if self.ctl.pending_work() {
-                Duration::ZERO
-            } else {
-                let sleep = self
+            // Woken by the workers before anything was due: the adverts
+            // alone, unless what they did needs the rest of a pass.
+            let full = self.next_full.is_none_or(|at| at <= stepped) || self.step_adverts(stepped);
+            if full {
+                self.step(stepped);
+                // Timers first, then the control socket's leftover work.
+                self.serve_client(None);
+                let due = self
                     .routers
                     .poll_timeout()
                     .into_iter()
                     .chain(self.ctl.poll_timeout())
-                    .min()
-                    .map_or(max_sleep, |d| {
-                        d.saturating_duration_since(Instant::now()).min(max_sleep)
-                    });
-                let sleep = if self.tx.has_pending() {
-                    sleep.min(TX_RETRY)
-                } else {
-                    sleep
-                };
+                    .min();
+                let latest = Instant::now() + max_sleep;
+                self.next_full = Some(due.map_or(latest, |d| d.min(latest)));
+            }
+            if self.tx.has_pending() {
+                // Frames waiting for room are tried again soon.
+                let retry = Instant::now() + TX_RETRY;
+                self.next_full = self.next_full.map(|at| at.min(retry));
+            }
+            // Requests left for the next pass are served at once.
+            if self.ctl.pending_work() {
+                self.next_full = None;
+            }
+            let timeout = if let Some(at) = self.next_full {
+                let sleep = at.saturating_duration_since(Instant::now());
                 if self.dp.has_adverts() {
                     // Adverts carry their arrival time: reading those that
                     // came during the pass up to ADVERT_BATCH after it
@@ -326,6 +347,8 @@ impl Daemon {
                         sleep
                     }
                 }
+            } else {
+                Duration::ZERO
             };
             let timeout = Some(timeout);
             match self.poll.poll(&mut events, timeout) {
@@ -337,8 +360,14 @@ impl Daemon {
             for ev in events.iter() {
                 match ev.token() {
                     WAKE => {}
-                    LINKS => self.read_link_events(Instant::now()),
-                    token if self.ctl.owns(token) => self.serve_client(Some(ev)),
+                    LINKS => {
+                        self.read_link_events(Instant::now());
+                        self.next_full = None;
+                    }
+                    token if self.ctl.owns(token) => {
+                        self.serve_client(Some(ev));
+                        self.next_full = None;
+                    }
                     _ => {}
                 }
             }
@@ -354,14 +383,7 @@ impl Daemon {
         // Read before the queue is drained: every advert the workers had
         // read by then is in the queue.
         let heard_until = self.dp.heard_until(now);
-        let (routers, drops) = (&mut self.routers, &mut self.control_drops);
-        self.dp.drain_adverts(|adv| {
-            if let Err(reason) = routers.handle_advert(now, &adv) {
-                if let Some(n) = drops.get_mut(reason as usize) {
-                    *n += 1;
-                }
-            }
-        });
+        self.read_adverts(now, |_| {});
         self.take_probes(now);
         self.late_wakeups += self.routers.handle_timeout(now, heard_until);
         self.tx.flush_pending();
@@ -378,14 +400,55 @@ impl Daemon {
         }
     }
 
+    /// Feeds every advert the workers queued to its router; `each` is
+    /// told the router of each.
+    fn read_adverts(&mut self, now: Instant, mut each: impl FnMut(RouterId)) {
+        let (routers, drops) = (&mut self.routers, &mut self.control_drops);
+        self.dp.drain_adverts(|adv| {
+            each(adv.router);
+            if let Err(reason) = routers.handle_advert(now, &adv) {
+                if let Some(n) = drops.get_mut(reason as usize) {
+                    *n += 1;
+                }
+            }
+        });
+    }
+
+    /// A pass for adverts alone, run when the workers wake the loop before
+    /// anything is due: each advert's router takes it and does what it
+    /// says (answer it, restart a timer), which costs the adverts read
+    /// rather than every router's timers (a backup of 510 routers at 10 ms
+    /// is woken by 51 000 adverts a second). Their new deadlines bring the
+    /// next full pass forward if they are earlier. Returns whether a full
+    /// pass must follow at once: an advert moved more than its router's
+    /// adverts (a state change: ownership, sync groups and the figures
+    /// follow there), or one found no room to leave.
+    fn step_adverts(&mut self, now: Instant) -> bool {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
+        self.read_adverts(now, |id| touched.push(id));
+        let mut more = false;
+        for &id in &touched {
+            while let Some(action) = self.routers.poll_output_of(now, id) {
+                more |= !matches!(action, Action::SendAdvert { .. });
+                self.apply(id, action);
+            }
+            if let Some(due) = self.routers.get(id).and_then(Router::poll_timeout) {
+                self.next_full = self.next_full.map(|at| at.min(due));
+            }
+        }
+        let routers = &self.routers;
+        self.dp
+            .set_peer_masters(touched.iter().filter_map(|&id| routers.get(id)).map(peer_master));
+        self.touched = touched;
+        more || self.tx.has_pending()
+    }
+
     /// Tells the XDP filters whose adverts to let through ahead of the
     /// advert rate limit: each router's master when it is a peer (only
     /// changes reach the kernel).
     fn note_peer_masters(&self) {
-        self.dp.set_peer_masters(self.routers.iter().map(|r| {
-            let peer = r.instance().master_addr().filter(|a| *a != r.primary());
-            (r.id(), peer)
-        }));
+        self.dp.set_peer_masters(self.routers.iter().map(peer_master));
     }
 
     /// Applies what the prober found about tracked addresses and routes

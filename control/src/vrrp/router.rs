@@ -869,23 +869,37 @@ impl Routers {
         let n = self.routers.len();
         for step in 0..n {
             let i = (self.cursor + step) % n;
-            let Some(action) = self.routers.get_mut(i).and_then(Router::poll_output) else {
-                continue;
-            };
-            self.cursor = i;
-            if let Action::StateChanged {
-                from, to, reason, ..
-            } = action
-            {
-                if !self.groups.is_empty() {
-                    let out = Output::StateChanged { from, to, reason };
-                    propagate(&mut self.routers, &self.groups, i, &out, now);
-                }
+            if let Some(out) = self.take_output(i, now) {
+                self.cursor = i;
+                return Some(out);
             }
-            let id = self.routers.get(i).map(Router::id)?;
-            return Some((id, action));
         }
         None
+    }
+
+    /// The next action of router `id` alone, for a pass that handled
+    /// adverts only: an advert acts on its own router, and whatever else
+    /// it moves (a state change propagated to a sync group) waits for the
+    /// next full [`Routers::poll_output`], which the caller runs after a
+    /// state change.
+    pub fn poll_output_of(&mut self, now: Instant, id: RouterId) -> Option<Action> {
+        self.take_output(id.index(), now).map(|(_, action)| action)
+    }
+
+    /// Router `i`'s next action, with sync-group propagation applied.
+    fn take_output(&mut self, i: usize, now: Instant) -> Option<(RouterId, Action)> {
+        let action = self.routers.get_mut(i).and_then(Router::poll_output)?;
+        if let Action::StateChanged {
+            from, to, reason, ..
+        } = action
+        {
+            if !self.groups.is_empty() {
+                let out = Output::StateChanged { from, to, reason };
+                propagate(&mut self.routers, &self.groups, i, &out, now);
+            }
+        }
+        let id = self.routers.get(i).map(Router::id)?;
+        Some((id, action))
     }
 
     /// The earliest deadline of any router or pending link change.
@@ -1291,6 +1305,45 @@ mod tests {
         assert!(later.len() >= 32 * 3, "{} distinct ticks", later.len());
         // Still one advert per router per interval.
         assert!(sends.len() <= 64 * 4 + 64);
+    }
+
+    /// An advert-only pass carries out the actions of the advert's router
+    /// and leaves every other router's for the next full pass.
+    #[test]
+    fn poll_output_of_serves_one_router_and_leaves_the_rest() {
+        let t0 = Instant::now();
+        let routers = (0..3u16)
+            .map(|i| {
+                let mut s = spec(i, &format!("r{i}"), "lan0", 100);
+                s.vrid = u8::try_from(i + 1).unwrap();
+                Router::new(s, primary(2))
+            })
+            .collect();
+        let mut set = Routers::new(routers, Vec::new(), |_| true);
+        set.handle_startup(t0);
+        while set.poll_output(t0).is_some() {}
+        // Every router is master (nobody else advertised) after its
+        // Master_Down_Interval; each now answers a priority-0 advert.
+        let t1 = set.poll_timeout().unwrap() + Duration::from_millis(100);
+        set.handle_timeout(t1, t1);
+        while set.poll_output(t1).is_some() {}
+        let t2 = t1 + Duration::from_millis(1);
+        for i in 0..3u16 {
+            let mut adv = advert(primary(9), 0, t2);
+            adv.router = RouterId(i);
+            set.handle_advert(t2, &adv).unwrap();
+        }
+        let first: Vec<Action> =
+            std::iter::from_fn(|| set.poll_output_of(t2, RouterId(1))).collect();
+        assert!(
+            first.iter().all(|a| matches!(a, Action::SendAdvert { .. })) && !first.is_empty(),
+            "{first:?}"
+        );
+        let rest: Vec<RouterId> = std::iter::from_fn(|| set.poll_output(t2))
+            .map(|(id, _)| id)
+            .collect();
+        assert!(!rest.contains(&RouterId(1)), "{rest:?}");
+        assert!(rest.contains(&RouterId(0)) && rest.contains(&RouterId(2)), "{rest:?}");
     }
 
     /// F17: the port's address changes while master: the new one is the
