@@ -232,5 +232,8 @@ fn bench_control_reports_cpu_adverts_and_transitions() {
     assert!(num_field(stalls, "max_ms") >= 0.0, "{report}");
     // The hypervisor's steal over that window, where the kernel counts it.
     let steal = &stalls["steal_pct"];
-    assert!(steal.is_null() || steal.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p)), "{report}");
+    assert!(
+        steal.is_null() || steal.as_f64().is_some_and(|p| (0.0..=100.0).contains(&p)),
+        "{report}"
+    );
 }

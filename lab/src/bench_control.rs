@@ -241,19 +241,9 @@ fn drops_of(stats: &serde_json::Value) -> BTreeMap<String, u64> {
                 *out.entry(format!("{place}:{reason}")).or_insert(0) += n.as_u64().unwrap_or(0);
             }
         };
-    for port in stats
-        .get("ports")
-        .and_then(serde_json::Value::as_object)
-        .into_iter()
-        .flat_map(|p| p.values())
-    {
+    for port in values_of(stats, "ports") {
         add(&mut out, "xdp", port.get("xdp_drops"));
-        for worker in port
-            .get("workers")
-            .and_then(serde_json::Value::as_object)
-            .into_iter()
-            .flat_map(|w| w.values())
-        {
+        for worker in values_of(port, "workers") {
             add(&mut out, "worker", worker.get("drops"));
             let xsk = worker.get("xsk");
             for key in ["rx_dropped", "rx_ring_full"] {
@@ -270,6 +260,18 @@ fn drops_of(stats: &serde_json::Value) -> BTreeMap<String, u64> {
         stats.get("control").and_then(|c| c.get("drops")),
     );
     out
+}
+
+/// The values of the object under `key` (none when there is no such
+/// object).
+fn values_of<'a>(
+    v: &'a serde_json::Value,
+    key: &str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
+    v.get(key)
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(serde_json::Map::values)
 }
 
 fn measure(
@@ -685,9 +687,10 @@ impl Report {
             self.stalls.over_10ms,
             self.stalls.over_30ms,
             self.stalls.watched.as_secs_f64(),
-            self.stalls
-                .steal_pct
-                .map_or_else(|| "not counted".to_owned(), |p| format!("{p:.2} % of CPU time"))
+            self.stalls.steal_pct.map_or_else(
+                || "not counted".to_owned(),
+                |p| format!("{p:.2} % of CPU time")
+            )
         );
         for (name, d) in [("A", &self.a), ("B", &self.b)] {
             let drops: Vec<String> = d.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();

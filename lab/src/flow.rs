@@ -193,7 +193,7 @@ where
             if let Some(priority) = realtime {
                 // Best effort: without CAP_SYS_NICE the flow runs at normal
                 // priority, and a starved sender shows in max_send_gap.
-                let _ = set_realtime(priority);
+                let _ = crate::bench_common::set_fifo(priority);
             }
             if let Some(ns) = &ns {
                 if let Err(e) = netns::enter(ns) {
@@ -211,20 +211,6 @@ where
         .recv_timeout(Duration::from_secs(5))
         .unwrap_or_else(|_| Err(anyhow!("{name} thread did not start")));
     Ok((handle, ready))
-}
-
-/// Puts the calling thread in SCHED_FIFO at `priority`.
-fn set_realtime(priority: i32) -> std::io::Result<()> {
-    let param = libc::sched_param {
-        sched_priority: priority,
-    };
-    // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid
-    // param; it only changes this thread's scheduling.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn join<T>(handle: JoinHandle<Result<T>>) -> Result<T> {

@@ -40,4 +40,4 @@ pub mod keepalived;
 pub mod lab;
 pub mod load;
 pub mod netns;
-mod stall_probe;
+pub mod stall_probe;

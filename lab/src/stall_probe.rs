@@ -21,28 +21,28 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// How late the probe woke.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Stalls {
+pub struct Stalls {
     /// The worst lateness.
-    pub(crate) max: Duration,
+    pub max: Duration,
     /// Wake-ups later than 10 ms.
-    pub(crate) over_10ms: u64,
+    pub over_10ms: u64,
     /// Wake-ups later than 30 ms: longer than a 10 ms master's adverts
     /// may be apart before a backup's Master_Down_Interval runs out.
-    pub(crate) over_30ms: u64,
+    pub over_30ms: u64,
     /// The window watched.
-    pub(crate) watched: Duration,
+    pub watched: Duration,
     /// Share of the machine's CPU time the hypervisor gave to others while
     /// a virtual CPU wanted to run (`steal` of `/proc/stat`), in percent;
     /// `None` where the kernel does not count it.
-    pub(crate) steal_pct: Option<f64>,
+    pub steal_pct: Option<f64>,
 }
 
 /// The running probe.
-pub(crate) struct StallProbe(Background<Stalls>);
+pub struct StallProbe(Background<Stalls>);
 
 impl StallProbe {
     /// Starts the probe (SCHED_FIFO needs root, which the bench has).
-    pub(crate) fn start() -> Result<StallProbe> {
+    pub fn start() -> Result<StallProbe> {
         Background::start(
             "stall-probe",
             || set_fifo(PROBE_RT_PRIORITY),
@@ -52,7 +52,7 @@ impl StallProbe {
     }
 
     /// Stops it; what it saw.
-    pub(crate) fn finish(self) -> Result<Stalls> {
+    pub fn finish(self) -> Result<Stalls> {
         self.0.finish()
     }
 }
@@ -98,7 +98,11 @@ fn parse_cpu_line(line: &str) -> Option<CpuTicks> {
     if fields.next()? != "cpu" {
         return None;
     }
-    let ticks: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().ok()?;
+    let ticks: Vec<u64> = fields
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
     let steal = *ticks.get(7)?;
     Some(CpuTicks {
         steal,

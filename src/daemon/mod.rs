@@ -438,8 +438,12 @@ impl Daemon {
             }
         }
         let routers = &self.routers;
-        self.dp
-            .set_peer_masters(touched.iter().filter_map(|&id| routers.get(id)).map(peer_master));
+        self.dp.set_peer_masters(
+            touched
+                .iter()
+                .filter_map(|&id| routers.get(id))
+                .map(peer_master),
+        );
         self.touched = touched;
         more || self.tx.has_pending()
     }
@@ -448,7 +452,8 @@ impl Daemon {
     /// advert rate limit: each router's master when it is a peer (only
     /// changes reach the kernel).
     fn note_peer_masters(&self) {
-        self.dp.set_peer_masters(self.routers.iter().map(peer_master));
+        self.dp
+            .set_peer_masters(self.routers.iter().map(peer_master));
     }
 
     /// Applies what the prober found about tracked addresses and routes

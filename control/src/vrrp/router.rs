@@ -1343,7 +1343,10 @@ mod tests {
             .map(|(id, _)| id)
             .collect();
         assert!(!rest.contains(&RouterId(1)), "{rest:?}");
-        assert!(rest.contains(&RouterId(0)) && rest.contains(&RouterId(2)), "{rest:?}");
+        assert!(
+            rest.contains(&RouterId(0)) && rest.contains(&RouterId(2)),
+            "{rest:?}"
+        );
     }
 
     /// F17: the port's address changes while master: the new one is the
