@@ -23,6 +23,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -237,10 +238,36 @@ impl SwitchDrop {
         Ok(out)
     }
 
-    /// Removes the filters: frames flow again.
+    /// Removes the filters: frames flow again, on every port at once (one
+    /// tc run; with a run per port, a frame sent between two of them was
+    /// lost: B, hearing A first, resigned through a port still filtered,
+    /// and A never re-announced).
     fn heal(&mut self) -> Result<()> {
-        for port in std::mem::take(&mut self.ports) {
-            tc(&["-n", &self.sw, "qdisc", "del", "dev", &port, "clsact"])?;
+        let ports = std::mem::take(&mut self.ports);
+        if ports.is_empty() {
+            return Ok(());
+        }
+        let batch: String = ports
+            .iter()
+            .map(|port| format!("qdisc del dev {port} clsact\n"))
+            .collect();
+        let mut child = Command::new("tc")
+            .args(["-n", &self.sw, "-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("run tc")?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(batch.as_bytes()).context("write to tc")?;
+        }
+        let out = child.wait_with_output().context("wait for tc")?;
+        if !out.status.success() {
+            bail!(
+                "`tc -batch` ({}): {}",
+                batch.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
         }
         Ok(())
     }

@@ -978,6 +978,17 @@ mod tests {
         }
     }
 
+    /// `n` routers r0, r1, … on lan0 at `priority`, VRIDs 1, 2, ….
+    fn numbered(n: u16, priority: u8) -> Vec<Router> {
+        (0..n)
+            .map(|i| {
+                let mut s = spec(i, &format!("r{i}"), "lan0", priority);
+                s.vrid = u8::try_from(i + 1).unwrap();
+                Router::new(s, primary(2))
+            })
+            .collect()
+    }
+
     fn primary(host: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, host))
     }
@@ -1278,14 +1289,7 @@ mod tests {
     #[test]
     fn routers_that_become_master_together_advertise_on_spread_ticks() {
         let t0 = Instant::now();
-        let routers = (0..64u16)
-            .map(|i| {
-                let mut s = spec(i, &format!("r{i}"), "lan0", 255);
-                s.vrid = u8::try_from(i + 1).unwrap();
-                Router::new(s, primary(2))
-            })
-            .collect();
-        let mut set = Routers::new(routers, Vec::new(), |_| true);
+        let mut set = Routers::new(numbered(64, 255), Vec::new(), |_| true);
         set.handle_startup(t0);
         let mut sends: Vec<Instant> = Vec::new();
         let mut now = t0;
@@ -1312,14 +1316,7 @@ mod tests {
     #[test]
     fn poll_output_of_serves_one_router_and_leaves_the_rest() {
         let t0 = Instant::now();
-        let routers = (0..3u16)
-            .map(|i| {
-                let mut s = spec(i, &format!("r{i}"), "lan0", 100);
-                s.vrid = u8::try_from(i + 1).unwrap();
-                Router::new(s, primary(2))
-            })
-            .collect();
-        let mut set = Routers::new(routers, Vec::new(), |_| true);
+        let mut set = Routers::new(numbered(3, 100), Vec::new(), |_| true);
         set.handle_startup(t0);
         while set.poll_output(t0).is_some() {}
         // Every router is master (nobody else advertised) after its
