@@ -86,6 +86,8 @@ pub struct Instance {
     master_adver_interval_cs: u16,
     /// Primary address of the master heard last, while Backup.
     peer_master: Option<IpAddr>,
+    /// The priority that master advertised when it became ours.
+    peer_priority: Option<u8>,
     timers: TimerTable,
     outputs: VecDeque<Output>,
     transitions: u64,
@@ -126,6 +128,7 @@ impl Instance {
             effective_priority: cfg.priority,
             master_adver_interval_cs: cfg.advert_interval_cs,
             peer_master: None,
+            peer_priority: None,
             timers: TimerTable::default(),
             outputs: VecDeque::new(),
             transitions: 0,
@@ -538,6 +541,17 @@ impl Instance {
 
     /// RFC 9568 §6.4.2: an advert received in Backup.
     fn backup_rx(&mut self, now: Instant, adv: &Advert) {
+        // A sync group's hold lasts while the priorities that moved the
+        // group stay as they were: our master advertising another priority
+        // (a tracked route, address or link of its went) is a new
+        // situation, to be elected afresh, as our own new priority is.
+        if adv.priority != 0
+            && self.sync_hold
+            && self.peer_master == Some(adv.src)
+            && self.peer_priority.is_some_and(|p| p != adv.priority)
+        {
+            self.sync_hold = false;
+        }
         if adv.priority == 0 {
             // A resignation from a router other than the master we follow
             // (a master yielding to ours after a partition) leaves ours in
@@ -559,6 +573,7 @@ impl Instance {
             self.timers
                 .set(Timer::MasterDown, now + self.master_down_interval());
             self.peer_master = Some(adv.src);
+            self.peer_priority = Some(adv.priority);
             self.down_reason = Reason::MasterDown;
         } else {
             // RFC 9568 §6.4.2: preempting a lower-priority master — discard
@@ -578,6 +593,7 @@ impl Instance {
             };
             self.become_backup(now, Reason::Drain, interval);
             self.peer_master = Some(adv.src);
+            self.peer_priority = Some(adv.priority);
             return;
         }
         if adv.priority == 0 {
@@ -616,6 +632,7 @@ impl Instance {
             }
             self.become_backup(now, Reason::HigherPriority, interval);
             self.peer_master = Some(adv.src);
+            self.peer_priority = Some(adv.priority);
         } else {
             // RFC 9568 §6.4.3: discard, and assert mastership with an
             // immediate advert; Adver_Timer keeps its cadence. Another
@@ -1035,6 +1052,30 @@ mod tests {
         drain(&mut m);
         m.handle_force(t0 + 3 * SEC, State::Master);
         assert_eq!(m.poll_output(), None);
+    }
+
+    /// P10 with a sync group: both members stepped down to the peer box
+    /// together and are held; the peer's priority then drops (a tracked
+    /// route of its went): the hold ends and the member preempts it.
+    #[test]
+    fn a_held_member_preempts_once_its_master_advertises_a_new_priority() {
+        let t0 = Instant::now();
+        let mut m = master(150, t0);
+        m.handle_advert(t0 + SEC, &adv(1, 200, 100));
+        assert_eq!(m.state(), State::Backup);
+        m.handle_force(t0 + SEC, State::Backup);
+        assert!(m.sync_held());
+        // The same master at the same priority: still held.
+        m.handle_advert(t0 + 2 * SEC, &adv(1, 200, 100));
+        assert!(m.sync_held());
+        // Its priority drops below ours: a new election, which we win.
+        let low = t0 + 3 * SEC;
+        m.handle_advert(low, &adv(1, 100, 100));
+        assert!(!m.sync_held());
+        let due = m.poll_timeout().unwrap();
+        assert_eq!(due, t0 + 2 * SEC + m.master_down_interval());
+        m.handle_timeout(due);
+        assert_eq!(m.state(), State::Master);
     }
 
     #[test]
