@@ -30,7 +30,7 @@ use xvrrp_lab::stall_probe::StallProbe;
 use common::{
     frames,
     raw::{flood, set_int_option, Capture},
-    Pair, Rig,
+    Pair, Rig, MACHINE_STALL,
 };
 
 const NAME: &str = "l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation";
@@ -40,10 +40,6 @@ const STEADY: Duration = Duration::from_secs(30);
 const OPERATOR: Duration = Duration::from_secs(10);
 const FLOOD: Duration = Duration::from_secs(30);
 const STARVE: Duration = Duration::from_secs(15);
-/// A stall of the whole machine (seen by a real-time thread doing nothing
-/// else) this long outlasts a 10 ms master's Master_Down_Interval at the
-/// backup: the host did not run the VM, and no appliance can hold then.
-const MACHINE_STALL: Duration = Duration::from_millis(30);
 const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
 /// A's primary addresses, the sources of its adverts: LAN (VRID 1) and
 /// WAN (VRID 2).

@@ -468,6 +468,12 @@ pub(crate) fn sysctl(ns: &str, key: &str, value: &str) {
     netns::sysctl(ns, key, value).unwrap();
 }
 
+/// A stall of the whole machine (a real-time thread doing nothing else,
+/// `xvrrp_lab::stall_probe`, woke this late) outlasts a 10 ms master's
+/// Master_Down_Interval at its backup: the host did not run the VM, and no
+/// appliance holds then. Tests at 10 ms excuse a move only during one.
+pub(crate) const MACHINE_STALL: Duration = Duration::from_millis(30);
+
 /// Election deadline: daemon start-up (XDP attach, UMEM) plus a master-down
 /// interval, with room for a loaded machine.
 pub(crate) const ELECTION_TIMEOUT: Duration = Duration::from_secs(15);
