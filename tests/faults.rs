@@ -158,15 +158,33 @@ fn capture_lan(rig: &Rig, work: &WorkDir) -> Tcpdump {
 
 /// Runs `tc ARGS` in the root namespace (the arguments name the lab's).
 fn tc(args: &[&str]) -> Result<String> {
-    let out = Command::new("tc")
+    tc_fed(args, None)
+}
+
+/// `tc` with `input` on its standard input (`-batch -`).
+fn tc_fed(args: &[&str], input: Option<&str>) -> Result<String> {
+    let mut child = Command::new("tc")
         .args(args)
-        .stdin(Stdio::null())
-        .output()
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("run tc")?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(text.as_bytes()).context("write to tc")?;
+    }
+    let out = child.wait_with_output().context("wait for tc")?;
     if !out.status.success() {
         bail!(
-            "`tc {}`: {}",
+            "`tc {}`{}: {}",
             args.join(" "),
+            input
+                .map(|t| format!(" ({})", t.trim()))
+                .unwrap_or_default(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
@@ -251,25 +269,7 @@ impl SwitchDrop {
             .iter()
             .map(|port| format!("qdisc del dev {port} clsact\n"))
             .collect();
-        let mut child = Command::new("tc")
-            .args(["-n", &self.sw, "-batch", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("run tc")?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(batch.as_bytes()).context("write to tc")?;
-        }
-        let out = child.wait_with_output().context("wait for tc")?;
-        if !out.status.success() {
-            bail!(
-                "`tc -batch` ({}): {}",
-                batch.trim(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(())
+        tc_fed(&["-n", &self.sw, "-batch", "-"], Some(&batch)).map(drop)
     }
 }
 

@@ -28,9 +28,9 @@ use anyhow::{bail, Result};
 use xvrrp_lab::stall_probe::StallProbe;
 
 use common::{
-    frames,
+    frames, machine_stalled,
     raw::{flood, set_int_option, Capture},
-    Pair, Rig, MACHINE_STALL,
+    Pair, Rig,
 };
 
 const NAME: &str = "l01_f04_ten_ms_pair_holds_under_flood_and_cpu_starvation";
@@ -349,8 +349,8 @@ fn watch(pair: &mut Pair, busy: impl Fn() -> bool) -> Vec<String> {
 struct Cadence {
     lan: Gaps,
     wan: Gaps,
-    /// The machine's own worst stall meanwhile.
-    machine_stall: Duration,
+    /// Whether the machine itself stopped for 3 intervals meanwhile.
+    machine_stalled: bool,
 }
 
 impl Cadence {
@@ -362,7 +362,7 @@ impl Cadence {
     /// Whether the largest gap stayed under `bound`, or the machine itself
     /// stopped long enough to explain it.
     fn held(&self, bound: Duration) -> bool {
-        self.max() < bound || self.machine_stall >= MACHINE_STALL
+        self.max() < bound || self.machine_stalled
     }
 }
 
@@ -422,7 +422,7 @@ where
     let cadence = Cadence {
         lan: Gaps::of(&rig.pair.check(lan.finish())),
         wan: Gaps::of(&rig.pair.check(wan.finish())),
-        machine_stall: stalls.max,
+        machine_stalled: machine_stalled(&stalls),
     };
     let after = transitions(&rig.pair);
     println!("{label}: lan-gw {}", cadence.lan);
@@ -441,11 +441,9 @@ where
          at worst {:.1} ms late ({} times over 10 ms); hypervisor steal {}",
         stalls.max.as_secs_f64() * 1000.0,
         stalls.over_10ms,
-        stalls
-            .steal_pct
-            .map_or_else(|| "not counted".to_owned(), |p| format!("{p:.2} %"))
+        stalls.steal_described()
     );
-    if (!wrong.is_empty() || after != before) && stalls.max >= MACHINE_STALL {
+    if (!wrong.is_empty() || after != before) && cadence.machine_stalled {
         // Nothing runs when the machine itself stops: not the appliance's
         // timers, not its peer's. Only such a stall excuses a move.
         println!(

@@ -687,10 +687,7 @@ impl Report {
             self.stalls.over_10ms,
             self.stalls.over_30ms,
             self.stalls.watched.as_secs_f64(),
-            self.stalls.steal_pct.map_or_else(
-                || "not counted".to_owned(),
-                |p| format!("{p:.2} % of CPU time")
-            )
+            self.stalls.steal_described()
         );
         for (name, d) in [("A", &self.a), ("B", &self.b)] {
             let drops: Vec<String> = d.drops.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -37,6 +37,16 @@ pub struct Stalls {
     pub steal_pct: Option<f64>,
 }
 
+impl Stalls {
+    /// The hypervisor's steal, for a report line.
+    pub fn steal_described(&self) -> String {
+        self.steal_pct.map_or_else(
+            || "not counted".to_owned(),
+            |p| format!("{p:.2} % of CPU time"),
+        )
+    }
+}
+
 /// The running probe.
 pub struct StallProbe(Background<Stalls>);
 

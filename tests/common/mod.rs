@@ -472,7 +472,12 @@ pub(crate) fn sysctl(ns: &str, key: &str, value: &str) {
 /// `xvrrp_lab::stall_probe`, woke this late) outlasts a 10 ms master's
 /// Master_Down_Interval at its backup: the host did not run the VM, and no
 /// appliance holds then. Tests at 10 ms excuse a move only during one.
-pub(crate) const MACHINE_STALL: Duration = Duration::from_millis(30);
+const MACHINE_STALL: Duration = Duration::from_millis(30);
+
+/// Whether the machine stopped for [`MACHINE_STALL`] or more.
+pub(crate) fn machine_stalled(stalls: &xvrrp_lab::stall_probe::Stalls) -> bool {
+    stalls.max >= MACHINE_STALL
+}
 
 /// Election deadline: daemon start-up (XDP attach, UMEM) plus a master-down
 /// interval, with room for a loaded machine.

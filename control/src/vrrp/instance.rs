@@ -539,6 +539,12 @@ impl Instance {
         }
     }
 
+    /// The sender of `adv` is the master we follow, at its priority.
+    fn follow(&mut self, adv: &Advert) {
+        self.peer_master = Some(adv.src);
+        self.peer_priority = Some(adv.priority);
+    }
+
     /// RFC 9568 §6.4.2: an advert received in Backup.
     fn backup_rx(&mut self, now: Instant, adv: &Advert) {
         // A sync group's hold lasts while the priorities that moved the
@@ -572,8 +578,7 @@ impl Instance {
             }
             self.timers
                 .set(Timer::MasterDown, now + self.master_down_interval());
-            self.peer_master = Some(adv.src);
-            self.peer_priority = Some(adv.priority);
+            self.follow(adv);
             self.down_reason = Reason::MasterDown;
         } else {
             // RFC 9568 §6.4.2: preempting a lower-priority master — discard
@@ -592,8 +597,7 @@ impl Instance {
                 Version::V2 => self.cfg.advert_interval_cs,
             };
             self.become_backup(now, Reason::Drain, interval);
-            self.peer_master = Some(adv.src);
-            self.peer_priority = Some(adv.priority);
+            self.follow(adv);
             return;
         }
         if adv.priority == 0 {
@@ -631,8 +635,7 @@ impl Instance {
                 self.push_advert(0);
             }
             self.become_backup(now, Reason::HigherPriority, interval);
-            self.peer_master = Some(adv.src);
-            self.peer_priority = Some(adv.priority);
+            self.follow(adv);
         } else {
             // RFC 9568 §6.4.3: discard, and assert mastership with an
             // immediate advert; Adver_Timer keeps its cadence. Another
