@@ -507,6 +507,39 @@ fn f03_frozen_master_steps_down_on_resume() {
     );
 }
 
+/// F03 for a host frozen as a whole (a hypervisor stopping both VMs, a
+/// container host under memory pressure): both appliances stop together for
+/// longer than either's Master_Down_Interval and resume, B first. Nothing
+/// moves: B, finding its own pass late, gives A one interval; A finds that
+/// nobody advertised while it was frozen and stays master.
+#[test]
+fn f03_a_host_frozen_as_a_whole_moves_nothing() {
+    let Some(rig) = Rig::standard("f03_a_host_frozen_as_a_whole_moves_nothing") else {
+        return;
+    };
+    let (pid_a, pid_b) = (rig.pair.a.pid().unwrap(), rig.pair.b.pid().unwrap());
+    let before_a = rig.pair.check(common::transitions(&rig.pair.a));
+    let before_b = rig.pair.check(common::transitions(&rig.pair.b));
+    netns::signal(pid_a, libc::SIGSTOP).unwrap();
+    let resume_a = Resume(pid_a);
+    netns::signal(pid_b, libc::SIGSTOP).unwrap();
+    let resume_b = Resume(pid_b);
+    thread::sleep(Duration::from_millis(1200));
+    netns::signal(pid_b, libc::SIGCONT).unwrap();
+    drop(resume_b);
+    netns::signal(pid_a, libc::SIGCONT).unwrap();
+    drop(resume_a);
+    thread::sleep(Duration::from_millis(1500));
+    let after_a = rig.pair.check(common::transitions(&rig.pair.a));
+    let after_b = rig.pair.check(common::transitions(&rig.pair.b));
+    print_state_changes("F03 host", &rig.pair.a);
+    print_state_changes("F03 host", &rig.pair.b);
+    assert_eq!(after_a, before_a, "A moved\n{}", rig.pair.logs());
+    assert_eq!(after_b, before_b, "B moved\n{}", rig.pair.logs());
+    let end = rig.pair.check(masters(&rig.pair));
+    assert!(end.values().all(|&(a, b)| a && !b), "{end:?}");
+}
+
 // ----- B-series: single bad adverts ------------------------------------------------------------
 
 /// How many copies of each bad frame are sent.

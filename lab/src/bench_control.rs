@@ -183,6 +183,8 @@ struct Reading {
     cpu: ThreadCpu,
     late_wakeups: u64,
     transitions: u64,
+    /// Takeovers held back (fast path behind, or just after a stall).
+    takeovers_deferred: u64,
     adverts_tx: u64,
     adverts_rx: u64,
     tx_deferred: u64,
@@ -217,6 +219,7 @@ fn read(app: &Appliance) -> Result<Reading> {
         cpu,
         late_wakeups,
         transitions: sum("transitions"),
+        takeovers_deferred: sum("takeovers_deferred"),
         adverts_tx: sum("adverts_tx"),
         adverts_rx: sum("adverts_rx"),
         tx_deferred: tx("deferred"),
@@ -431,6 +434,7 @@ struct Delta {
     cpu: ThreadCpu,
     late_wakeups: u64,
     transitions: u64,
+    takeovers_deferred: u64,
     adverts_tx: u64,
     adverts_rx: u64,
     tx_deferred: u64,
@@ -446,6 +450,9 @@ impl Delta {
             cpu: cpu_end.cpu.since(before.cpu),
             late_wakeups: after.late_wakeups.saturating_sub(before.late_wakeups),
             transitions: after.transitions.saturating_sub(before.transitions),
+            takeovers_deferred: after
+                .takeovers_deferred
+                .saturating_sub(before.takeovers_deferred),
             adverts_tx: after.adverts_tx.saturating_sub(before.adverts_tx),
             adverts_rx: after.adverts_rx.saturating_sub(before.adverts_rx),
             tx_deferred: after.tx_deferred.saturating_sub(before.tx_deferred),
@@ -550,6 +557,7 @@ impl Report {
                 "tx_deferred": d.tx_deferred,
                 "tx_dropped": d.tx_dropped,
                 "spurious_transitions": d.transitions,
+                "takeovers_deferred": d.takeovers_deferred,
                 "drops": d.drops,
             })
         };
@@ -622,7 +630,7 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "{:<10} {:<7} {:>13} {:>11} {:>13} {:>11} {:>11} {:>11} {:>11}",
+            "{:<10} {:<7} {:>13} {:>11} {:>13} {:>11} {:>11} {:>11} {:>11} {:>9}",
             "appliance",
             "role",
             "control %core",
@@ -631,12 +639,13 @@ impl Report {
             "late wakeup",
             "adverts tx",
             "adverts rx",
-            "transitions"
+            "transitions",
+            "deferred"
         );
         for (name, role, d) in [("A", "master", &self.a), ("B", "backup", &self.b)] {
             let _ = writeln!(
                 t,
-                "{:<10} {:<7} {:>13.1} {:>11.1} {:>13.1} {:>11} {:>11} {:>11} {:>11}",
+                "{:<10} {:<7} {:>13.1} {:>11.1} {:>13.1} {:>11} {:>11} {:>11} {:>11} {:>9}",
                 name,
                 role,
                 core_percent(d.cpu.main, self.wall),
@@ -645,7 +654,8 @@ impl Report {
                 d.late_wakeups,
                 d.adverts_tx,
                 d.adverts_rx,
-                d.transitions
+                d.transitions,
+                d.takeovers_deferred
             );
         }
         let g = &self.adverts;

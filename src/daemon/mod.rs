@@ -45,7 +45,7 @@ use serde_json::json;
 use xvrrp_control::{
     config::{self, Config, TrackTarget},
     ctl_socket::{CtlServer, Request, Response, REQUESTS_PER_PASS},
-    vrrp::{Action, Notice, Reason, Router, Routers, SyncGroup},
+    vrrp::{Action, Notice, Reason, Router, Routers, SyncGroup, LATE_TIMER},
     DropReason, RouterId,
 };
 use xvrrp_dataplane::{iface::InterfaceInfo, Dataplane, DataplaneConfig};
@@ -302,6 +302,14 @@ impl Daemon {
                 self.next_full = None;
             }
             let stepped = Instant::now();
+            if self
+                .next_full
+                .is_some_and(|at| stepped.saturating_duration_since(at) > LATE_TIMER)
+            {
+                // The loop ran late: this process was frozen or starved,
+                // and a master beside it may have been too.
+                self.routers.handle_stall(stepped);
+            }
             // Woken by the workers before anything was due: the adverts
             // alone, unless what they did needs the rest of a pass.
             let full = self.next_full.is_none_or(|at| at <= stepped) || self.step_adverts(stepped);

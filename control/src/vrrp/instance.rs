@@ -218,10 +218,7 @@ impl Instance {
     /// starved of CPU); stepping down avoids a dual master fighting on
     /// resume. Returns whether it stepped down.
     fn step_down_if_stalled(&mut self, now: Instant) -> bool {
-        let Some(deadline) = self.timers.get(Timer::Adver) else {
-            return false;
-        };
-        if now.saturating_duration_since(deadline) <= self.local_master_down_interval() {
+        if !self.is_stalled_master(now) {
             return false;
         }
         let interval = self.cfg.advert_interval_cs;
@@ -229,6 +226,34 @@ impl Instance {
         // Resuming is like starting again: preemption waits `preempt_delay`.
         self.preempt_after = now.checked_add(self.cfg.preempt_delay);
         true
+    }
+
+    /// Whether this is a master whose own advert is overdue by more than a
+    /// backup waits (it was frozen or starved): at its next input it steps
+    /// down, unless told first that nobody replaced it.
+    pub fn is_stalled_master(&self, now: Instant) -> bool {
+        self.state == State::Master
+            && self.timers.get(Timer::Adver).is_some_and(|deadline| {
+                now.saturating_duration_since(deadline) > self.local_master_down_interval()
+            })
+    }
+
+    /// The shell has read every frame that arrived while this master was
+    /// stalled, and none was an advert that stepped it down: no backup took
+    /// over (a host frozen as a whole froze the backups too), so it stays
+    /// master. Its overdue advert goes at the next timeout, on its cadence.
+    pub fn handle_not_replaced(&mut self, now: Instant) {
+        if !self.is_stalled_master(now) {
+            return;
+        }
+        if let Some(deadline) = self.timers.get(Timer::Adver) {
+            let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
+            let missed =
+                now.saturating_duration_since(deadline).as_nanos() / interval.as_nanos().max(1);
+            let missed = u32::try_from(missed).unwrap_or(u32::MAX);
+            self.timers
+                .set(Timer::Adver, deadline + interval.saturating_mul(missed));
+        }
     }
 
     /// Fires every timer due at `now`. A call with nothing due, or for a timer

@@ -143,7 +143,8 @@ pub struct RouterCounters {
     /// Accepted adverts whose address list differs from ours (B16/B22).
     pub address_list_errors: u64,
     /// Master_Down_Timer expiries held back because the fast path had not
-    /// yet read every frame that arrived before the deadline.
+    /// yet read every frame that arrived before the deadline, or because
+    /// the control thread had just been frozen (see [`Router::handle_stall`]).
     pub takeovers_deferred: u64,
 }
 
@@ -171,6 +172,12 @@ pub struct Router {
     now: Option<Instant>,
     /// A held-back Master_Down_Timer expiry is looked at again then.
     deferred_until: Option<Instant>,
+    /// After a stall of the shell: the Master_Down_Timer deadline that is
+    /// held, and until when (one grace per silence of the master).
+    stall_grace: Option<(Instant, Instant)>,
+    /// A stalled master: when it first ran again (it waits for the fast path
+    /// to read what came meanwhile before it decides).
+    stalled_since: Option<Instant>,
 }
 
 impl Router {
@@ -197,6 +204,8 @@ impl Router {
             outputs: VecDeque::new(),
             now: None,
             deferred_until: None,
+            stall_grace: None,
+            stalled_since: None,
         }
     }
 
@@ -329,11 +338,42 @@ impl Router {
     /// shortly, for at most one Master_Adver_Interval, after which a fast
     /// path that lags that much is no reason to wait any longer. A flood or
     /// a starved worker then delays a takeover a little instead of causing
-    /// a false one.
+    /// a false one. In the same way a master frozen past a backup's
+    /// patience waits for the frames that came meanwhile: a successor's
+    /// advert among them steps it down, none means nobody took over.
     pub fn handle_timeout(&mut self, now: Instant, heard_until: Instant) -> bool {
         let now = self.clock(now);
         let mut late = false;
+        if !self.instance.is_stalled_master(now) {
+            self.stalled_since = None;
+        }
         if let Some(due) = self.instance.poll_timeout().filter(|t| *t <= now) {
+            let graced = self.stall_grace.filter(|&(held, until)| {
+                held == due && now < until && self.state() == State::Backup
+            });
+            if let Some((_, until)) = graced {
+                if self.deferred_until.is_none() {
+                    self.counters.takeovers_deferred += 1;
+                }
+                self.deferred_until = Some(until);
+                self.pump(now);
+                return false;
+            }
+            if self.instance.is_stalled_master(now) {
+                // Frozen past a backup's patience: a backup that took over
+                // has advertised meanwhile, and its advert, once read,
+                // steps this master down. Wait (at most one interval) for
+                // the fast path to read what came; nothing there means
+                // nobody took over.
+                let since = *self.stalled_since.get_or_insert(now);
+                let limit = self.spec.advert_interval();
+                if heard_until < since && now.saturating_duration_since(since) < limit {
+                    self.deferred_until = Some(now + DEFER_STEP);
+                    self.pump(now);
+                    return false;
+                }
+                self.instance.handle_not_replaced(now);
+            }
             if self.must_wait_for_frames(due, now, heard_until) {
                 if self.deferred_until.is_none() {
                     self.counters.takeovers_deferred += 1;
@@ -348,6 +388,31 @@ impl Router {
         }
         self.pump(now);
         late
+    }
+
+    /// The shell was not running until `now` (its pass came more than
+    /// [`LATE_TIMER`] after a deadline: the process was frozen or starved).
+    /// A master on the same host (another VM of the hypervisor that froze
+    /// this one, a container beside it) may have been frozen too and
+    /// advertises as soon as it runs again, so a backup whose
+    /// Master_Down_Timer falls due within one Master_Adver_Interval of now
+    /// waits until then for it. Once per silence of the master: a run of
+    /// stalls delays a takeover by one interval at most.
+    pub fn handle_stall(&mut self, now: Instant) {
+        let now = self.clock(now);
+        if self.state() != State::Backup {
+            return;
+        }
+        let grace = super::timer::cs_to_duration(self.instance.master_adver_interval_cs());
+        if let Some(due) = self
+            .instance
+            .poll_timeout()
+            .filter(|&due| due < now + grace)
+        {
+            if self.stall_grace.is_none_or(|(held, _)| held != due) {
+                self.stall_grace = Some((due, now + grace));
+            }
+        }
     }
 
     fn must_wait_for_frames(&self, due: Instant, now: Instant, heard_until: Instant) -> bool {
@@ -806,6 +871,13 @@ impl Routers {
             }
         }
         late
+    }
+
+    /// The shell was not running until `now`: see [`Router::handle_stall`].
+    pub fn handle_stall(&mut self, now: Instant) {
+        for r in &mut self.routers {
+            r.handle_stall(now);
+        }
     }
 
     /// Shutdown of router `id` alone (it is being removed by a reload):
@@ -1284,6 +1356,56 @@ mod tests {
         assert_eq!(r.counters().takeovers_deferred, 0);
     }
 
+    /// A host frozen as a whole (the hypervisor stopped both VMs): the
+    /// backup's pass comes long after its Master_Down deadline; the master,
+    /// frozen too, advertises as soon as it runs again and keeps it backup.
+    #[test]
+    fn a_backup_frozen_past_its_deadline_gives_the_master_one_interval() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
+        drain(&mut r);
+        let due = r.poll_timeout().unwrap();
+        let resumed = due + Duration::from_millis(80);
+        r.handle_stall(resumed);
+        assert!(!r.handle_timeout(resumed, resumed));
+        assert_eq!(r.state_name(), "backup");
+        assert_eq!(r.counters().takeovers_deferred, 1);
+        assert_eq!(r.poll_timeout(), Some(resumed + Duration::from_millis(100)));
+        let back = resumed + Duration::from_millis(2);
+        assert_eq!(
+            r.handle_advert(back, &advert(primary(3), 200, back)),
+            Ok(())
+        );
+        assert_eq!(r.state_name(), "backup");
+        assert!(r.poll_timeout().unwrap() > back + Duration::from_millis(300));
+    }
+
+    /// A dead master: the stall's grace delays the takeover by one interval,
+    /// and a second stall in the same silence does not extend it; a stall
+    /// long before the deadline changes nothing.
+    #[test]
+    fn a_stall_delays_a_takeover_by_one_interval_at_most() {
+        let t0 = Instant::now();
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
+        drain(&mut r);
+        let due = r.poll_timeout().unwrap();
+        r.handle_stall(t0 + Duration::from_millis(5));
+        assert_eq!(r.poll_timeout(), Some(due));
+        let resumed = due + Duration::from_millis(50);
+        r.handle_stall(resumed);
+        r.handle_timeout(resumed, resumed);
+        assert_eq!(r.state_name(), "backup");
+        r.handle_stall(resumed + Duration::from_millis(90));
+        let retry = r.poll_timeout().unwrap();
+        assert_eq!(retry, resumed + Duration::from_millis(100));
+        r.handle_timeout(retry, retry);
+        assert_eq!(r.state_name(), "master");
+    }
+
     /// F15: 64 owners that become master at the same instant advertise
     /// once at once (the RFC's immediate advert), then on 32 different ticks.
     #[test]
@@ -1392,6 +1514,60 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// A master frozen long past a backup's patience looks at what came
+    /// meanwhile before it decides: nothing (the backups were frozen with
+    /// it) → it stays master and advertises on its cadence.
+    #[test]
+    fn a_master_resumed_from_a_freeze_that_nobody_noticed_stays_master() {
+        let t0 = Instant::now();
+        let mut a = master_200(t0);
+        let due = a.instance().poll_timeout().unwrap();
+        let resumed = due + Duration::from_millis(1234);
+        // Its fast path has not yet read the frames of the freeze.
+        assert!(!a.handle_timeout(resumed, due));
+        assert_eq!(a.state_name(), "master");
+        assert!(!drain(&mut a)
+            .iter()
+            .any(|x| matches!(x, Action::SendAdvert { .. })));
+        assert!(a.poll_timeout().unwrap() <= resumed + Duration::from_millis(1));
+        // It has: nobody advertised.
+        let t = resumed + Duration::from_millis(1);
+        a.handle_timeout(t, t);
+        assert_eq!(a.state_name(), "master");
+        let acts = drain(&mut a);
+        assert!(acts.contains(&Action::SendAdvert {
+            priority: 200,
+            max_advert_int_cs: 10
+        }));
+        let next = a.instance().poll_timeout().unwrap();
+        assert_eq!((next - due).as_millis() % 100, 0, "on its cadence");
+        assert!(next > t + Duration::from_millis(50));
+    }
+
+    /// The same freeze while the backup took over: its advert, read from the
+    /// ring after the resume, steps the master down (stalled).
+    #[test]
+    fn a_master_resumed_from_a_freeze_steps_down_on_its_successors_advert() {
+        let t0 = Instant::now();
+        let mut a = master_200(t0);
+        let due = a.instance().poll_timeout().unwrap();
+        let resumed = due + Duration::from_millis(1234);
+        assert!(!a.handle_timeout(resumed, due));
+        let t = resumed + Duration::from_millis(1);
+        let queued = advert(primary(3), 100, resumed - Duration::from_millis(300));
+        assert_eq!(a.handle_advert(t, &queued), Ok(()));
+        a.handle_timeout(t, t);
+        assert_eq!(a.state_name(), "backup");
+        assert!(drain(&mut a).iter().any(|x| matches!(
+            x,
+            Action::StateChanged {
+                to: State::Backup,
+                reason: Reason::Stalled,
+                ..
+            }
+        )));
     }
 
     #[test]
