@@ -32,8 +32,20 @@ const PROBE: usize = 8;
 
 /// How long a learned entry is trusted.
 pub const REACHABLE_TIME: Duration = Duration::from_secs(60);
-/// Minimum time between two ARP requests for the same address.
+/// Longest wait between two ARP requests for the same address.
 pub const RETRY_TIME: Duration = Duration::from_millis(100);
+/// The wait before the first request for an address is repeated; each
+/// repeat doubles it, up to [`RETRY_TIME`]. A request or answer lost around
+/// a takeover (the frames forwarded meanwhile wait) then costs 10 ms, not
+/// 100; a host that stays silent is asked ten times a second, as before.
+pub const FIRST_RETRY: Duration = Duration::from_millis(10);
+
+/// How long to wait for an answer after `tries` repeats of a request.
+fn retry_after(tries: u8) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(1 << tries.min(7))
+        .min(RETRY_TIME)
+}
 /// How often an entry that keeps being refreshed is published again to the
 /// other workers (a new or changed one is published at once).
 pub const SHARE_REFRESH: Duration = Duration::from_secs(1);
@@ -45,6 +57,8 @@ enum Slot {
         ip: u128,
         port: u16,
         asked: Instant,
+        /// Requests repeated so far (the wait doubles with each).
+        tries: u8,
     },
     Reachable {
         ip: u128,
@@ -309,18 +323,23 @@ impl NeighbourTable {
                 {
                     Lookup::Hit(mac)
                 }
-                Some(Slot::Incomplete { asked, .. })
-                    if now.saturating_duration_since(asked) < RETRY_TIME =>
+                Some(Slot::Incomplete { asked, tries, .. })
+                    if now.saturating_duration_since(asked) < retry_after(tries) =>
                 {
                     Lookup::Pending
                 }
-                _ => {
+                other => {
+                    let tries = match other {
+                        Some(Slot::Incomplete { tries, .. }) => tries.saturating_add(1),
+                        _ => 0,
+                    };
                     self.set(
                         idx,
                         Slot::Incomplete {
                             ip: ipk,
                             port: portk,
                             asked: now,
+                            tries,
                         },
                     );
                     Lookup::Ask
@@ -334,6 +353,7 @@ impl NeighbourTable {
                         ip: ipk,
                         port: portk,
                         asked: now,
+                        tries: 0,
                     },
                 );
                 Lookup::Ask
@@ -353,7 +373,8 @@ impl NeighbourTable {
 
     /// Queues a resolution request for `port`, built by `build` into a
     /// frame buffer (returning its length); false if the outbox is full or
-    /// the build failed — the address is asked again after [`RETRY_TIME`].
+    /// the build failed — the address is asked again after a wait (see
+    /// [`FIRST_RETRY`]).
     pub fn queue_request(
         &mut self,
         port: usize,
@@ -384,7 +405,9 @@ impl NeighbourTable {
     pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
         self.slots.iter().filter_map(|s| match *s {
             Slot::Empty => None,
-            Slot::Incomplete { ip, port, asked } => Some(Entry {
+            Slot::Incomplete {
+                ip, port, asked, ..
+            } => Some(Entry {
                 ip: addr_of(ip),
                 port: usize::from(port),
                 mac: None,
@@ -468,14 +491,22 @@ mod tests {
         let mut t = NeighbourTable::new();
         let t0 = Instant::now();
         let ip = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 100));
+        let ms = Duration::from_millis;
         assert_eq!(t.lookup(t0, 1, ip), Lookup::Ask);
-        assert_eq!(
-            t.lookup(t0 + Duration::from_millis(10), 1, ip),
-            Lookup::Pending
-        );
-        assert_eq!(t.lookup(t0 + RETRY_TIME, 1, ip), Lookup::Ask);
-        t.learn(t0 + RETRY_TIME, 1, ip, MAC);
-        assert_eq!(t.lookup(t0 + RETRY_TIME, 1, ip), Lookup::Hit(MAC));
+        assert_eq!(t.lookup(t0 + ms(9), 1, ip), Lookup::Pending);
+        // Asked again after 10 ms, then after 20, 40, 80 and 100 ms.
+        let mut at = t0;
+        for wait in [10, 20, 40, 80, 100, 100] {
+            assert_eq!(
+                t.lookup(at + ms(wait - 1), 1, ip),
+                Lookup::Pending,
+                "{wait}"
+            );
+            at += ms(wait);
+            assert_eq!(t.lookup(at, 1, ip), Lookup::Ask, "{wait}");
+        }
+        t.learn(at, 1, ip, MAC);
+        assert_eq!(t.lookup(at, 1, ip), Lookup::Hit(MAC));
         // same address on another port is another neighbour
         assert_eq!(t.lookup(t0, 0, ip), Lookup::Ask);
     }

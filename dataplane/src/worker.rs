@@ -249,7 +249,7 @@ impl Worker {
             if let Some((tap, now)) = tap.as_mut() {
                 tap.tx(&self.shared.capture, *now, port, frame, Verdict::Request);
             }
-            // A request that finds no room is asked again after RETRY_TIME.
+            // A request that finds no room is asked again after a wait.
             if !self.xsk.queue_copy(port, frame) {
                 self.push_handoff(port, false, frame);
             }

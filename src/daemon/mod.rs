@@ -154,6 +154,9 @@ struct Daemon {
     /// The routers an advert-only pass handled adverts for (kept for its
     /// allocation).
     touched: Vec<RouterId>,
+    /// The actions of one pass, in the order they are carried out (kept
+    /// for its allocation).
+    pass: Vec<(RouterId, Action)>,
 }
 
 /// Router `r`'s master when that is a peer, for the XDP filters.
@@ -282,6 +285,7 @@ impl Daemon {
             metrics,
             next_full: None,
             touched: Vec::with_capacity(1024),
+            pass: Vec::with_capacity(1024),
         })
     }
 
@@ -558,9 +562,17 @@ impl Daemon {
 
     /// Carries out every pending action of every router.
     fn drain_actions(&mut self, now: Instant) {
-        while let Some((id, action)) = self.routers.poll_output(now) {
-            self.apply(id, action);
+        let mut pass = std::mem::take(&mut self.pass);
+        loop {
+            self.routers.poll_pass(now, &mut pass);
+            if pass.is_empty() {
+                break;
+            }
+            for &(id, action) in &pass {
+                self.apply(id, action);
+            }
         }
+        self.pass = pass;
         self.note_draining();
     }
 

@@ -949,6 +949,31 @@ impl Routers {
         None
     }
 
+    /// Every action due now, in `pass` (cleared first), in the order the
+    /// shell carries them out: the ownership routers gain comes first, then
+    /// everything else in order. A sync group taking over thus owns all its
+    /// addresses before any member's advert or gratuitous ARP leaves, and
+    /// the first frame forwarded after a takeover never finds its egress
+    /// router still backup (the worker would ask for the next hop from the
+    /// port's own address, and the answer would go to the kernel: one
+    /// retry, 100 ms, lost).
+    pub fn poll_pass(&mut self, now: Instant, pass: &mut Vec<(RouterId, Action)>) {
+        pass.clear();
+        pass.extend(std::iter::from_fn(|| self.poll_output(now)));
+        let gains = |a: Option<&(RouterId, Action)>| {
+            a.is_some_and(|(_, a)| matches!(a, Action::SetOwnership { master: true }))
+        };
+        let mut first_other = 0;
+        for j in 0..pass.len() {
+            if gains(pass.get(j)) {
+                if let Some(span) = pass.get_mut(first_other..=j) {
+                    span.rotate_right(1);
+                }
+                first_other += 1;
+            }
+        }
+    }
+
     /// The next action of router `id` alone, for a pass that handled
     /// adverts only: an advert acts on its own router, and whatever else
     /// it moves (a state change propagated to a sync group) waits for the
@@ -1263,6 +1288,53 @@ mod tests {
         set.handle_timeout(t4, t4);
         while set.poll_output(t3).is_some() {}
         assert_ne!(set.get(RouterId(0)).unwrap().state_name(), "fault");
+    }
+
+    /// A sync group taking over: both members own their addresses before
+    /// either sends a frame.
+    #[test]
+    fn a_sync_group_owns_every_address_before_its_first_frame_leaves() {
+        let t0 = Instant::now();
+        let lan = spec(0, "lan-gw", "lan0", 100);
+        let mut wan = spec(1, "wan-gw", "wan0", 100);
+        wan.vrid = 2;
+        let routers = vec![Router::new(lan, primary(2)), Router::new(wan, primary(2))];
+        let groups = vec![SyncGroup {
+            name: "gw".into(),
+            members: vec![0, 1],
+        }];
+        let mut set = Routers::new(routers, groups, |_| true);
+        set.handle_startup(t0);
+        while set.poll_output(t0).is_some() {}
+        let due = set.get(RouterId(0)).unwrap().poll_timeout().unwrap();
+        set.handle_timeout(due, due);
+        let mut pass = Vec::new();
+        set.poll_pass(due, &mut pass);
+        assert!(set.iter().all(|r| r.state_name() == "master"));
+        let is_gain = |a: &Action| matches!(a, Action::SetOwnership { master: true });
+        let gains = pass.iter().take_while(|(_, a)| is_gain(a)).count();
+        assert_eq!(gains, 2, "{pass:?}");
+        assert!(pass.iter().skip(2).all(|(_, a)| !is_gain(a)));
+        // Everything else keeps its order: each router's advert, then its
+        // state change, then its announcement.
+        let of = |id: u16| -> Vec<Action> {
+            pass.iter()
+                .skip(2)
+                .filter(|(r, _)| *r == RouterId(id))
+                .map(|(_, a)| *a)
+                .collect()
+        };
+        for id in [0, 1] {
+            let acts = of(id);
+            let at = |f: fn(&Action) -> bool| acts.iter().position(f);
+            let advert = at(|a| matches!(a, Action::SendAdvert { .. }));
+            let changed = at(|a| matches!(a, Action::StateChanged { .. }));
+            let announce = at(|a| matches!(a, Action::Announce));
+            assert!(
+                advert.is_some() && advert < changed && changed < announce,
+                "{id}: {acts:?}"
+            );
+        }
     }
 
     #[test]
