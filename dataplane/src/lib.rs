@@ -640,6 +640,29 @@ impl Dataplane {
             .collect()
     }
 
+    /// Waits, at most `limit`, until every running worker has read its
+    /// rings once since this call (or sleeps on empty rings); returns
+    /// whether they all did. Started before that, a backup's first
+    /// Master_Down_Timer could run out while the master's adverts still
+    /// wait in a ring no worker reads yet (a start under CPU load).
+    pub fn wait_for_workers(&self, limit: std::time::Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            let running = self.rx_fds.iter().all(|(w, _)| {
+                self.shared
+                    .progress(*w)
+                    .is_some_and(|(at, sleeping)| sleeping || at >= start)
+            });
+            if running {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// The time up to which every frame that reached a receive ring has
     /// been handled by its worker (adverts included, already queued for the
     /// control thread): the oldest progress of the running workers. A

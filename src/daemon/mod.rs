@@ -74,6 +74,8 @@ const MAX_SLEEP: Duration = Duration::from_millis(500);
 const ADVERT_BATCH: Duration = Duration::from_micros(500);
 /// How soon frames that found no room are tried again.
 const TX_RETRY: Duration = Duration::from_micros(200);
+/// How long the routers' start waits for the workers to read their rings.
+const WORKERS_START: Duration = Duration::from_secs(1);
 
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by SIGHUP: re-read the configuration file.
@@ -291,6 +293,12 @@ impl Daemon {
 
     fn run(&mut self) -> anyhow::Result<()> {
         os::raise_control_priority();
+        if !self.dp.wait_for_workers(WORKERS_START) {
+            tracing::warn!(
+                waited_ms = WORKERS_START.as_millis(),
+                "the workers have not read their rings yet; starting the routers anyway"
+            );
+        }
         let now = Instant::now();
         self.routers.handle_startup(now);
         self.drain_actions(now);
