@@ -1250,11 +1250,10 @@ mod tests {
         assert_eq!(r.handle_advert(t0, &adv), Err(DropReason::AddressListError));
     }
 
-    #[test]
-    fn port_down_faults_the_router_and_its_sync_partner_steps_down() {
-        let t0 = Instant::now();
-        let lan = spec(0, "lan-gw", "lan0", 255);
-        let mut wan = spec(1, "wan-gw", "wan0", 255);
+    /// A LAN and a WAN router of one sync group, started at `t0`.
+    fn lan_wan_group(priority: u8, t0: Instant) -> Routers {
+        let lan = spec(0, "lan-gw", "lan0", priority);
+        let mut wan = spec(1, "wan-gw", "wan0", priority);
         wan.vrid = 2;
         let routers = vec![Router::new(lan, primary(2)), Router::new(wan, primary(2))];
         let groups = vec![SyncGroup {
@@ -1264,6 +1263,13 @@ mod tests {
         let mut set = Routers::new(routers, groups, |_| true);
         set.handle_startup(t0);
         while set.poll_output(t0).is_some() {}
+        set
+    }
+
+    #[test]
+    fn port_down_faults_the_router_and_its_sync_partner_steps_down() {
+        let t0 = Instant::now();
+        let mut set = lan_wan_group(255, t0);
         assert!(set.iter().all(|r| r.state_name() == "master"));
         let t1 = t0 + Duration::from_millis(5);
         let lan0 = TrackTarget::Port("lan0".into());
@@ -1295,17 +1301,7 @@ mod tests {
     #[test]
     fn a_sync_group_owns_every_address_before_its_first_frame_leaves() {
         let t0 = Instant::now();
-        let lan = spec(0, "lan-gw", "lan0", 100);
-        let mut wan = spec(1, "wan-gw", "wan0", 100);
-        wan.vrid = 2;
-        let routers = vec![Router::new(lan, primary(2)), Router::new(wan, primary(2))];
-        let groups = vec![SyncGroup {
-            name: "gw".into(),
-            members: vec![0, 1],
-        }];
-        let mut set = Routers::new(routers, groups, |_| true);
-        set.handle_startup(t0);
-        while set.poll_output(t0).is_some() {}
+        let mut set = lan_wan_group(100, t0);
         let due = set.get(RouterId(0)).unwrap().poll_timeout().unwrap();
         set.handle_timeout(due, due);
         let mut pass = Vec::new();
