@@ -185,6 +185,8 @@ struct Reading {
     transitions: u64,
     /// Takeovers held back (fast path behind, or just after a stall).
     takeovers_deferred: u64,
+    /// Takeovers made while the fast path still lagged.
+    takeovers_unconfirmed: u64,
     adverts_tx: u64,
     adverts_rx: u64,
     tx_deferred: u64,
@@ -220,6 +222,7 @@ fn read(app: &Appliance) -> Result<Reading> {
         late_wakeups,
         transitions: sum("transitions"),
         takeovers_deferred: sum("takeovers_deferred"),
+        takeovers_unconfirmed: sum("takeovers_unconfirmed"),
         adverts_tx: sum("adverts_tx"),
         adverts_rx: sum("adverts_rx"),
         tx_deferred: tx("deferred"),
@@ -435,6 +438,7 @@ struct Delta {
     late_wakeups: u64,
     transitions: u64,
     takeovers_deferred: u64,
+    takeovers_unconfirmed: u64,
     adverts_tx: u64,
     adverts_rx: u64,
     tx_deferred: u64,
@@ -453,6 +457,9 @@ impl Delta {
             takeovers_deferred: after
                 .takeovers_deferred
                 .saturating_sub(before.takeovers_deferred),
+            takeovers_unconfirmed: after
+                .takeovers_unconfirmed
+                .saturating_sub(before.takeovers_unconfirmed),
             adverts_tx: after.adverts_tx.saturating_sub(before.adverts_tx),
             adverts_rx: after.adverts_rx.saturating_sub(before.adverts_rx),
             tx_deferred: after.tx_deferred.saturating_sub(before.tx_deferred),
@@ -558,6 +565,7 @@ impl Report {
                 "tx_dropped": d.tx_dropped,
                 "spurious_transitions": d.transitions,
                 "takeovers_deferred": d.takeovers_deferred,
+                "takeovers_unconfirmed": d.takeovers_unconfirmed,
                 "drops": d.drops,
             })
         };
@@ -630,7 +638,7 @@ impl Report {
         );
         let _ = writeln!(
             t,
-            "{:<10} {:<7} {:>13} {:>11} {:>13} {:>11} {:>11} {:>11} {:>11} {:>9}",
+            "{:<10} {:<7} {:>13} {:>11} {:>13} {:>11} {:>11} {:>11} {:>11} {:>9} {:>12}",
             "appliance",
             "role",
             "control %core",
@@ -640,12 +648,13 @@ impl Report {
             "adverts tx",
             "adverts rx",
             "transitions",
-            "deferred"
+            "deferred",
+            "unconfirmed"
         );
         for (name, role, d) in [("A", "master", &self.a), ("B", "backup", &self.b)] {
             let _ = writeln!(
                 t,
-                "{:<10} {:<7} {:>13.1} {:>11.1} {:>13.1} {:>11} {:>11} {:>11} {:>11} {:>9}",
+                "{:<10} {:<7} {:>13.1} {:>11.1} {:>13.1} {:>11} {:>11} {:>11} {:>11} {:>9} {:>12}",
                 name,
                 role,
                 core_percent(d.cpu.main, self.wall),
@@ -655,7 +664,8 @@ impl Report {
                 d.adverts_tx,
                 d.adverts_rx,
                 d.transitions,
-                d.takeovers_deferred
+                d.takeovers_deferred,
+                d.takeovers_unconfirmed
             );
         }
         let g = &self.adverts;

@@ -67,6 +67,7 @@ struct InstanceFigures {
     adverts_tx: AtomicU64,
     address_list_errors: AtomicU64,
     takeovers_deferred: AtomicU64,
+    takeovers_unconfirmed: AtomicU64,
 }
 
 /// The control plane's figures, stored by the control thread each pass.
@@ -101,6 +102,7 @@ impl ControlFigures {
                 adverts_tx: AtomicU64::new(0),
                 address_list_errors: AtomicU64::new(0),
                 takeovers_deferred: AtomicU64::new(0),
+                takeovers_unconfirmed: AtomicU64::new(0),
             })
             .collect();
         Self {
@@ -179,6 +181,8 @@ impl Publisher {
                 .store(c.address_list_errors, Ordering::Relaxed);
             fig.takeovers_deferred
                 .store(c.takeovers_deferred, Ordering::Relaxed);
+            fig.takeovers_unconfirmed
+                .store(c.takeovers_unconfirmed, Ordering::Relaxed);
         }
         for (slot, n) in f.control_drops.iter().zip(control_drops) {
             slot.store(*n, Ordering::Relaxed);
@@ -508,7 +512,7 @@ fn render_instances(t: &mut Text, f: &ControlFigures, conflicts: &[u64]) {
             t.sample(name, &[("instance", &i.name)], load8(field(i)));
         }
     }
-    let counters: [(&str, &str, CounterField); 5] = [
+    let counters: [(&str, &str, CounterField); 6] = [
         (
             "xvrrp_instance_transitions_total",
             "State changes.",
@@ -533,6 +537,11 @@ fn render_instances(t: &mut Text, f: &ControlFigures, conflicts: &[u64]) {
             "xvrrp_instance_takeovers_deferred_total",
             "Master_Down_Timer expiries held until the fast path had read every frame before the deadline.",
             |i| &i.takeovers_deferred,
+        ),
+        (
+            "xvrrp_instance_takeovers_unconfirmed_total",
+            "Takeovers made while the fast path had still not read every frame before the deadline.",
+            |i| &i.takeovers_unconfirmed,
         ),
     ];
     for (name, help, field) in counters {

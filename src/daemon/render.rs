@@ -51,6 +51,7 @@ struct InstanceStatus<'a> {
     adverts_rx: u64,
     adverts_tx: u64,
     takeovers_deferred: u64,
+    takeovers_unconfirmed: u64,
     vmac_conflicts: u64,
 }
 
@@ -108,6 +109,7 @@ pub(super) fn status(
                 adverts_rx: c.adverts_rx,
                 adverts_tx: c.adverts_tx,
                 takeovers_deferred: c.takeovers_deferred,
+                takeovers_unconfirmed: c.takeovers_unconfirmed,
                 vmac_conflicts: vmac_conflicts.get(r.id().index()).copied().unwrap_or(0),
             }
         })

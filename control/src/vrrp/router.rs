@@ -146,6 +146,10 @@ pub struct RouterCounters {
     /// yet read every frame that arrived before the deadline, or because
     /// the control thread had just been frozen (see [`Router::handle_stall`]).
     pub takeovers_deferred: u64,
+    /// Takeovers made although the fast path had still not read every frame
+    /// up to the deadline when the wait ran out (it lagged that long): the
+    /// master's adverts may have been waiting unread, so possibly false.
+    pub takeovers_unconfirmed: u64,
 }
 
 /// One virtual router: its spec, its state machine and the timers around it.
@@ -384,7 +388,11 @@ impl Router {
             }
             self.deferred_until = None;
             late = now.saturating_duration_since(due) > LATE_TIMER;
+            let unconfirmed = self.instance.state() == State::Backup && heard_until < due;
             self.instance.handle_timeout(now);
+            if unconfirmed && self.instance.state() == State::Master {
+                self.counters.takeovers_unconfirmed += 1;
+            }
         }
         self.pump(now);
         late
@@ -1414,6 +1422,7 @@ mod tests {
             t = r.poll_timeout().unwrap().max(t);
         }
         assert!(t >= due + Duration::from_millis(99), "waited one interval");
+        assert_eq!(r.counters().takeovers_unconfirmed, 1);
         // Caught up: no wait at all.
         let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
         r.handle_startup(t0, true);
@@ -1422,6 +1431,7 @@ mod tests {
         r.handle_timeout(due, due);
         assert_eq!(r.state_name(), "master");
         assert_eq!(r.counters().takeovers_deferred, 0);
+        assert_eq!(r.counters().takeovers_unconfirmed, 0);
     }
 
     /// A host frozen as a whole (the hypervisor stopped both VMs): the
