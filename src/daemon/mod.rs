@@ -74,6 +74,8 @@ const MAX_SLEEP: Duration = Duration::from_millis(500);
 const ADVERT_BATCH: Duration = Duration::from_micros(500);
 /// How soon frames that found no room are tried again.
 const TX_RETRY: Duration = Duration::from_micros(200);
+/// A fast path that lags this much behind a pass may be losing frames.
+const FAST_PATH_STALL: Duration = Duration::from_millis(10);
 /// How long the routers' start waits for the workers to read their rings.
 const WORKERS_START: Duration = Duration::from_secs(1);
 
@@ -159,6 +161,9 @@ struct Daemon {
     /// The actions of one pass, in the order they are carried out (kept
     /// for its allocation).
     pass: Vec<(RouterId, Action)>,
+    /// The fast path lagged more than [`FAST_PATH_STALL`] at a pass and has
+    /// not caught up since.
+    fast_path_lagged: bool,
 }
 
 /// Router `r`'s master when that is a peer, for the XDP filters.
@@ -288,6 +293,7 @@ impl Daemon {
             next_full: None,
             touched: Vec::with_capacity(1024),
             pass: Vec::with_capacity(1024),
+            fast_path_lagged: false,
         })
     }
 
@@ -403,6 +409,7 @@ impl Daemon {
         // Read before the queue is drained: every advert the workers had
         // read by then is in the queue.
         let heard_until = self.dp.heard_until(now);
+        self.note_fast_path_stall(now, heard_until);
         self.read_adverts(now, |_| {});
         self.take_probes(now);
         self.late_wakeups += self.routers.handle_timeout(now, heard_until);
@@ -417,6 +424,21 @@ impl Daemon {
                 self.late_wakeups,
                 self.tx.counters(),
             );
+        }
+    }
+
+    /// A fast path that lagged more than [`FAST_PATH_STALL`] and has caught
+    /// up again may have lost frames meanwhile (a ring that overflowed while
+    /// its worker was off its core): the master's adverts among them, so
+    /// the routers are told, as after a stall of this thread
+    /// ([`Routers::handle_stall`]): a backup gives its master one interval
+    /// of fresh adverts.
+    fn note_fast_path_stall(&mut self, now: Instant, heard_until: Instant) {
+        let lag = now.saturating_duration_since(heard_until);
+        if lag > FAST_PATH_STALL {
+            self.fast_path_lagged = true;
+        } else if lag <= LATE_TIMER && std::mem::take(&mut self.fast_path_lagged) {
+            self.routers.handle_stall(now);
         }
     }
 
