@@ -1384,17 +1384,24 @@ mod tests {
         assert!(!set.handle_priority(t0, "nope", 1));
     }
 
+    /// A backup (priority 100) that heard a master of 200 at `t0`, and its
+    /// Master_Down deadline.
+    fn backup_of_200(t0: Instant) -> (Router, Instant) {
+        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
+        r.handle_startup(t0, true);
+        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
+        drain(&mut r);
+        let due = r.poll_timeout().unwrap();
+        (r, due)
+    }
+
     /// A backup whose Master_Down_Timer falls due while the fast path has
     /// not read every frame up to the deadline waits for it; the master's
     /// advert found then keeps it backup (no false takeover).
     #[test]
     fn master_down_waits_for_the_fast_path_to_catch_up() {
         let t0 = Instant::now();
-        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
-        r.handle_startup(t0, true);
-        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
-        drain(&mut r);
-        let due = r.poll_timeout().unwrap();
+        let (mut r, due) = backup_of_200(t0);
         // The worker lags: it has read its rings only up to 5 ms before the deadline.
         let lag = due - Duration::from_millis(5);
         assert!(!r.handle_timeout(due, lag));
@@ -1449,11 +1456,7 @@ mod tests {
     #[test]
     fn a_backup_frozen_past_its_deadline_gives_the_master_one_interval() {
         let t0 = Instant::now();
-        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
-        r.handle_startup(t0, true);
-        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
-        drain(&mut r);
-        let due = r.poll_timeout().unwrap();
+        let (mut r, due) = backup_of_200(t0);
         let resumed = due + Duration::from_millis(80);
         r.handle_stall(resumed);
         assert!(!r.handle_timeout(resumed, resumed));
@@ -1475,11 +1478,7 @@ mod tests {
     #[test]
     fn a_stall_delays_a_takeover_by_one_interval_at_most() {
         let t0 = Instant::now();
-        let mut r = Router::new(spec(0, "gw", "lan0", 100), primary(2));
-        r.handle_startup(t0, true);
-        assert_eq!(r.handle_advert(t0, &advert(primary(3), 200, t0)), Ok(()));
-        drain(&mut r);
-        let due = r.poll_timeout().unwrap();
+        let (mut r, due) = backup_of_200(t0);
         r.handle_stall(t0 + Duration::from_millis(5));
         assert_eq!(r.poll_timeout(), Some(due));
         let resumed = due + Duration::from_millis(50);
