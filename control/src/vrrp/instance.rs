@@ -241,19 +241,28 @@ impl Instance {
     /// The shell has read every frame that arrived while this master was
     /// stalled, and none was an advert that stepped it down: no backup took
     /// over (a host frozen as a whole froze the backups too), so it stays
-    /// master. Its overdue advert goes at the next timeout, on its cadence.
+    /// master. Its overdue advert goes now, and the next on its cadence.
     pub fn handle_not_replaced(&mut self, now: Instant) {
         if !self.is_stalled_master(now) {
             return;
         }
         if let Some(deadline) = self.timers.get(Timer::Adver) {
-            let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
-            let missed =
-                now.saturating_duration_since(deadline).as_nanos() / interval.as_nanos().max(1);
-            let missed = u32::try_from(missed).unwrap_or(u32::MAX);
-            self.timers
-                .set(Timer::Adver, deadline + interval.saturating_mul(missed));
+            self.advertise_on_cadence(deadline, now);
         }
+    }
+
+    /// RFC 9568 §6.4.3: Adver_Timer (due at `deadline`) fired → advert,
+    /// re-arm on the cadence. After a late wake-up, skip the ticks missed
+    /// rather than send a burst to catch up, and leave at least half an
+    /// interval before the next; staying on the cadence keeps the router's
+    /// phase, which spreads many routers' adverts over the interval
+    /// (restarting from `now` would scatter them, one control pass per
+    /// advert).
+    fn advertise_on_cadence(&mut self, deadline: Instant, now: Instant) {
+        self.push_advert(self.advert_priority());
+        let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
+        let next = next_on_cadence(deadline, interval, now);
+        self.timers.set(Timer::Adver, next);
     }
 
     /// Fires every timer due at `now`. A call with nothing due, or for a timer
@@ -285,17 +294,7 @@ impl Instance {
                 if self.step_down_if_stalled(now) {
                     return;
                 }
-                // RFC 9568 §6.4.3: Adver_Timer fired → advert, re-arm on the
-                // cadence. After a late wake-up, skip the ticks missed rather
-                // than send a burst to catch up, and leave at least half an
-                // interval before the next; staying on the cadence keeps the
-                // router's phase, which spreads many routers' adverts over
-                // the interval (restarting from `now` would scatter them, one
-                // control pass per advert).
-                self.push_advert(self.advert_priority());
-                let interval = timer::cs_to_duration(self.cfg.advert_interval_cs);
-                let next = next_on_cadence(deadline, interval, now);
-                self.timers.set(Timer::Adver, next);
+                self.advertise_on_cadence(deadline, now);
             }
         }
     }

@@ -418,7 +418,7 @@ impl Router {
         if self.state() != State::Backup {
             return;
         }
-        let grace = super::timer::cs_to_duration(self.instance.master_adver_interval_cs());
+        let grace = self.master_adver_interval();
         if let Some(due) = self
             .instance
             .poll_timeout()
@@ -430,9 +430,13 @@ impl Router {
         }
     }
 
+    /// The master's advertisement interval, as this backup counts it.
+    fn master_adver_interval(&self) -> Duration {
+        super::timer::cs_to_duration(self.instance.master_adver_interval_cs())
+    }
+
     fn must_wait_for_frames(&self, due: Instant, now: Instant, heard_until: Instant) -> bool {
-        let interval = super::timer::cs_to_duration(self.instance.master_adver_interval_cs());
-        let limit = interval.max(FAST_PATH_WAIT);
+        let limit = self.master_adver_interval().max(FAST_PATH_WAIT);
         self.instance.state() == State::Backup
             && heard_until < due
             && now.saturating_duration_since(due) < limit
