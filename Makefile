@@ -37,8 +37,8 @@ DEB_DEPENDS_FALLBACK := libc6, libelf1, libgcc-s1, zlib1g
 # generator of `xvrrp bench forward` (netsniff-ng's trafgen; arping and ping
 # time its latency cells), and the peers the comparison benchmarks run
 # (keepalived, frr).
-APT_PACKAGES := keepalived frr tshark tcpdump clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev \
-	netsniff-ng iputils-ping iproute2 arping ethtool
+APT_PACKAGES := keepalived frr tshark tcpdump netsniff-ng clang llvm libelf-dev zlib1g-dev pkg-config m4 libbpf-dev \
+	iputils-ping iproute2 arping ethtool
 
 .PHONY: deps build test lint demo install install-files deb uninstall clean
 
