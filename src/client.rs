@@ -125,7 +125,8 @@ fn print_stats(reply: &Value) {
             let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
             println!(
                 "{port} worker {w}: rx {} tx {} forwarded {} checksum-completed {} handed-off {} \
-                 punted {} arp-replies {} nd-replies {} icmp-replies {} icmp-errors {}",
+                 punted {} arp-replies {} nd-replies {} icmp-replies {} icmp-errors {} \
+                 adverts-rescued {}",
                 get(wv, "rx"),
                 get(wv, "tx"),
                 get(wv, "forwarded"),
@@ -136,6 +137,7 @@ fn print_stats(reply: &Value) {
                 get(wv, "nd_replies"),
                 get(wv, "icmp_replies"),
                 get(wv, "icmp_errors"),
+                get(wv, "adverts_rescued"),
             );
             if let Some(xsk) = wv.get("xsk").and_then(Value::as_object) {
                 let fields: Vec<String> = xsk

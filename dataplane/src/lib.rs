@@ -12,6 +12,7 @@ pub mod limiter;
 pub mod lpm;
 pub mod neigh;
 pub mod process;
+pub mod rescue;
 pub mod routes;
 pub mod shared;
 pub mod stats;
@@ -27,6 +28,7 @@ use std::{
     os::fd::{AsRawFd, BorrowedFd, OwnedFd},
     sync::{atomic::Ordering, Arc, Mutex},
     thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
 pub use error::DataplaneError;
@@ -444,10 +446,46 @@ impl Dataplane {
     }
 
     fn set_slot_master(&self, slot: RouterId, master: bool) {
+        if !master {
+            // Before the flag: no worker sends its adverts once it is down.
+            self.shared.rescue.clear(slot.index());
+        }
         if let Some(flag) = self.shared.master.get(slot.index()) {
             flag.store(master, Ordering::Release);
         }
         self.xdp.set_master(slot, master);
+    }
+
+    /// Router `id` sent the advert `frame` on `port` at `sent`, the next
+    /// due one `interval` later: a worker sends it again if the control
+    /// thread is late by half an interval (see [`rescue`]).
+    pub fn record_advert(
+        &self,
+        id: RouterId,
+        port: usize,
+        frame: &[u8],
+        sent: Instant,
+        interval: Duration,
+    ) {
+        if let Some(slot) = self.slots.get(id.index()) {
+            self.shared
+                .rescue
+                .record(slot.index(), port, frame, sent, interval);
+        }
+    }
+
+    /// Router `id`'s adverts are not to be sent in the control thread's
+    /// place (they go to unicast peers, which one frame cannot carry).
+    pub fn forget_advert(&self, id: RouterId) {
+        if let Some(slot) = self.slots.get(id.index()) {
+            self.shared.rescue.clear(slot.index());
+        }
+    }
+
+    /// After a pass: tells the workers when the first advert the control
+    /// thread owes falls due.
+    pub fn publish_advert_deadlines(&self, now: Instant) {
+        self.shared.rescue.publish_earliest(now);
     }
 
     /// Gives every advertisement the workers validated to `f`, with the

@@ -23,6 +23,7 @@ use crate::{
     error::DataplaneError,
     limiter::ReplyLimiter,
     neigh::{NeighUpdate, NeighbourBoard},
+    rescue::RescueBoard,
     stats::WorkerStats,
 };
 
@@ -174,6 +175,9 @@ pub struct Shared {
     pub neighbours: Vec<NeighbourBoard>,
     /// Frame copies for `xvrrp capture`, per port.
     pub capture: Captures,
+    /// Per router: its last advert, for the workers to send when the
+    /// control thread is late.
+    pub rescue: RescueBoard,
 }
 
 /// A non-zero 64-bit summary of an address, to compare an advert's
@@ -230,6 +234,7 @@ impl Shared {
             last_icmp_error: AtomicU64::new(0),
             neighbours: (0..workers).map(|_| NeighbourBoard::default()).collect(),
             capture: Captures::new(ports),
+            rescue: RescueBoard::new(routers),
         })
     }
 

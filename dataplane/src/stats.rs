@@ -40,13 +40,16 @@ pub struct PortCounters {
     /// Frames `xvrrp capture` did not copy: the port's capture ring was
     /// full (the frames themselves were handled as usual).
     pub capture_lost: u64,
+    /// Advertisements this worker sent in the control thread's place, the
+    /// control thread being late by half an interval (`rescue`).
+    pub adverts_rescued: u64,
     /// Bytes of the frames received (`rx`), Ethernet header included.
     pub rx_bytes: u64,
     /// Bytes of the frames transmitted (`tx`), Ethernet header included.
     pub tx_bytes: u64,
 }
 
-const PORT_FIELDS: usize = 15;
+const PORT_FIELDS: usize = 16;
 /// Frame counters of a [`PortCounters`]: all but the two byte counts.
 const PACKET_KINDS: usize = PORT_FIELDS - 2;
 
@@ -66,13 +69,14 @@ impl PortCounters {
             self.checksum_completed,
             self.handed_off,
             self.capture_lost,
+            self.adverts_rescued,
             self.rx_bytes,
             self.tx_bytes,
         ]
     }
 
     fn from_array(a: [u64; PORT_FIELDS]) -> Self {
-        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off, capture_lost, rx_bytes, tx_bytes] =
+        let [rx, tx, forwarded, punted, arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off, capture_lost, adverts_rescued, rx_bytes, tx_bytes] =
             a;
         Self {
             rx,
@@ -88,6 +92,7 @@ impl PortCounters {
             checksum_completed,
             handed_off,
             capture_lost,
+            adverts_rescued,
             rx_bytes,
             tx_bytes,
         }
@@ -110,6 +115,7 @@ impl PortCounters {
             ("checksum_completed", self.checksum_completed),
             ("handed_off", self.handed_off),
             ("capture_lost", self.capture_lost),
+            ("adverts_rescued", self.adverts_rescued),
         ]
     }
 

@@ -19,6 +19,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use xvrrp_control::RouterId;
+
 use crate::{
     capture::{CaptureTap, Verdict},
     neigh::NeighbourTable,
@@ -26,7 +28,7 @@ use crate::{
     routes::{TablesCell, TablesView},
     shared::{HandoffFrame, Shared},
     stats::{Counters, DropReason},
-    xsk::{Retry, Tally, WorkerXsk},
+    xsk::{Egress, Retry, Tally, WorkerXsk},
 };
 
 /// What a worker does when idle.
@@ -51,7 +53,7 @@ const WORKER_NICE: i32 = -10;
 /// Empty iterations before an adaptive worker sleeps.
 const SPIN_BEFORE_SLEEP: u32 = 2000;
 /// Upper bound on one sleep; a safety net, wake-ups normally come first.
-const SLEEP_MS: i32 = 100;
+const SLEEP_MS: u64 = 100;
 /// How long a frame may wait for its next hop to be resolved (a few ARP
 /// retries); then it is dropped as `no-neighbour`.
 const PARK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -111,12 +113,20 @@ impl Worker {
         let shared = Arc::clone(&self.shared);
         let stats = shared.stats.get(self.index);
         let board = shared.neighbours.get(self.index);
+        let rescue_ports: Vec<bool> = (0..tables.get().ports.len())
+            .map(|p| matches!(self.xsk.egress(p), Egress::Local(_)))
+            .collect();
+        let mut rescue = RescueClock::default();
         while !self.shared.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            let mut work = 0;
+            if rescue.due(&shared, now) {
+                work += self.rescue_adverts(now, &rescue_ports, &mut counters, &mut rescue);
+            }
             // One load per batch; a capture's copies cost only while it runs.
             let capturing = self.shared.capture.active();
             tables.refresh();
-            let mut work = self.apply_neighbours(&mut neigh);
+            work += self.apply_neighbours(&mut neigh);
             work += self.send_handed_off(&mut counters);
             let mut punted = false;
             let mut caught_up = true;
@@ -228,8 +238,10 @@ impl Worker {
             if let Some(s) = stats {
                 s.publish(&counters);
             }
-            self.sleep(&mut pollfds);
-            empty_loops = 0;
+            let woken = self.sleep(&mut pollfds, rescue.next);
+            // Woken by its timeout (an advert deadline to check), not by
+            // work: straight back to sleep when there is none.
+            empty_loops = if woken { 0 } else { SPIN_BEFORE_SLEEP };
         }
         if let Some(s) = stats {
             s.publish(&counters);
@@ -328,10 +340,44 @@ impl Worker {
             .map_or(-1, |w| w.raw_fd())
     }
 
-    fn sleep(&mut self, pollfds: &mut [libc::pollfd]) {
+    /// Sends the adverts the control thread is late with (through this
+    /// worker's own sockets only: each port's are sent by a worker that
+    /// has one), counted per port; returns how many. A router being
+    /// drained is handing over: its adverts are left to the control thread.
+    fn rescue_adverts(
+        &mut self,
+        now: Instant,
+        ports: &[bool],
+        counters: &mut Counters,
+        clock: &mut RescueClock,
+    ) -> usize {
+        let shared = &self.shared;
+        let xsk = &mut self.xsk;
+        let done = shared.rescue.rescue(
+            now,
+            |slot, port| {
+                ports.get(port).copied().unwrap_or(false)
+                    && u16::try_from(slot).is_ok_and(|s| shared.is_announcing_master(RouterId(s)))
+            },
+            |port, frame| {
+                let queued = xsk.queue_copy(port, frame);
+                if queued {
+                    counters.port(port).adverts_rescued += 1;
+                }
+                queued
+            },
+        );
+        clock.next = done.next;
+        usize::try_from(done.sent).unwrap_or(usize::MAX)
+    }
+
+    /// Sleeps until a frame or a wake-up arrives, for [`SLEEP_MS`] at most
+    /// and not past `wake_by`; false if it woke by its timeout.
+    fn sleep(&mut self, pollfds: &mut [libc::pollfd], wake_by: Option<Instant>) -> bool {
         let Some(wakeup) = self.shared.worker_wakeup.get(self.index) else {
-            return;
+            return true;
         };
+        let mut woken = true;
         wakeup.prepare_sleep();
         // Re-check after announcing the sleep so a frame queued in between
         // is not left waiting for the timeout.
@@ -351,10 +397,43 @@ impl Worker {
                 p.revents = 0;
             }
             let nfds = libc::nfds_t::try_from(pollfds.len()).unwrap_or(0);
-            // SAFETY: pollfds is a valid, exclusively borrowed array of nfds entries.
-            unsafe { libc::poll(pollfds.as_mut_ptr(), nfds, SLEEP_MS) };
+            // An advert the control thread may owe by then wakes us.
+            let limit = Duration::from_millis(SLEEP_MS);
+            let timeout = wake_by.map_or(limit, |at| {
+                at.saturating_duration_since(Instant::now()).min(limit)
+            });
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::c_long::try_from(timeout.as_nanos()).unwrap_or(0),
+            };
+            // SAFETY: pollfds is a valid, exclusively borrowed array of nfds
+            // entries; `ts` is a valid timespec; no signal mask.
+            let rc = unsafe { libc::ppoll(pollfds.as_mut_ptr(), nfds, &ts, std::ptr::null()) };
+            woken = rc != 0;
         }
         wakeup.woke();
+        woken
+    }
+}
+
+/// When a worker next looks for adverts the control thread is late with:
+/// at the earliest deadline the control thread published, or, once the
+/// worker has sent some in its place (the control thread not publishing
+/// meanwhile), at the deadline the worker's own scan left.
+#[derive(Default)]
+struct RescueClock {
+    seen: Option<Instant>,
+    next: Option<Instant>,
+}
+
+impl RescueClock {
+    fn due(&mut self, shared: &Shared, now: Instant) -> bool {
+        let published = shared.rescue.earliest();
+        if published != self.seen {
+            self.seen = published;
+            self.next = published;
+        }
+        self.next.is_some_and(|at| now >= at)
     }
 }
 

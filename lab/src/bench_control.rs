@@ -189,6 +189,8 @@ struct Reading {
     takeovers_unconfirmed: u64,
     adverts_tx: u64,
     adverts_rx: u64,
+    /// Adverts the workers sent in a late control thread's place.
+    adverts_rescued: u64,
     tx_deferred: u64,
     tx_dropped: u64,
     /// Frames dropped on the way to the state machine, by where and why.
@@ -225,10 +227,24 @@ fn read(app: &Appliance) -> Result<Reading> {
         takeovers_unconfirmed: sum("takeovers_unconfirmed"),
         adverts_tx: sum("adverts_tx"),
         adverts_rx: sum("adverts_rx"),
+        adverts_rescued: rescued_of(&stats),
         tx_deferred: tx("deferred"),
         tx_dropped: tx("dropped"),
         drops: drops_of(&stats),
     })
+}
+
+/// `adverts_rescued` of `stats --json`, summed over ports and workers.
+fn rescued_of(stats: &serde_json::Value) -> u64 {
+    stats
+        .get("ports")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(|ports| ports.values())
+        .filter_map(|p| p.get("workers").and_then(serde_json::Value::as_object))
+        .flat_map(|workers| workers.values())
+        .filter_map(|w| w.get("adverts_rescued").and_then(serde_json::Value::as_u64))
+        .sum()
 }
 
 /// Every drop counter of `stats --json`, summed over ports and workers:
@@ -441,6 +457,7 @@ struct Delta {
     takeovers_unconfirmed: u64,
     adverts_tx: u64,
     adverts_rx: u64,
+    adverts_rescued: u64,
     tx_deferred: u64,
     tx_dropped: u64,
     /// Drop counters that grew, by where and why.
@@ -462,6 +479,7 @@ impl Delta {
                 .saturating_sub(before.takeovers_unconfirmed),
             adverts_tx: after.adverts_tx.saturating_sub(before.adverts_tx),
             adverts_rx: after.adverts_rx.saturating_sub(before.adverts_rx),
+            adverts_rescued: after.adverts_rescued.saturating_sub(before.adverts_rescued),
             tx_deferred: after.tx_deferred.saturating_sub(before.tx_deferred),
             tx_dropped: after.tx_dropped.saturating_sub(before.tx_dropped),
             drops: after
@@ -561,6 +579,7 @@ impl Report {
                 "late_wakeups": d.late_wakeups,
                 "adverts_tx": d.adverts_tx,
                 "adverts_rx": d.adverts_rx,
+                "adverts_rescued": d.adverts_rescued,
                 "tx_deferred": d.tx_deferred,
                 "tx_dropped": d.tx_dropped,
                 "spurious_transitions": d.transitions,
@@ -689,14 +708,15 @@ impl Report {
         let _ = writeln!(
             t,
             "Spurious transitions: {} (A {}, B {}). Frames the control thread deferred / dropped: \
-             A {}/{}, B {}/{}.",
+             A {}/{}, B {}/{}. Adverts the workers sent in a late control thread's place: A {}.",
             self.a.transitions + self.b.transitions,
             self.a.transitions,
             self.b.transitions,
             self.a.tx_deferred,
             self.a.tx_dropped,
             self.b.tx_deferred,
-            self.b.tx_dropped
+            self.b.tx_dropped,
+            self.a.adverts_rescued
         );
         let _ = writeln!(
             t,

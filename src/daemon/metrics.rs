@@ -662,7 +662,7 @@ fn render_fast_path(t: &mut Text, source: &Source) {
     t.family(
         "xvrrp_port_packets_total",
         "counter",
-        "Frames by port, worker and kind: rx, tx, forwarded (out of the port), punted (adverts to the control thread), arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off.",
+        "Frames by port, worker and kind: rx, tx, forwarded (out of the port), punted (adverts to the control thread), arp_replies, arp_requests, icmp_replies, nd_replies, nd_requests, icmp_errors, checksum_completed, handed_off, capture_lost, adverts_rescued (sent by the worker in a late control thread's place).",
     );
     for &(p, w) in &pairs {
         let Some(pc) = workers.get(w).and_then(|c| c.ports.get(p)) else {

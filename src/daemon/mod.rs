@@ -299,6 +299,7 @@ impl Daemon {
 
     fn run(&mut self) -> anyhow::Result<()> {
         os::raise_control_priority();
+        os::keep_off_worker_cores(&self.cfg.dataplane.cores);
         if !self.dp.wait_for_workers(WORKERS_START) {
             tracing::warn!(
                 waited_ms = WORKERS_START.as_millis(),
@@ -602,6 +603,7 @@ impl Daemon {
                 self.apply(id, action);
             }
         }
+        self.dp.publish_advert_deadlines(now);
         self.pass = pass;
         self.note_draining();
     }
@@ -615,7 +617,20 @@ impl Daemon {
                 priority,
                 max_advert_int_cs,
             } => {
-                if self.tx.send_advert(router, priority, max_advert_int_cs) {
+                let dp = &self.dp;
+                let interval = router.spec().advert_interval();
+                // Held for the workers, which send it again should this
+                // thread be late (its vCPU taken away: dataplane `rescue`).
+                let hold = |port: usize, frame: &[u8]| {
+                    dp.record_advert(id, port, frame, Instant::now(), interval);
+                };
+                if !router.spec().unicast_peers.is_empty() {
+                    dp.forget_advert(id);
+                }
+                if self
+                    .tx
+                    .send_advert(router, priority, max_advert_int_cs, hold)
+                {
                     self.routers.note_advert_sent(id);
                 }
             }
@@ -683,7 +698,18 @@ impl Daemon {
                 Some(router),
             ) = (action, self.routers.get(id))
             {
-                self.tx.send_advert(router, priority, max_advert_int_cs);
+                let dp = &self.dp;
+                let hold = |port: usize, frame: &[u8]| {
+                    dp.record_advert(
+                        id,
+                        port,
+                        frame,
+                        Instant::now(),
+                        router.spec().advert_interval(),
+                    );
+                };
+                self.tx
+                    .send_advert(router, priority, max_advert_int_cs, hold);
             }
         }
         for r in self.routers.iter() {

@@ -28,6 +28,35 @@ pub(super) fn raise_control_priority() {
     }
 }
 
+/// Keeps the calling (control) thread off the workers' `cores` when the
+/// machine has others: a stall of one core (a vCPU the hypervisor takes
+/// away) then holds either the control thread or the workers, never both,
+/// and the workers send the adverts of a late control thread (dataplane
+/// `rescue`). Where the workers hold every core, the thread stays free.
+pub(super) fn keep_off_worker_cores(cores: &[usize]) {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of_val(&set);
+    // SAFETY: reading the calling thread's affinity into a set of `size`.
+    if unsafe { libc::sched_getaffinity(0, size, &mut set) } != 0 {
+        return;
+    }
+    for &c in cores {
+        if c < 8 * size {
+            // SAFETY: `c` is within the set's bits.
+            unsafe { libc::CPU_CLR(c, &mut set) };
+        }
+    }
+    // SAFETY: a valid set, read above.
+    if unsafe { libc::CPU_COUNT(&set) } == 0 {
+        return;
+    }
+    // SAFETY: setting the calling thread's affinity to a valid set of `size`.
+    if unsafe { libc::sched_setaffinity(0, size, &set) } != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "control thread left on every core");
+    }
+}
+
 /// Tells systemd (Type=notify) about our state, if it is listening.
 pub(super) fn notify_systemd(state: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {

@@ -113,11 +113,13 @@ impl Transmitter {
     }
 
     /// Sends one advertisement of `router`; false if none could be queued.
+    /// An advert to the group is shown to `sent_to_group` (port, frame).
     pub(super) fn send_advert(
         &mut self,
         router: &Router,
         priority: u8,
         max_advert_int_cs: u16,
+        sent_to_group: impl FnOnce(usize, &[u8]),
     ) -> bool {
         let spec = router.spec();
         let Some(t) = self.templates.get(spec.id.index()) else {
@@ -146,8 +148,15 @@ impl Transmitter {
                 (IpAddr::V4(frames::VRRP_V4_MCAST), frames::VRRP_V4_MCAST_MAC)
             };
             let port = t.port;
-            advert_frame(&mut buf, spec, primary, &repr, group, group_mac)
-                .is_some_and(|n| self.out.send(port, buf.get(..n).unwrap_or(&[])))
+            let Some(n) = advert_frame(&mut buf, spec, primary, &repr, group, group_mac) else {
+                return false;
+            };
+            let frame = buf.get(..n).unwrap_or(&[]);
+            let sent = self.out.send(port, frame);
+            if sent {
+                sent_to_group(port, frame);
+            }
+            sent
         } else {
             let now = Instant::now();
             let port = t.port;

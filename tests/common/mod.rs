@@ -13,6 +13,7 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
+pub(crate) mod adverts;
 pub(crate) mod frames;
 pub(crate) mod pcap;
 pub(crate) mod raw;
