@@ -9,7 +9,7 @@
 //! holds that core for 200 ms at a time, five times, while A's workers and
 //! all of B run on core 0. B's Master_Down_Interval at 10 ms adverts is
 //! 36 ms. A's workers send its last adverts when its control thread is late
-//! by half an interval (dataplane `rescue`), so nothing may move and A's
+//! by a quarter of an interval (dataplane `rescue`), so nothing may move and A's
 //! adverts on the wire may not pause for a Master_Down_Interval.
 //!
 //! This file holds a single test, so that its binary runs alone: the busy

@@ -458,7 +458,7 @@ impl Dataplane {
 
     /// Router `id` sent the advert `frame` on `port` at `sent`, the next
     /// due one `interval` later: a worker sends it again if the control
-    /// thread is late by half an interval (see [`rescue`]).
+    /// thread is late by a quarter of an interval (see [`rescue`]).
     pub fn record_advert(
         &self,
         id: RouterId,

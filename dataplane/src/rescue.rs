@@ -8,7 +8,9 @@
 //! Master_Down_Interval and takes over while this master is alive. So the
 //! control thread leaves, per master, the last advert frame it sent and
 //! when the next one is due here; a worker (on another core) that finds an
-//! advert overdue by half an interval sends that same frame itself. A
+//! advert overdue by [`grace`] (a quarter of an interval, 2 ms at least)
+//! sends that same frame itself, so that it still lands well within half
+//! an interval of its due time. A
 //! silence then needs both the control thread and the workers stalled.
 //!
 //! Lock-free: one writer per slot (the control thread) and readers that
@@ -40,6 +42,13 @@ pub const RESCUE_SPAN: Duration = Duration::from_secs(1);
 /// computes it again (a pass every slot's deadline would cost it a scan
 /// of every slot).
 const PUBLISH_AHEAD_NS: u64 = 2_000_000;
+
+/// How late the control thread may be with an advert before a worker
+/// sends it: a quarter of the interval, at least 2 ms (the lateness a
+/// loaded control thread shows without being stalled).
+pub fn grace(interval_ns: u64) -> u64 {
+    (interval_ns / 4).max(2_000_000)
+}
 
 /// One router's last advert and its deadline.
 struct Slot {
@@ -163,7 +172,7 @@ impl RescueBoard {
 
     /// Control thread: router `slot` sent `frame` on `port` at `sent`; its
     /// next advert is due one `interval` later, and a worker sends this
-    /// frame if none came half an interval after that.
+    /// frame if none came [`grace`] after that.
     pub fn record(
         &self,
         slot: usize,
@@ -189,7 +198,7 @@ impl RescueBoard {
             .max(interval_ns.saturating_mul(3));
         let due = sent_ns
             .saturating_add(interval_ns)
-            .saturating_add(interval_ns / 2)
+            .saturating_add(grace(interval_ns))
             .min(NONE - 1);
         s.interval.store(interval_ns, Ordering::Relaxed);
         s.until
@@ -325,12 +334,12 @@ mod tests {
         let t0 = Instant::now();
         b.record(1, 0, &frame(1, 60), t0, 10 * MS);
         b.publish_earliest(t0);
-        assert_eq!(b.earliest(), Some(t0 + 15 * MS));
+        assert_eq!(b.earliest(), Some(t0 + 12 * MS + MS / 2));
         // The control thread sends the next advert on time.
         b.record(1, 0, &frame(1, 60), t0 + 10 * MS, 10 * MS);
         let (r, sent) = rescue_all(&b, t0 + 16 * MS);
         assert_eq!((r.sent, sent.len()), (0, 0));
-        assert_eq!(r.next, Some(t0 + 25 * MS));
+        assert_eq!(r.next, Some(t0 + 22 * MS + MS / 2));
     }
 
     #[test]
@@ -339,15 +348,15 @@ mod tests {
         let t0 = Instant::now();
         let f = frame(7, 78);
         b.record(2, 1, &f, t0, 10 * MS);
-        let (r, sent) = rescue_all(&b, t0 + 15 * MS);
+        let (r, sent) = rescue_all(&b, t0 + 13 * MS);
         assert_eq!(sent, vec![(1, f.clone())]);
-        assert_eq!(r.next, Some(t0 + 25 * MS));
+        assert_eq!(r.next, Some(t0 + 22 * MS + MS / 2));
         // A second worker at the same moment finds it taken.
-        assert_eq!(rescue_all(&b, t0 + 15 * MS).1.len(), 0);
+        assert_eq!(rescue_all(&b, t0 + 13 * MS).1.len(), 0);
         // Late by more than an interval: one advert, the cadence kept.
         let (r, sent) = rescue_all(&b, t0 + 47 * MS);
         assert_eq!(sent.len(), 1);
-        assert_eq!(r.next, Some(t0 + 55 * MS));
+        assert_eq!(r.next, Some(t0 + 52 * MS + MS / 2));
     }
 
     #[test]
@@ -357,7 +366,7 @@ mod tests {
         b.record(0, 0, &frame(1, 60), t0, 10 * MS);
         b.record(3, 0, &frame(2, 60), t0, 10 * MS);
         b.clear(0);
-        let (_, sent) = rescue_all(&b, t0 + 15 * MS);
+        let (_, sent) = rescue_all(&b, t0 + 13 * MS);
         assert_eq!(sent, vec![(0, frame(2, 60))]);
         let (r, sent) = rescue_all(&b, t0 + RESCUE_SPAN + 20 * MS);
         assert!(sent.is_empty(), "{sent:?}");
@@ -385,6 +394,13 @@ mod tests {
         let r = b.rescue(t0 + 16 * MS, |_, _| true, |_, _| false);
         assert_eq!((r.sent, r.next), (0, Some(t0 + 16 * MS)));
         assert_eq!(rescue_all(&b, t0 + 17 * MS).1.len(), 1);
+    }
+
+    #[test]
+    fn the_grace_is_a_quarter_interval_and_2_ms_at_least() {
+        assert_eq!(grace(10_000_000), 2_500_000);
+        assert_eq!(grace(1_000_000_000), 250_000_000);
+        assert_eq!(grace(4_000_000), 2_000_000);
     }
 
     #[test]
