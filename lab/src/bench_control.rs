@@ -863,8 +863,9 @@ fn set_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_i
 /// in the calling thread's namespace: frames leaving the interface (those
 /// towards A) ignored, kernel timestamps on, a 50 ms receive timeout. All
 /// protocols: the port is a bridge port, and the bridge takes frames before
-/// a socket bound to one protocol would see them.
-fn capture_socket(ifname: &str) -> Result<OwnedFd> {
+/// a socket bound to one protocol would see them. Also the tests' capture
+/// of adverts on the wire.
+pub fn capture_socket(ifname: &str) -> Result<OwnedFd> {
     let proto = u16::try_from(libc::ETH_P_ALL)?.to_be();
     // SAFETY: plain socket(2) call; the result is checked before use.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };

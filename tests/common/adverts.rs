@@ -3,12 +3,13 @@
 //! wire, not those of a capture thread starved by the load.
 
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
+use xvrrp_lab::bench_control::capture_socket;
 
-use super::raw::{set_int_option, Capture};
+use super::raw::Capture;
 
 /// Records the kernel receive time of every advert A sends for `vrid`
 /// from `src`, on A's port `ifname` of the switch (frames towards A
@@ -22,62 +23,6 @@ pub(crate) fn advert_stamps(
     Capture::start(ns, ifname, capture_socket, move |fd| {
         recv_advert_stamp(fd, src, vrid)
     })
-}
-
-/// An AF_PACKET datagram socket (link header stripped) bound to `ifname`
-/// in the calling thread's namespace: frames leaving the interface ignored,
-/// kernel timestamps on, a 50 ms receive timeout. All protocols: the port
-/// is a bridge port, and the bridge takes frames before any socket bound
-/// to one protocol would see them.
-fn capture_socket(ifname: &str) -> Result<OwnedFd> {
-    let proto = u16::try_from(libc::ETH_P_ALL)?.to_be();
-    // SAFETY: plain socket(2) call; the result is checked before use.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_DGRAM, i32::from(proto)) };
-    if fd < 0 {
-        bail!("AF_PACKET socket: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh descriptor owned by nothing else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // The flood reaches A through this port too: leave it out in the kernel.
-    set_int_option(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)?;
-    set_int_option(&fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
-    set_int_option(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)?;
-    let name = std::ffi::CString::new(ifname)?;
-    // SAFETY: `name` is a valid NUL-terminated string.
-    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if ifindex == 0 {
-        bail!("no interface {ifname}");
-    }
-    // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = u16::try_from(libc::AF_PACKET)?;
-    addr.sll_protocol = proto;
-    addr.sll_ifindex = i32::try_from(ifindex)?;
-    let len = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_ll>())?;
-    // SAFETY: `addr` is a valid sockaddr_ll of `len` bytes.
-    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::addr_of!(addr).cast(), len) };
-    if rc < 0 {
-        bail!("bind to {ifname}: {}", std::io::Error::last_os_error());
-    }
-    let timeout = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 50_000,
-    };
-    let tlen = libc::socklen_t::try_from(std::mem::size_of::<libc::timeval>())?;
-    // SAFETY: `timeout` is a valid timeval of `tlen` bytes.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            std::ptr::addr_of!(timeout).cast(),
-            tlen,
-        )
-    };
-    if rc < 0 {
-        bail!("SO_RCVTIMEO: {}", std::io::Error::last_os_error());
-    }
-    Ok(fd)
 }
 
 /// Receives one packet; its kernel timestamp (since the epoch) if it is an
