@@ -617,16 +617,10 @@ impl Daemon {
                 priority,
                 max_advert_int_cs,
             } => {
-                let dp = &self.dp;
-                let interval = router.spec().advert_interval();
-                // Held for the workers, which send it again should this
-                // thread be late (its vCPU taken away: dataplane `rescue`).
-                let hold = |port: usize, frame: &[u8]| {
-                    dp.record_advert(id, port, frame, Instant::now(), interval);
-                };
                 if !router.spec().unicast_peers.is_empty() {
-                    dp.forget_advert(id);
+                    self.dp.forget_advert(id);
                 }
+                let hold = held_for_workers(&self.dp, router);
                 if self
                     .tx
                     .send_advert(router, priority, max_advert_int_cs, hold)
@@ -698,16 +692,9 @@ impl Daemon {
                 Some(router),
             ) = (action, self.routers.get(id))
             {
-                let dp = &self.dp;
-                let hold = |port: usize, frame: &[u8]| {
-                    dp.record_advert(
-                        id,
-                        port,
-                        frame,
-                        Instant::now(),
-                        router.spec().advert_interval(),
-                    );
-                };
+                // Held too: a worker stepping in before the ownership goes
+                // below then sends this priority-0 advert, not an older one.
+                let hold = held_for_workers(&self.dp, router);
                 self.tx
                     .send_advert(router, priority, max_advert_int_cs, hold);
             }
@@ -725,6 +712,14 @@ impl Daemon {
 }
 
 /// The sync groups of `cfg`, with their members' ids.
+/// Hands an advert `router` just sent to the workers, which send it again
+/// should the control thread be late with the next (its vCPU taken away:
+/// dataplane `rescue`).
+fn held_for_workers<'a>(dp: &'a Dataplane, router: &Router) -> impl FnOnce(usize, &[u8]) + 'a {
+    let (id, interval) = (router.id(), router.spec().advert_interval());
+    move |port, frame| dp.record_advert(id, port, frame, Instant::now(), interval)
+}
+
 fn sync_groups(cfg: &Config) -> Vec<SyncGroup> {
     cfg.sync_groups
         .iter()
