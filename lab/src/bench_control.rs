@@ -792,8 +792,10 @@ fn round2(v: f64) -> f64 {
 
 /// An advert's address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Family {
+pub enum Family {
+    /// IPv4 (VRRP in IPv4, protocol 112).
     V4,
+    /// IPv6 (next header 112).
     V6,
 }
 
@@ -945,8 +947,9 @@ fn packet_drops(fd: &OwnedFd) -> u64 {
 /// Receives one packet; `((family, VRID), kernel receive time in ns)` if
 /// it is an IPv4 VRRP advert from `src` or an IPv6 one (the socket sees
 /// only frames from A's port, and B, a backup, sends none). `None` on a
-/// timeout or another packet.
-fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<((Family, u8), u64)> {
+/// timeout or another packet. Also the tests' reading of adverts on the
+/// wire.
+pub fn recv_advert(fd: &OwnedFd, src: Ipv4Addr) -> Option<((Family, u8), u64)> {
     let mut buf = [0u8; 2048];
     // u64 elements keep the control buffer aligned for cmsghdr.
     let mut control = [0u64; 16];
